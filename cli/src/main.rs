@@ -1,0 +1,290 @@
+//! `lakejob`: parses the command line, calls the library, prints, and maps errors to exit
+//! codes (0 success, 2 bad input or configuration, 3 quality gate failed, 1 anything else).
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lakejob_catalog::LocalCatalog;
+use lakejob_engine::{Catalog, EngineError, Lake, SessionOptions, SystemClock, TableName, parse_byte_size};
+use lakejob_jobs::{JobRegistry, JobRun, JobsError, RunStatus, job_files_in, parse_job, validate_job};
+use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
+
+use output::Printer;
+
+/// YAML-declared data-lake jobs on Apache DataFusion: raw -> processed -> curated, as Delta or
+/// Parquet, with quarantine, a catalog and quality gates.
+#[derive(Debug, Parser)]
+#[command(name = "lakejob", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// The lake: a local folder.
+    #[arg(long, global = true, env = "LAKEJOB_LAKE", default_value = "./lake")]
+    lake: String,
+    /// The catalog tables are registered in.
+    #[arg(long, global = true, env = "LAKEJOB_CATALOG", value_enum, default_value_t = CatalogKind::Local)]
+    catalog: CatalogKind,
+    /// A folder of job files that add to or override the shipped jobs.
+    #[arg(long, global = true, env = "LAKEJOB_JOBS")]
+    jobs: Option<PathBuf>,
+    /// How results are printed.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    /// Memory a job may hold before spilling to disk, e.g. 2GB.
+    #[arg(long, global = true, env = "LAKEJOB_MEMORY_LIMIT", value_parser = parse_byte_size)]
+    memory_limit: Option<u64>,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors in the log.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CatalogKind {
+    /// The embedded catalog under <lake>/_lakejob/catalog/.
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// For people.
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sample data.
+    Sample {
+        #[command(subcommand)]
+        command: SampleCommand,
+    },
+    /// Run one job.
+    Run {
+        /// The job's name (`lakejob jobs` lists them).
+        job: String,
+        /// Only the raw files of this date (YYYY-MM-DD); all dates when absent.
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// Check job files and report every problem.
+    Validate {
+        /// Job files or folders; the shipped jobs and --jobs when absent.
+        paths: Vec<PathBuf>,
+    },
+    /// List the jobs.
+    Jobs,
+    /// List the tables in the catalog.
+    Tables,
+    /// Show a table's columns, format, location and partitions.
+    Describe {
+        /// The table, as database.table.
+        table: String,
+    },
+    /// Run SQL over the catalog's tables.
+    Query {
+        /// The SQL, e.g. "SELECT count(*) FROM processed.transactions".
+        sql: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SampleCommand {
+    /// Write the seeded sample raw zone and reference tables into the lake.
+    Generate {
+        /// Scale factor: 1 is 1,000,000 transactions.
+        #[arg(long, default_value_t = 0.01)]
+        scale: f64,
+        /// Seed: the same seed and scale give byte-identical files.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Days of data.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// First day (YYYY-MM-DD).
+        #[arg(long, default_value = "2025-01-01")]
+        start: NaiveDate,
+    },
+}
+
+/// Errors the command line reports.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Jobs(#[from] JobsError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        let bad_input = match self {
+            CliError::Jobs(e) => e.is_bad_input(),
+            CliError::Engine(e) => e.is_bad_input(),
+            CliError::Generate(GenerateError::InvalidOptions(_)) | CliError::Usage(_) => true,
+            CliError::Generate(_) | CliError::Runtime(_) => false,
+        };
+        ExitCode::from(if bad_input { 2 } else { 1 })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.global);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+fn init_tracing(global: &Global) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("lakejob={level},lakejob_engine={level},lakejob_jobs={level},warn")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if global.output == OutputFormat::Json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let global = cli.global;
+    let printer = Printer::new(global.output == OutputFormat::Json);
+    let open = || -> Result<(Lake, LocalCatalog), CliError> {
+        let lake = Lake::open(&global.lake)?;
+        match global.catalog {
+            CatalogKind::Local => Ok((lake.clone(), LocalCatalog::new(lake))),
+        }
+    };
+    match cli.command {
+        Command::Sample { command: SampleCommand::Generate { scale, seed, days, start } } => {
+            let (lake, _) = open()?;
+            let options = GenerateOptions { scale, seed, days, start };
+            let root = lake.root_url().to_file_path().map_err(|()| CliError::Usage("sample generate writes to a local lake folder".into()))?;
+            let progress = printer.progress(lakejob_sample_data::task_count(&options), "generating");
+            let started = std::time::Instant::now();
+            let metrics = lakejob_sample_data::generate(&options, &DirectorySink::new(root), &|| progress.inc(1))?;
+            progress.finish_and_clear();
+            printer.generated(&metrics, lake.location(), started.elapsed());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { job, date } => {
+            let registry = JobRegistry::load(global.jobs.as_deref())?;
+            let entry = registry.get(&job)?;
+            let (lake, catalog) = open()?;
+            let session = SessionOptions { memory_limit: global.memory_limit, target_partitions: None };
+            let summary = JobRun::new(&lake, &catalog, &SystemClock, &entry.spec)
+                .with_date(date)
+                .with_session(session)
+                .execute()
+                .await?;
+            printer.run_summary(&summary);
+            Ok(match summary.status {
+                RunStatus::Succeeded => ExitCode::SUCCESS,
+                RunStatus::QualityFailed => ExitCode::from(3),
+                RunStatus::Failed => ExitCode::from(1),
+            })
+        }
+        Command::Validate { paths } => validate(&printer, &paths, global.jobs.as_deref()).await,
+        Command::Jobs => {
+            let registry = JobRegistry::load(global.jobs.as_deref())?;
+            printer.jobs(&registry);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tables => {
+            let (_, catalog) = open()?;
+            let mut tables = Vec::new();
+            for name in catalog.tables().await? {
+                if let Some(table) = catalog.table(&name).await? {
+                    tables.push(table);
+                }
+            }
+            printer.tables(&tables);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Describe { table } => {
+            let name: TableName = table.parse().map_err(CliError::Usage)?;
+            let (_, catalog) = open()?;
+            let found = catalog.table(&name).await?.ok_or_else(|| EngineError::TableNotFound(name.to_string()))?;
+            printer.describe(&found);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query { sql } => {
+            let (_, catalog) = open()?;
+            let ctx = lakejob_engine::new_session(&SessionOptions { memory_limit: global.memory_limit, target_partitions: None })?;
+            lakejob_engine::query::register_catalog_tables(&ctx, &catalog).await?;
+            let batches = lakejob_engine::query::run_sql(&ctx, &sql).await?;
+            printer.batches(&batches)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Validates job files (or the registry's jobs), printing every problem of every file.
+async fn validate(printer: &Printer, paths: &[PathBuf], jobs_folder: Option<&std::path::Path>) -> Result<ExitCode, CliError> {
+    let mut sources: Vec<(String, String)> = Vec::new();
+    if paths.is_empty() {
+        for (name, text) in lakejob_jobs::SHIPPED_JOBS {
+            sources.push((format!("built-in {name}"), (*text).to_string()));
+        }
+    }
+    let folders: Vec<PathBuf> = if paths.is_empty() { jobs_folder.map(PathBuf::from).into_iter().collect() } else { paths.to_vec() };
+    for folder in &folders {
+        for file in job_files_in(folder)? {
+            let text = std::fs::read_to_string(&file).map_err(|source| JobsError::Io { path: file.display().to_string(), source })?;
+            sources.push((file.display().to_string(), text));
+        }
+    }
+    if sources.is_empty() {
+        return Err(CliError::Usage("no job files found (.yaml or .yml)".into()));
+    }
+    let mut reports = Vec::new();
+    for (origin, text) in &sources {
+        let problems = match parse_job(text, origin) {
+            Ok(job) => validate_job(&job)
+                .await
+                .into_iter()
+                .map(|p| format!("{origin}: job {}: {p}", job.name))
+                .collect(),
+            Err(error) => vec![error.to_string()],
+        };
+        reports.push((origin.clone(), problems));
+    }
+    let failed = reports.iter().any(|(_, problems)| !problems.is_empty());
+    printer.validation(&reports);
+    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}

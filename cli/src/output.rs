@@ -1,0 +1,179 @@
+//! Printing: a text form for people, one JSON document for machines.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use lakejob_engine::CatalogTable;
+use lakejob_engine::datafusion::arrow::array::RecordBatch;
+use lakejob_engine::datafusion::arrow::util::pretty::pretty_format_batches;
+use lakejob_jobs::{JobRegistry, RunSummary};
+use lakejob_sample_data::GenerateMetrics;
+use serde_json::json;
+
+use crate::CliError;
+
+/// Prints results in the chosen form.
+#[derive(Debug)]
+pub struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    pub fn new(json: bool) -> Self {
+        Self { json }
+    }
+
+    fn emit(&self, value: &serde_json::Value) {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+    }
+
+    /// A progress bar on a terminal in text mode; hidden otherwise.
+    pub fn progress(&self, total: u64, message: &'static str) -> ProgressBar {
+        if self.json || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(total).with_message(message);
+        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} files ({elapsed})") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    }
+
+    pub fn generated(&self, metrics: &GenerateMetrics, lake: &str, elapsed: Duration) {
+        let sources = ["transactions", "products", "clickstream", "reviews"];
+        if self.json {
+            let records: serde_json::Map<_, _> = sources.iter().map(|s| (s.to_string(), json!(metrics.records(s)))).collect();
+            self.emit(&json!({"lake": lake, "files": metrics.files.len(), "bytes": metrics.bytes(), "records": records, "duration_ms": elapsed.as_millis() as u64}));
+            return;
+        }
+        println!("wrote {} files ({:.1} MB) to {lake} in {:.2} s", metrics.files.len(), metrics.bytes() as f64 / 1e6, elapsed.as_secs_f64());
+        for source in sources {
+            println!("  {source:<13} {:>10} records", metrics.records(source));
+        }
+    }
+
+    pub fn run_summary(&self, summary: &RunSummary) {
+        if self.json {
+            self.emit(&serde_json::to_value(summary).unwrap_or_default());
+            return;
+        }
+        let status = serde_json::to_value(summary.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        println!("{} {} {status} in {:.2} s (run {})", summary.job, summary.date.map_or("all dates".to_string(), |d| d.to_string()), summary.duration_ms as f64 / 1000.0, summary.run_id);
+        println!("  files: {} read, {} skipped", summary.files_ingested, summary.files_skipped);
+        for skipped in &summary.skipped {
+            println!("    skipped {}: {}", skipped.file, skipped.reason);
+        }
+        println!(
+            "  rows:  {} in = {} out + {} rejected + {} duplicate",
+            summary.rows_in, summary.rows_out, summary.rows_rejected, summary.rows_duplicate
+        );
+        for table in &summary.tables {
+            let version = table.version.map_or(String::new(), |v| format!(" v{v}"));
+            println!(
+                "  wrote {} ({}{version}): {} rows, {} partition(s), {} new, {} updated",
+                table.table, table.format, table.rows_written, table.partitions.len(), table.rows_inserted, table.rows_updated
+            );
+        }
+        let quality = &summary.quality;
+        print!("  quality: score {:.3} (gate {:.2})", quality.score, quality.min_score);
+        if quality.failed_rules.is_empty() {
+            println!(", all rules passed");
+        } else {
+            println!(", failed: {}", quality.failed_rules.join("; "));
+        }
+    }
+
+    pub fn jobs(&self, registry: &JobRegistry) {
+        if self.json {
+            let jobs: Vec<_> = registry
+                .entries()
+                .map(|e| json!({"name": e.spec.name, "origin": e.origin, "source": e.spec.source.name, "target": format!("{}.{}", e.spec.target.zone, e.spec.target.table), "description": e.spec.description}))
+                .collect();
+            self.emit(&json!(jobs));
+            return;
+        }
+        for entry in registry.entries() {
+            println!(
+                "{:<24} raw/{} -> {}.{}  ({})",
+                entry.spec.name, entry.spec.source.name, entry.spec.target.zone, entry.spec.target.table, entry.origin
+            );
+        }
+    }
+
+    pub fn tables(&self, tables: &[CatalogTable]) {
+        if self.json {
+            let list: Vec<_> = tables
+                .iter()
+                .map(|t| json!({"table": t.definition.name.to_string(), "format": t.definition.format, "location": t.definition.location, "partitions": t.partitions.len()}))
+                .collect();
+            self.emit(&json!(list));
+            return;
+        }
+        if tables.is_empty() {
+            println!("no tables yet: run a job first, e.g. `lakejob run transaction_etl`");
+        }
+        for table in tables {
+            let d = &table.definition;
+            println!("{:<32} {:<8} {:>5} partition(s)  {}", d.name.to_string(), d.format.to_string(), table.partitions.len(), d.location);
+        }
+    }
+
+    pub fn describe(&self, table: &CatalogTable) {
+        if self.json {
+            self.emit(&serde_json::to_value(table).unwrap_or_default());
+            return;
+        }
+        let d = &table.definition;
+        println!("{}  ({}, {})", d.name, d.format, d.location);
+        if let Some(description) = &d.description {
+            println!("  {description}");
+        }
+        for column in &d.columns {
+            let partition = if d.partition_columns.contains(&column.name) { "  partition" } else { "" };
+            let null = if column.nullable { "" } else { " not null" };
+            println!("  {:<24} {}{null}{partition}", column.name, column.data_type);
+        }
+        println!("  {} partition(s)", table.partitions.len());
+        for values in table.partitions.iter().take(20) {
+            let spec: Vec<String> = d.partition_columns.iter().zip(values).map(|(c, v)| format!("{c}={v}")).collect();
+            println!("    {}", spec.join("/"));
+        }
+        if table.partitions.len() > 20 {
+            println!("    ... and {} more", table.partitions.len() - 20);
+        }
+    }
+
+    pub fn batches(&self, batches: &[RecordBatch]) -> Result<(), CliError> {
+        let error = |e: lakejob_engine::datafusion::arrow::error::ArrowError| {
+            CliError::Engine(lakejob_engine::EngineError::datafusion("printing the result")(e.into()))
+        };
+        if self.json {
+            let mut writer = lakejob_engine::datafusion::arrow::json::ArrayWriter::new(Vec::new());
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            writer.write_batches(&refs).map_err(error)?;
+            writer.finish().map_err(error)?;
+            let body = writer.into_inner();
+            println!("{}", if body.is_empty() { "[]".into() } else { String::from_utf8_lossy(&body).into_owned() });
+        } else {
+            println!("{}", pretty_format_batches(batches).map_err(error)?);
+        }
+        Ok(())
+    }
+
+    pub fn validation(&self, reports: &[(String, Vec<String>)]) {
+        if self.json {
+            let list: Vec<_> = reports.iter().map(|(file, problems)| json!({"file": file, "valid": problems.is_empty(), "problems": problems})).collect();
+            self.emit(&json!(list));
+            return;
+        }
+        for (file, problems) in reports {
+            if problems.is_empty() {
+                println!("ok     {file}");
+            }
+            for problem in problems {
+                println!("error  {problem}");
+            }
+        }
+    }
+}

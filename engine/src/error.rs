@@ -1,0 +1,110 @@
+//! The engine's one error type. Every variant names what a person needs to find the problem.
+
+use datafusion::error::DataFusionError;
+
+/// A boxed error from an adapter (catalog, object store) the engine does not know.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The lake location cannot be used.
+    #[error("lake {location}: {reason}")]
+    Lake {
+        /// The location as the user gave it.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Reading or writing the lake's storage failed.
+    #[error("storage error at {path}: {source}")]
+    Storage {
+        /// The object or prefix involved.
+        path: String,
+        /// The object store's error.
+        source: object_store::Error,
+    },
+    /// A declared schema or expression is invalid.
+    #[error("invalid declaration in {context}: {reason}")]
+    Declaration {
+        /// Where the declaration is (`source.columns[3]`, `reject_when[0]`).
+        context: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A query or plan failed.
+    #[error("{context}: {source}")]
+    DataFusion {
+        /// What the engine was doing.
+        context: String,
+        /// DataFusion's error.
+        source: Box<DataFusionError>,
+    },
+    /// A Delta operation failed.
+    #[error("delta table {table}: {source}")]
+    Delta {
+        /// The table, as `zone.table`.
+        table: String,
+        /// delta-rs' error.
+        source: Box<deltalake::DeltaTableError>,
+    },
+    /// The catalog adapter failed.
+    #[error("catalog: {operation} {table}: {source}")]
+    Catalog {
+        /// What was attempted (`register`, `add partitions to`, `read`).
+        operation: &'static str,
+        /// The table, as `database.table`.
+        table: String,
+        /// The adapter's error.
+        source: BoxError,
+    },
+    /// A table is not in the catalog.
+    #[error("table {0} is not in the catalog; `lakejob tables` lists the registered tables")]
+    TableNotFound(String),
+    /// A worker task failed to complete.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+impl EngineError {
+    /// Wraps a DataFusion error with what the engine was doing.
+    pub fn datafusion(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Self {
+        let context = context.into();
+        move |source| EngineError::DataFusion {
+            context,
+            source: Box::new(source),
+        }
+    }
+
+    /// Wraps a Delta error with the table it concerns.
+    pub fn delta(table: impl Into<String>) -> impl FnOnce(deltalake::DeltaTableError) -> Self {
+        let table = table.into();
+        move |source| EngineError::Delta {
+            table,
+            source: Box::new(source),
+        }
+    }
+
+    /// Wraps an object-store error with the path it concerns.
+    pub fn storage(path: impl Into<String>) -> impl FnOnce(object_store::Error) -> Self {
+        let path = path.into();
+        move |source| EngineError::Storage { path, source }
+    }
+
+    /// True when the user's input or configuration is at fault (exit code 2), not the system.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            EngineError::Lake { .. }
+            | EngineError::Declaration { .. }
+            | EngineError::TableNotFound(_) => true,
+            EngineError::DataFusion { source, .. } => matches!(
+                source.as_ref(),
+                DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..)
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

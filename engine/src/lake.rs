@@ -1,0 +1,256 @@
+//! The lake: a root (local folder, later object store URL), its zones, and the raw files in it.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use url::Url;
+
+use crate::error::{EngineError, Result};
+
+/// The zones of a lake (DATA.md layout), which are also the catalog's databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Zone {
+    /// Files as received.
+    Raw,
+    /// Cleaned, typed, deduplicated tables.
+    Processed,
+    /// Joined, analytics-ready tables.
+    Curated,
+    /// Rejected rows with their reasons.
+    Quarantine,
+    /// Small reference tables.
+    Reference,
+}
+
+impl Zone {
+    /// Every zone, in lake order.
+    pub const ALL: [Zone; 5] = [
+        Zone::Raw,
+        Zone::Processed,
+        Zone::Curated,
+        Zone::Quarantine,
+        Zone::Reference,
+    ];
+
+    /// The folder and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Zone::Raw => "raw",
+            Zone::Processed => "processed",
+            Zone::Curated => "curated",
+            Zone::Quarantine => "quarantine",
+            Zone::Reference => "reference",
+        }
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Zone {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Zone::ALL
+            .into_iter()
+            .find(|zone| zone.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown zone '{s}'; expected raw, processed, curated, quarantine or reference")
+            })
+    }
+}
+
+/// A file found in the raw zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFile {
+    /// Path relative to the lake root.
+    pub path: String,
+    /// The date of its `date=YYYY-MM-DD` folder.
+    pub date: NaiveDate,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// The engine's own state folder inside the lake.
+pub const STATE_DIR: &str = "_lakejob";
+
+/// A lake: its root URL and the object store that holds it.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    location: String,
+    root: Url,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl Lake {
+    /// Opens the lake at a local folder (created if missing).
+    pub fn open(location: &str) -> Result<Self> {
+        let lake_error = |reason: String| EngineError::Lake {
+            location: location.to_string(),
+            reason,
+        };
+        if let Some((scheme, _)) = location.split_once("://")
+            && scheme != "file"
+        {
+            return Err(lake_error(format!(
+                "{scheme}:// lakes are not supported by this build; use a local folder"
+            )));
+        }
+        let path = location.strip_prefix("file://").unwrap_or(location);
+        std::fs::create_dir_all(path).map_err(|e| lake_error(format!("cannot create the folder: {e}")))?;
+        let absolute = std::fs::canonicalize(path)
+            .map_err(|e| lake_error(format!("cannot resolve the folder: {e}")))?;
+        let root = Url::from_directory_path(&absolute)
+            .map_err(|()| lake_error("not an absolute folder path".into()))?;
+        let store = LocalFileSystem::new_with_prefix(&absolute)
+            .map_err(|e| lake_error(format!("cannot open the folder: {e}")))?;
+        Ok(Self {
+            location: location.to_string(),
+            root,
+            store: Arc::new(store),
+        })
+    }
+
+    /// The location as the user gave it.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The root URL, ending in `/`.
+    pub fn root_url(&self) -> &Url {
+        &self.root
+    }
+
+    /// The object store rooted at the lake: paths are relative to the lake root.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// The URL of a folder inside the lake, ending in `/`.
+    pub fn url_of(&self, relative: &str) -> Result<Url> {
+        let relative = relative.trim_matches('/');
+        self.root
+            .join(&format!("{relative}/"))
+            .map_err(|e| EngineError::Lake {
+                location: self.location.clone(),
+                reason: format!("bad path {relative}: {e}"),
+            })
+    }
+
+    /// The folder of a table: `<zone>/<table>`.
+    pub fn table_path(zone: Zone, table: &str) -> String {
+        format!("{}/{table}", zone.as_str())
+    }
+
+    /// Reads a whole object.
+    pub async fn read(&self, path: &str) -> Result<Bytes> {
+        let object = ObjectPath::from(path);
+        let result = self
+            .store
+            .get(&object)
+            .await
+            .map_err(EngineError::storage(path))?;
+        result.bytes().await.map_err(EngineError::storage(path))
+    }
+
+    /// Writes a whole object atomically (readers see the old or the new version).
+    pub async fn write(&self, path: &str, contents: Bytes) -> Result<()> {
+        self.store
+            .put(&ObjectPath::from(path), PutPayload::from_bytes(contents))
+            .await
+            .map_err(EngineError::storage(path))?;
+        Ok(())
+    }
+
+    /// Lists every object under a prefix, sorted by path.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<object_store::ObjectMeta>> {
+        let prefix_path = ObjectPath::from(prefix);
+        let mut objects: Vec<_> = self
+            .store
+            .list(Some(&prefix_path))
+            .try_collect()
+            .await
+            .map_err(EngineError::storage(prefix))?;
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(objects)
+    }
+
+    /// The raw files of a source, optionally of one date, in path order. Files outside a
+    /// `date=YYYY-MM-DD` folder and hidden or partial files are not part of the raw zone.
+    pub async fn raw_files(&self, source: &str, date: Option<NaiveDate>) -> Result<Vec<RawFile>> {
+        let prefix = match date {
+            Some(date) => format!("raw/{source}/date={}", date.format("%Y-%m-%d")),
+            None => format!("raw/{source}"),
+        };
+        let mut files = Vec::new();
+        for object in self.list(&prefix).await? {
+            let path = object.location.to_string();
+            let mut parts = path.split('/').skip(2);
+            let (Some(folder), Some(name)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if parts.next().is_some() || name.starts_with(['.', '_']) || name.ends_with(".partial") {
+                continue;
+            }
+            let Some(folder_date) = folder
+                .strip_prefix("date=")
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            else {
+                continue;
+            };
+            files.push(RawFile {
+                path,
+                date: folder_date,
+                size: object.size,
+            });
+        }
+        Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lists_raw_files_by_date_folder() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| EngineError::Task(e.to_string()))?;
+        let lake = Lake::open(&dir.path().to_string_lossy())?;
+        for path in [
+            "raw/transactions/date=2025-01-15/a.csv",
+            "raw/transactions/date=2025-01-16/b.csv",
+            "raw/transactions/date=2025-01-16/.hidden.csv",
+            "raw/transactions/stray.csv",
+            "raw/transactions/date=bad/c.csv",
+        ] {
+            lake.write(path, Bytes::from_static(b"x")).await?;
+        }
+        let all = lake.raw_files("transactions", None).await?;
+        let names: Vec<_> = all.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "raw/transactions/date=2025-01-15/a.csv",
+                "raw/transactions/date=2025-01-16/b.csv"
+            ]
+        );
+        let day = NaiveDate::from_ymd_opt(2025, 1, 16);
+        assert_eq!(lake.raw_files("transactions", day).await?.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_remote_lakes_it_cannot_open() {
+        assert!(matches!(Lake::open("s3://bucket/lake"), Err(EngineError::Lake { .. })));
+    }
+}

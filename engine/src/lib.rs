@@ -1,0 +1,24 @@
+//! lakejob's engine: the DataFusion session, the lake and its zones, readers that route bad
+//! rows to quarantine, Delta and Parquet writers, and the traits adapters implement (catalog,
+//! clock; object stores are `object_store`'s trait). It names no cloud service.
+
+pub mod catalog;
+pub mod clock;
+pub mod error;
+pub mod lake;
+pub mod query;
+pub mod reader;
+pub mod session;
+pub mod types;
+pub mod writer;
+
+pub use catalog::{Catalog, CatalogTable, ColumnDefinition, PartitionValues, TableDefinition, TableFormat, TableName};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{EngineError, Result};
+pub use lake::{Lake, RawFile, Zone};
+pub use session::{SessionOptions, new_session, parse_byte_size};
+pub use writer::{TableWrite, WriteMetrics, WriteMode};
+
+/// Re-exported so every crate uses the same versions.
+pub use datafusion;
+pub use deltalake;

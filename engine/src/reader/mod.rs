@@ -1,0 +1,540 @@
+//! Readers of raw files into typed Arrow batches, with reject routing: every input row comes
+//! out either as a typed row or as a rejected row (raw text, reason, file, line).
+
+mod columns;
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Builder, RecordBatch, StringBuilder,
+};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::DFSchema;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+pub use columns::{
+    Case, ColumnSpec, REJECT_REASON, SOURCE_FILE, SOURCE_LINE, reject_schema,
+};
+use columns::{ColumnBuilder, CompiledColumn, Value, typed_schema};
+
+use crate::error::{EngineError, Result};
+use crate::lake::{Lake, RawFile};
+
+/// Rows per Arrow batch.
+pub const BATCH_ROWS: usize = 8192;
+
+/// The largest file a reader inflates (a guard against gzip bombs).
+pub const MAX_DECOMPRESSED_BYTES: u64 = 8 << 30;
+
+fn default_delimiter() -> char {
+    ','
+}
+
+fn default_quote() -> char {
+    '"'
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// How CSV files of a source are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvOptions {
+    /// Field delimiter: one ASCII character.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Quote character: one ASCII character; inside quotes it is doubled (RFC 4180).
+    #[serde(default = "default_quote")]
+    pub quote: char,
+    /// Whether the first record names the columns. Without a header, columns are taken in
+    /// declared order.
+    #[serde(default = "default_true")]
+    pub header: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            delimiter: default_delimiter(),
+            quote: default_quote(),
+            header: true,
+        }
+    }
+}
+
+/// A row rule checked after typing: rows where `when` is true go to quarantine with `reason`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRule {
+    /// A SQL condition over the typed columns, e.g. `quantity = 0`.
+    pub when: String,
+    /// The reason recorded in quarantine.
+    pub reason: String,
+}
+
+/// What reading one file produced.
+#[derive(Debug, Default)]
+pub struct FileRead {
+    /// The file, relative to the lake root.
+    pub file: String,
+    /// Rows read (valid + rejected).
+    pub rows: u64,
+    /// Rows sent to quarantine.
+    pub rejected_rows: u64,
+    /// Typed rows.
+    pub valid: Vec<RecordBatch>,
+    /// Rejected rows (see [`reject_schema`]).
+    pub rejects: Vec<RecordBatch>,
+    /// Why the whole file could not be read (empty, corrupt, wrong header), if so.
+    pub file_error: Option<String>,
+}
+
+impl FileRead {
+    fn failed(file: &str, reason: impl Into<String>) -> Self {
+        Self {
+            file: file.to_string(),
+            file_error: Some(reason.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// A compiled source declaration that reads files into typed and rejected rows.
+#[derive(Debug)]
+pub struct SourceReader {
+    columns: Vec<CompiledColumn>,
+    typed_schema: SchemaRef,
+    reject_schema: SchemaRef,
+    rules: Vec<(Arc<dyn PhysicalExpr>, String)>,
+    csv: CsvOptions,
+}
+
+impl SourceReader {
+    /// Compiles the declared columns and reject rules, or lists every problem found, each
+    /// prefixed with where it is (`columns[3].type`, `reject_when[0].when`).
+    pub fn new(
+        columns: &[ColumnSpec],
+        rules: &[RejectRule],
+        csv: CsvOptions,
+        ctx: &SessionContext,
+    ) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut compiled = Vec::new();
+        for (index, spec) in columns.iter().enumerate() {
+            match CompiledColumn::compile(spec) {
+                Ok(column) => compiled.push(column),
+                Err(errors) => problems.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| format!("columns[{index}] ({}).{e}", spec.name)),
+                ),
+            }
+        }
+        if columns.is_empty() {
+            problems.push("columns: a source declares at least one column".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for spec in columns {
+            if !seen.insert(spec.name.as_str()) {
+                problems.push(format!("columns: '{}' is declared twice", spec.name));
+            }
+        }
+        for (name, ch) in [("delimiter", csv.delimiter), ("quote", csv.quote)] {
+            if !ch.is_ascii() || ch == '\n' || ch == '\r' {
+                problems.push(format!("format.{name}: '{ch}' must be one ASCII character other than a line break"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let typed_schema = typed_schema(&compiled);
+        let reject_schema = reject_schema(columns.iter().map(|c| c.name.clone()));
+        let mut compiled_rules = Vec::new();
+        match DFSchema::try_from(typed_schema.as_ref().clone()) {
+            Ok(df_schema) => {
+                for (index, rule) in rules.iter().enumerate() {
+                    let compiled = ctx
+                        .parse_sql_expr(&rule.when, &df_schema)
+                        .and_then(|expr| {
+                            let (data_type, _) = expr.data_type_and_nullable(&df_schema)?;
+                            if data_type != DataType::Boolean {
+                                return Err(datafusion::error::DataFusionError::Plan(format!(
+                                    "the condition is {data_type}, not boolean"
+                                )));
+                            }
+                            ctx.create_physical_expr(expr, &df_schema)
+                        });
+                    match compiled {
+                        Ok(expr) => compiled_rules.push((expr, rule.reason.clone())),
+                        Err(e) => problems.push(format!(
+                            "reject_when[{index}].when: '{}': {}",
+                            rule.when,
+                            e.strip_backtrace()
+                        )),
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("columns: {e}")),
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            columns: compiled,
+            typed_schema,
+            reject_schema,
+            rules: compiled_rules,
+            csv,
+        })
+    }
+
+    /// The schema of typed rows.
+    pub fn typed_schema(&self) -> SchemaRef {
+        Arc::clone(&self.typed_schema)
+    }
+
+    /// The schema of rejected rows.
+    pub fn reject_schema(&self) -> SchemaRef {
+        Arc::clone(&self.reject_schema)
+    }
+
+    /// Reads a CSV file (gzip-compressed when its name ends in `.gz`). Row problems become
+    /// rejected rows; problems of the whole file are in [`FileRead::file_error`].
+    pub fn read_csv(&self, file: &str, contents: &[u8]) -> Result<FileRead> {
+        let data = match decompress(file, contents) {
+            Ok(data) => data,
+            Err(reason) => return Ok(FileRead::failed(file, reason)),
+        };
+        let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&data);
+        if data.iter().all(u8::is_ascii_whitespace) {
+            return Ok(FileRead::failed(file, "the file is empty"));
+        }
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.csv.delimiter as u8)
+            .quote(self.csv.quote as u8)
+            .from_reader(data);
+        let mut record = csv::ByteRecord::new();
+        let (mapping, expected_fields) = if self.csv.header {
+            match csv.read_byte_record(&mut record) {
+                Ok(true) => match self.map_header(&record) {
+                    Ok(mapping) => (mapping, record.len()),
+                    Err(reason) => return Ok(FileRead::failed(file, reason)),
+                },
+                Ok(false) => return Ok(FileRead::failed(file, "the file is empty")),
+                Err(e) => return Ok(FileRead::failed(file, format!("unreadable header: {e}"))),
+            }
+        } else {
+            ((0..self.columns.len()).collect(), self.columns.len())
+        };
+        let mut assembler = Assembler::new(self, file);
+        loop {
+            match csv.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    let mut read = assembler.finish()?;
+                    read.file_error = Some(format!("unreadable from line {line}: {e}"));
+                    return Ok(read);
+                }
+            }
+            let line = record.position().map_or(0, |p| p.line()) as i64;
+            let field = |index: usize| mapping.get(index).and_then(|i| record.get(*i));
+            if record.len() != expected_fields {
+                let reason = format!(
+                    "the row has {} fields, the header has {expected_fields}",
+                    record.len()
+                );
+                assembler.reject_raw(&field, &reason, line);
+                continue;
+            }
+            assembler.push_row(&field, line)?;
+        }
+        assembler.finish()
+    }
+
+    /// Positions in the file's records of each declared column, matched by name (trimmed,
+    /// case-insensitive). Extra columns in the file are ignored.
+    fn map_header(&self, header: &csv::ByteRecord) -> std::result::Result<Vec<usize>, String> {
+        let names: Vec<String> = header
+            .iter()
+            .map(|name| String::from_utf8_lossy(name).trim().to_lowercase())
+            .collect();
+        let mut missing = Vec::new();
+        let mapping: Vec<usize> = self
+            .columns
+            .iter()
+            .filter_map(|column| {
+                let wanted = column.spec.source_name().to_lowercase();
+                let position = names.iter().position(|name| *name == wanted);
+                if position.is_none() {
+                    missing.push(column.spec.source_name().to_string());
+                }
+                position
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(mapping)
+        } else {
+            Err(format!(
+                "the header lacks the declared column(s) {}; it has: {}",
+                missing.join(", "),
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+fn decompress<'a>(file: &str, contents: &'a [u8]) -> std::result::Result<Cow<'a, [u8]>, String> {
+    if !file.ends_with(".gz") {
+        return Ok(Cow::Borrowed(contents));
+    }
+    let mut inflated = Vec::with_capacity(contents.len() * 4);
+    flate2::read::MultiGzDecoder::new(contents)
+        .take(MAX_DECOMPRESSED_BYTES + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| format!("not a whole gzip file: {e}"))?;
+    if inflated.len() as u64 > MAX_DECOMPRESSED_BYTES {
+        return Err(format!(
+            "inflates to more than {MAX_DECOMPRESSED_BYTES} bytes; refusing it"
+        ));
+    }
+    Ok(Cow::Owned(inflated))
+}
+
+/// Collects rows of one file into typed batches and rejected batches.
+struct Assembler<'r> {
+    reader: &'r SourceReader,
+    file: &'r str,
+    builders: Vec<ColumnBuilder>,
+    lines: Vec<i64>,
+    values: Vec<Value>,
+    scratch: Vec<String>,
+    rejects: RejectBuilder,
+    read: FileRead,
+}
+
+impl<'r> Assembler<'r> {
+    fn new(reader: &'r SourceReader, file: &'r str) -> Self {
+        Self {
+            reader,
+            file,
+            builders: Self::builders(reader),
+            lines: Vec::with_capacity(BATCH_ROWS),
+            values: vec![Value::Null; reader.columns.len()],
+            scratch: vec![String::new(); reader.columns.len()],
+            rejects: RejectBuilder::new(reader.columns.len()),
+            read: FileRead {
+                file: file.to_string(),
+                ..FileRead::default()
+            },
+        }
+    }
+
+    fn builders(reader: &SourceReader) -> Vec<ColumnBuilder> {
+        reader
+            .columns
+            .iter()
+            .map(|c| ColumnBuilder::new(c.ty, BATCH_ROWS))
+            .collect()
+    }
+
+    /// A row whose fields are raw bytes; `field(i)` is the value of declared column `i`.
+    fn push_row<'a>(&mut self, field: &dyn Fn(usize) -> Option<&'a [u8]>, line: i64) -> Result<()> {
+        let mut failure = None;
+        for (index, column) in self.reader.columns.iter().enumerate() {
+            let bytes = field(index).unwrap_or_default();
+            let parsed = match std::str::from_utf8(bytes) {
+                Ok(text) => column.parse(text, &mut self.scratch[index]),
+                Err(_) => Err(format!("{}: the value is not valid UTF-8", column.spec.name)),
+            };
+            match parsed {
+                Ok(value) => self.values[index] = value,
+                Err(reason) => {
+                    failure = Some(reason);
+                    break;
+                }
+            }
+        }
+        if let Some(reason) = failure {
+            self.reject_raw(field, &reason, line);
+            return Ok(());
+        }
+        for (index, builder) in self.builders.iter_mut().enumerate() {
+            builder.append(self.values[index], &self.scratch[index]);
+        }
+        self.lines.push(line);
+        self.read.rows += 1;
+        if self.lines.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn reject_raw<'a>(&mut self, field: &dyn Fn(usize) -> Option<&'a [u8]>, reason: &str, line: i64) {
+        self.rejects.push(
+            |index| field(index).map(String::from_utf8_lossy),
+            reason,
+            self.file,
+            line,
+        );
+        self.read.rows += 1;
+        self.read.rejected_rows += 1;
+    }
+
+    /// Turns the rows so far into a typed batch, sending rows that break a reject rule to
+    /// quarantine.
+    fn flush(&mut self) -> Result<()> {
+        if self.lines.is_empty() {
+            return Ok(());
+        }
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(ColumnBuilder::finish).collect();
+        let batch = RecordBatch::try_new(self.reader.typed_schema(), arrays)
+            .map_err(|e| EngineError::datafusion(format!("typing {}", self.file))(e.into()))?;
+        let batch = self.apply_rules(batch)?;
+        if batch.num_rows() > 0 {
+            self.read.valid.push(batch);
+        }
+        self.lines.clear();
+        Ok(())
+    }
+
+    fn apply_rules(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+        let rows = batch.num_rows();
+        let context = || format!("reject rules on {}", self.file);
+        let mut rule_of_row: Vec<Option<usize>> = vec![None; rows];
+        for (index, (expr, _)) in self.reader.rules.iter().enumerate() {
+            let mask = expr
+                .evaluate(&batch)
+                .and_then(|value| value.into_array(rows))
+                .map_err(EngineError::datafusion(context()))?;
+            let mask = mask.as_boolean();
+            for (row, rule) in rule_of_row.iter_mut().enumerate() {
+                if rule.is_none() && mask.is_valid(row) && mask.value(row) {
+                    *rule = Some(index);
+                }
+            }
+        }
+        if rule_of_row.iter().all(Option::is_none) {
+            return Ok(batch);
+        }
+        let as_text: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|column| cast(column, &DataType::Utf8))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| EngineError::datafusion(context())(e.into()))?;
+        for (row, rule) in rule_of_row.iter().enumerate() {
+            if let Some(rule) = rule {
+                self.rejects.push(
+                    |index| {
+                        let text = as_text[index].as_string::<i32>();
+                        text.is_valid(row).then(|| Cow::Borrowed(text.value(row)))
+                    },
+                    &self.reader.rules[*rule].1,
+                    self.file,
+                    self.lines[row],
+                );
+                self.read.rejected_rows += 1;
+            }
+        }
+        let keep: BooleanArray = rule_of_row.iter().map(|rule| Some(rule.is_none())).collect();
+        filter_record_batch(&batch, &keep).map_err(|e| EngineError::datafusion(context())(e.into()))
+    }
+
+    fn finish(mut self) -> Result<FileRead> {
+        self.flush()?;
+        if let Some(batch) = self.rejects.finish(self.reader.reject_schema())? {
+            self.read.rejects.push(batch);
+        }
+        Ok(self.read)
+    }
+}
+
+/// Builds rejected rows: raw text of each declared column, reason, file, line.
+struct RejectBuilder {
+    columns: Vec<StringBuilder>,
+    reason: StringBuilder,
+    file: StringBuilder,
+    line: Int64Builder,
+}
+
+impl RejectBuilder {
+    fn new(columns: usize) -> Self {
+        Self {
+            columns: (0..columns).map(|_| StringBuilder::new()).collect(),
+            reason: StringBuilder::new(),
+            file: StringBuilder::new(),
+            line: Int64Builder::new(),
+        }
+    }
+
+    fn push<'v>(
+        &mut self,
+        value: impl Fn(usize) -> Option<Cow<'v, str>>,
+        reason: &str,
+        file: &str,
+        line: i64,
+    ) {
+        for (index, column) in self.columns.iter_mut().enumerate() {
+            column.append_option(value(index));
+        }
+        self.reason.append_value(reason);
+        self.file.append_value(file);
+        self.line.append_value(line);
+    }
+
+    fn finish(&mut self, schema: SchemaRef) -> Result<Option<RecordBatch>> {
+        if self.line.is_empty() {
+            return Ok(None);
+        }
+        let mut arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|c| Arc::new(c.finish()) as ArrayRef)
+            .collect();
+        arrays.push(Arc::new(self.reason.finish()));
+        arrays.push(Arc::new(self.file.finish()));
+        arrays.push(Arc::new(self.line.finish()));
+        RecordBatch::try_new(schema, arrays)
+            .map(Some)
+            .map_err(|e| EngineError::datafusion("building rejected rows")(e.into()))
+    }
+}
+
+/// Reads raw files in parallel (`concurrency` at a time), keeping their order.
+pub async fn read_files(
+    lake: &Lake,
+    reader: Arc<SourceReader>,
+    files: &[RawFile],
+    concurrency: usize,
+) -> Result<Vec<FileRead>> {
+    futures::stream::iter(files.iter().cloned())
+        .map(|file| {
+            let reader = Arc::clone(&reader);
+            async move {
+                let contents = lake.read(&file.path).await?;
+                tokio::task::spawn_blocking(move || reader.read_csv(&file.path, &contents))
+                    .await
+                    .map_err(|e| EngineError::Task(e.to_string()))?
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

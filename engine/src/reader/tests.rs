@@ -1,0 +1,211 @@
+use std::io::Write;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+
+use super::*;
+
+fn column(name: &str, type_name: &str) -> ColumnSpec {
+    ColumnSpec {
+        name: name.into(),
+        from: None,
+        type_name: type_name.into(),
+        nullable: true,
+        trim: true,
+        case: None,
+        allowed: None,
+        pattern: None,
+        null_values: vec![String::new()],
+        format: None,
+    }
+}
+
+fn reader(rules: &[RejectRule]) -> SourceReader {
+    let columns = vec![
+        ColumnSpec {
+            nullable: false,
+            pattern: Some("T[0-9]+".into()),
+            ..column("id", "string")
+        },
+        column("quantity", "int64"),
+        ColumnSpec {
+            nullable: false,
+            ..column("price", "decimal(12,2)")
+        },
+        ColumnSpec {
+            case: Some(Case::Upper),
+            allowed: Some(vec!["USD".into(), "EUR".into()]),
+            ..column("currency", "string")
+        },
+        ColumnSpec {
+            from: Some("Body Text".into()),
+            ..column("body", "string")
+        },
+    ];
+    SourceReader::new(&columns, rules, CsvOptions::default(), &SessionContext::new()).unwrap()
+}
+
+fn reasons(read: &FileRead) -> Vec<(i64, String)> {
+    read.rejects
+        .iter()
+        .flat_map(|batch| {
+            let reason = batch.column(5).as_string::<i32>();
+            let line = batch.column(7).as_primitive::<Int64Type>();
+            (0..batch.num_rows())
+                .map(|row| (line.value(row), reason.value(row).to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn valid_rows(read: &FileRead) -> usize {
+    read.valid.iter().map(RecordBatch::num_rows).sum()
+}
+
+const HEADER: &str = "id,quantity,price,currency,Body Text\n";
+
+#[test]
+fn every_row_is_typed_or_rejected_with_its_line() {
+    let csv = format!(
+        "{HEADER}T1,2,12.50, usd ,\"multi\nline, with \"\"quotes\"\"\"\n\
+         T2,1,N/A,EUR,\n\
+         T3,1,\"12,50\",EUR,x\n\
+         T4,1,3.00,JPY,x\n\
+         X5,1,3.00,EUR,x\n\
+         T6,1,3.00,EUR\n\
+         T7,,,EUR,x\n\
+         T8,-1,1.00,eur,é ü 日本\n"
+    );
+    let read = reader(&[]).read_csv("f.csv", csv.as_bytes()).unwrap();
+    assert_eq!(read.rows, 8);
+    assert_eq!(read.rejected_rows, 6);
+    assert_eq!(valid_rows(&read), 2);
+    assert_eq!(
+        reasons(&read),
+        [
+            (4, "price: 'N/A' is not a valid decimal(12,2)".to_string()),
+            (5, "price: '12,50' is not a valid decimal(12,2)".to_string()),
+            (6, "currency: 'JPY' is not one of EUR, USD".to_string()),
+            (7, "id: 'X5' does not match the pattern T[0-9]+".to_string()),
+            (8, "the row has 4 fields, the header has 5".to_string()),
+            (9, "price: required value is missing".to_string()),
+        ]
+    );
+    let batch = &read.valid[0];
+    assert_eq!(batch.column(3).as_string::<i32>().value(0), "USD");
+    assert_eq!(
+        batch.column(4).as_string::<i32>().value(0),
+        "multi\nline, with \"quotes\""
+    );
+    // The raw value is kept in quarantine, not the normalised one.
+    let rejects = &read.rejects[0];
+    assert_eq!(rejects.column(2).as_string::<i32>().value(1), "12,50");
+    assert_eq!(rejects.column(6).as_string::<i32>().value(0), "f.csv");
+}
+
+#[test]
+fn reject_rules_run_on_typed_rows_in_order() {
+    let rules = [
+        RejectRule {
+            when: "quantity = 0".into(),
+            reason: "quantity is zero".into(),
+        },
+        RejectRule {
+            when: "price > 100 OR quantity = 0".into(),
+            reason: "price over 100".into(),
+        },
+    ];
+    let csv = format!("{HEADER}T1,0,1.00,USD,\nT2,1,101.00,USD,\nT3,1,1.00,USD,\n");
+    let read = reader(&rules).read_csv("f.csv", csv.as_bytes()).unwrap();
+    assert_eq!(
+        reasons(&read),
+        [
+            (2, "quantity is zero".to_string()),
+            (3, "price over 100".to_string())
+        ]
+    );
+    assert_eq!(valid_rows(&read), 1);
+    assert_eq!(read.rejects[0].column(2).as_string::<i32>().value(1), "101.00");
+}
+
+#[test]
+fn bad_rules_and_columns_are_all_reported() {
+    let rules = [
+        RejectRule {
+            when: "no_such_column = 1".into(),
+            reason: "x".into(),
+        },
+        RejectRule {
+            when: "quantity + 1".into(),
+            reason: "x".into(),
+        },
+    ];
+    let columns = [column("a", "int64"), column("quantity", "int64")];
+    let problems =
+        SourceReader::new(&columns, &rules, CsvOptions::default(), &SessionContext::new())
+            .unwrap_err();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].starts_with("reject_when[0].when"), "{problems:?}");
+    assert!(problems[1].contains("not boolean"), "{problems:?}");
+
+    let columns = [column("a", "integer64"), column("a", "string")];
+    let problems =
+        SourceReader::new(&columns, &[], CsvOptions::default(), &SessionContext::new())
+            .unwrap_err();
+    assert!(problems.iter().any(|p| p.starts_with("columns[0] (a).type")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("declared twice")), "{problems:?}");
+}
+
+#[test]
+fn hostile_files_fail_whole_or_are_quarantined_never_panic() {
+    let reader = reader(&[]);
+    let empty = reader.read_csv("e.csv", b"").unwrap();
+    assert_eq!(empty.file_error.as_deref(), Some("the file is empty"));
+    let header_only = reader.read_csv("h.csv", HEADER.as_bytes()).unwrap();
+    assert_eq!((header_only.rows, header_only.file_error), (0, None));
+
+    let wrong_header = reader.read_csv("w.csv", b"id;quantity;price\n1;2;3\n").unwrap();
+    let error = wrong_header.file_error.unwrap();
+    assert!(error.contains("lacks the declared column(s) id, quantity"), "{error}");
+
+    let latin1 = [HEADER.as_bytes(), b"T1,1,1.00,USD,caf\xe9\n"].concat();
+    let read = reader.read_csv("l.csv", &latin1).unwrap();
+    assert_eq!(reasons(&read), [(2, "body: the value is not valid UTF-8".to_string())]);
+    assert_eq!(read.rejects[0].column(4).as_string::<i32>().value(0), "caf\u{fffd}");
+
+    let bom_crlf = format!("\u{feff}{}T1,1,1.00,USD,x\r\nT2,1,2.00,USD,y\r\n", HEADER.replace('\n', "\r\n"));
+    let read = reader.read_csv("b.csv", bom_crlf.as_bytes()).unwrap();
+    assert_eq!((read.rows, read.rejected_rows, read.file_error), (2, 0, None));
+
+    let binary: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    let read = reader.read_csv("bin.csv", &binary).unwrap();
+    assert!(read.file_error.is_some() || read.rejected_rows == read.rows);
+}
+
+#[test]
+fn gzip_is_read_whole_and_truncation_is_a_file_error() {
+    let reader = reader(&[]);
+    let csv = format!("{HEADER}T1,1,1.00,USD,x\n");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(csv.as_bytes()).unwrap();
+    let gz = encoder.finish().unwrap();
+    let read = reader.read_csv("f.csv.gz", &gz).unwrap();
+    assert_eq!((read.rows, read.file_error), (1, None));
+    let truncated = reader.read_csv("f.csv.gz", &gz[..gz.len() - 6]).unwrap();
+    let error = truncated.file_error.unwrap();
+    assert!(error.starts_with("not a whole gzip file"), "{error}");
+}
+
+#[test]
+fn large_inputs_come_out_in_bounded_batches() {
+    let mut csv = String::from(HEADER);
+    for i in 0..(BATCH_ROWS * 2 + 10) {
+        csv.push_str(&format!("T{i},{i},1.00,USD,x\n"));
+    }
+    let read = reader(&[]).read_csv("f.csv", csv.as_bytes()).unwrap();
+    assert_eq!(read.valid.len(), 3);
+    assert!(read.valid.iter().all(|b| b.num_rows() <= BATCH_ROWS));
+    assert_eq!(valid_rows(&read), BATCH_ROWS * 2 + 10);
+    let quantity = read.valid[2].column(1).as_primitive::<Int64Type>();
+    assert_eq!(quantity.value(9), (BATCH_ROWS * 2 + 9) as i64);
+}

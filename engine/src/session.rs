@@ -1,0 +1,83 @@
+//! The DataFusion session every job and query runs in.
+
+use std::sync::Arc;
+
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{EngineError, Result};
+
+/// How a session uses the machine.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Memory the session may hold before it spills to disk; unbounded when `None`.
+    pub memory_limit: Option<u64>,
+    /// Parallel partitions; the number of cores when `None`.
+    pub target_partitions: Option<usize>,
+}
+
+impl SessionOptions {
+    /// Parallelism in effect.
+    pub fn parallelism(&self) -> usize {
+        self.target_partitions.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        })
+    }
+}
+
+/// A new session: all cores, UTC, spilling under the memory limit.
+pub fn new_session(options: &SessionOptions) -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_target_partitions(options.parallelism())
+        .with_information_schema(true)
+        .set_str("datafusion.execution.time_zone", "UTC");
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = options.memory_limit {
+        runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
+    }
+    let runtime = runtime
+        .build_arc()
+        .map_err(EngineError::datafusion("creating the session"))?;
+    Ok(SessionContext::new_with_config_rt(config, Arc::clone(&runtime)))
+}
+
+/// Parses a size such as `2GB`, `512MiB`, `1.5G` or `1000000` (bytes).
+pub fn parse_byte_size(text: &str) -> std::result::Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size; write e.g. 2GB, 512MB or 1073741824"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit '{other}' in '{text}'; use B, KB, MB, GB or TB")),
+    };
+    let bytes = number * multiplier as f64;
+    if bytes < 1.0 || !bytes.is_finite() {
+        return Err(format!("'{text}' is not a positive size"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_byte_size("2GB"), Ok(2 << 30));
+        assert_eq!(parse_byte_size("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_byte_size("1.5g"), Ok(3 << 29));
+        assert_eq!(parse_byte_size("1000"), Ok(1000));
+        assert!(parse_byte_size("lots").is_err());
+        assert!(parse_byte_size("2XB").is_err());
+        assert!(parse_byte_size("0").is_err());
+    }
+}

@@ -1,0 +1,410 @@
+//! Writers of tables: Delta (append, overwrite of partitions, merge on a key) and Hive-style
+//! partitioned Parquet (append, overwrite of partitions). Each write is one operation that
+//! reports what it did.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde::Serialize;
+
+use crate::catalog::{Catalog, PartitionValues, TableDefinition, TableFormat, TableName};
+use crate::error::{EngineError, Result};
+use crate::lake::Lake;
+
+/// How new rows meet the rows a table already has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Add the rows.
+    Append,
+    /// Replace every partition the new rows fall in (and any listed in
+    /// [`TableWrite::replacing_partitions`]); other partitions stay.
+    OverwritePartitions,
+    /// Upsert on a key (Delta only): a row whose key exists replaces it when it differs, a
+    /// new key is inserted. Re-writing the same rows changes nothing.
+    Merge {
+        /// The key columns.
+        key: Vec<String>,
+    },
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WriteMetrics {
+    /// `zone.table`.
+    pub table: String,
+    /// `delta` or `parquet`.
+    pub format: String,
+    /// The Delta version committed (none for Parquet).
+    pub version: Option<i64>,
+    /// Rows handed to the write.
+    pub rows_written: u64,
+    /// Rows that were new to the table (merge), or all rows written (append, overwrite).
+    pub rows_inserted: u64,
+    /// Rows that replaced a differing row with the same key (merge).
+    pub rows_updated: u64,
+    /// Partitions the rows fall in, as text values in partition-column order.
+    pub partitions: Vec<PartitionValues>,
+}
+
+/// One write of rows to a table of the lake, registered in the catalog afterwards.
+#[derive(Debug)]
+pub struct TableWrite<'a> {
+    lake: &'a Lake,
+    ctx: &'a SessionContext,
+    name: TableName,
+    format: TableFormat,
+    partition_columns: Vec<String>,
+    mode: WriteMode,
+    replacing: Vec<Vec<ScalarValue>>,
+    description: Option<String>,
+}
+
+impl<'a> TableWrite<'a> {
+    /// A write to `<lake>/<database>/<table>/`.
+    pub fn new(lake: &'a Lake, ctx: &'a SessionContext, name: TableName, format: TableFormat) -> Self {
+        Self {
+            lake,
+            ctx,
+            name,
+            format,
+            partition_columns: Vec::new(),
+            mode: WriteMode::Append,
+            replacing: Vec::new(),
+            description: None,
+        }
+    }
+
+    /// Partition columns, in path order.
+    pub fn with_partition_columns(mut self, columns: Vec<String>) -> Self {
+        self.partition_columns = columns;
+        self
+    }
+
+    /// How the rows meet existing rows.
+    pub fn with_mode(mut self, mode: WriteMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// With [`WriteMode::OverwritePartitions`], partitions to empty even when no new row falls
+    /// in them (a re-run that now rejects nothing must clear its old rejects).
+    pub fn replacing_partitions(mut self, partitions: Vec<Vec<ScalarValue>>) -> Self {
+        self.replacing = partitions;
+        self
+    }
+
+    /// What the table holds, for the catalog.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    fn relative_path(&self) -> String {
+        format!("{}/{}", self.name.database, self.name.table)
+    }
+
+    /// Writes the rows, then registers the table and its partitions in the catalog. The data
+    /// commit comes first: a crash before registration leaves a table the next run registers.
+    pub async fn execute(
+        self,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        catalog: &dyn Catalog,
+    ) -> Result<WriteMetrics> {
+        for column in &self.partition_columns {
+            if schema.field_with_name(column).is_err() {
+                return Err(EngineError::Declaration {
+                    context: format!("target {}", self.name),
+                    reason: format!("partition column '{column}' is not in the output"),
+                });
+            }
+        }
+        let partitions =
+            distinct_partitions(self.ctx, &batches, &schema, &self.partition_columns).await?;
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let mut metrics = WriteMetrics {
+            table: self.name.to_string(),
+            format: self.format.to_string(),
+            rows_written: rows,
+            rows_inserted: rows,
+            partitions: partitions.iter().map(|p| partition_text(p)).collect(),
+            ..WriteMetrics::default()
+        };
+        let location = self.lake.url_of(&self.relative_path())?;
+        match self.format {
+            TableFormat::Delta => self.write_delta(&schema, batches, &partitions, &mut metrics).await?,
+            TableFormat::Parquet => self.write_parquet(&schema, batches).await?,
+        }
+        let definition = TableDefinition::from_schema(
+            self.name.clone(),
+            location.to_string(),
+            self.format,
+            &schema,
+            self.partition_columns.clone(),
+            self.description.clone(),
+        );
+        catalog.upsert_table(&definition).await?;
+        catalog.add_partitions(&self.name, &metrics.partitions).await?;
+        Ok(metrics)
+    }
+
+    async fn write_delta(
+        &self,
+        schema: &SchemaRef,
+        mut batches: Vec<RecordBatch>,
+        partitions: &[Vec<ScalarValue>],
+        metrics: &mut WriteMetrics,
+    ) -> Result<()> {
+        let name = self.name.to_string();
+        let location = self.lake.url_of(&self.relative_path())?;
+        let table = DeltaTable::try_from_url(location)
+            .await
+            .map_err(EngineError::delta(&name))?;
+        if batches.is_empty() {
+            // An empty batch still creates the table (with its schema) or empties partitions.
+            batches.push(RecordBatch::new_empty(Arc::clone(schema)));
+        }
+        let exists = table.version().is_some();
+        let session = Arc::new(self.ctx.state());
+        let table = match (&self.mode, exists) {
+            (WriteMode::Merge { key }, true) => {
+                let (table, merged) = self.merge(table, key, schema, batches).await?;
+                metrics.rows_inserted = merged.num_target_rows_inserted as u64;
+                metrics.rows_updated = merged.num_target_rows_updated as u64;
+                table
+            }
+            (WriteMode::OverwritePartitions, true) => {
+                let mut replaced: Vec<Vec<ScalarValue>> = partitions.to_vec();
+                replaced.extend(self.replacing.iter().cloned());
+                match self.partition_predicate(&replaced) {
+                    Some(predicate) => table
+                        .write(batches)
+                        .with_save_mode(SaveMode::Overwrite)
+                        .with_replace_where(predicate)
+                        .with_session_state(session)
+                        .await
+                        .map_err(EngineError::delta(&name))?,
+                    None => table,
+                }
+            }
+            _ => table
+                .write(batches)
+                .with_save_mode(SaveMode::Append)
+                .with_partition_columns(self.partition_columns.clone())
+                .with_table_name(&self.name.table)
+                .with_session_state(session)
+                .await
+                .map_err(EngineError::delta(&name))?,
+        };
+        metrics.version = table.version();
+        Ok(())
+    }
+
+    async fn merge(
+        &self,
+        table: DeltaTable,
+        key: &[String],
+        schema: &SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(DeltaTable, deltalake::operations::merge::MergeMetrics)> {
+        let name = self.name.to_string();
+        let source = self
+            .ctx
+            .read_batches(batches)
+            .map_err(EngineError::datafusion(format!("merging into {name}")))?;
+        // Partition columns join the key so the merge only reads the partitions it touches.
+        let matching: Vec<String> = key
+            .iter()
+            .chain(self.partition_columns.iter())
+            .map(|c| format!("target.{} = source.{}", quoted(c), quoted(c)))
+            .collect();
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let changed = columns
+            .iter()
+            .map(|c| format!("target.{} IS DISTINCT FROM source.{}", quoted(c), quoted(c)))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        table
+            .merge(source, matching.join(" AND "))
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .with_session_state(Arc::new(self.ctx.state()))
+            .when_matched_update(|update| {
+                columns.iter().fold(update.predicate(changed.as_str()), |u, c| {
+                    u.update(quoted(c), format!("source.{}", quoted(c)))
+                })
+            })
+            .and_then(|merge| {
+                merge.when_not_matched_insert(|insert| {
+                    columns.iter().fold(insert, |i, c| {
+                        i.set(quoted(c), format!("source.{}", quoted(c)))
+                    })
+                })
+            })
+            .map_err(EngineError::delta(&name))?
+            .await
+            .map_err(EngineError::delta(&name))
+    }
+
+    /// `(p1 = v1 AND p2 = v2) OR ...` over the given partitions; `None` when there are none.
+    fn partition_predicate(&self, partitions: &[Vec<ScalarValue>]) -> Option<Expr> {
+        let mut distinct: Vec<&Vec<ScalarValue>> = Vec::new();
+        for values in partitions {
+            if !distinct.contains(&values) {
+                distinct.push(values);
+            }
+        }
+        distinct
+            .into_iter()
+            .filter_map(|values| {
+                self.partition_columns
+                    .iter()
+                    .zip(values)
+                    .map(|(column, value)| col(quoted(column)).eq(lit(value.clone())))
+                    .reduce(Expr::and)
+            })
+            .reduce(Expr::or)
+    }
+
+    async fn write_parquet(&self, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+        let name = self.name.to_string();
+        let table_path = self.relative_path();
+        let staging = format!("{table_path}/_staging/{}", uuid::Uuid::new_v4());
+        let staging_url = self.lake.url_of(&staging)?;
+        let options = DataFrameWriteOptions::new().with_partition_by(self.partition_columns.clone());
+        let frame = if batches.is_empty() {
+            self.ctx.read_batches(vec![RecordBatch::new_empty(Arc::clone(schema))])
+        } else {
+            self.ctx.read_batches(batches)
+        }
+        .map_err(EngineError::datafusion(format!("writing {name}")))?;
+        frame
+            .write_parquet(staging_url.as_str(), options, None)
+            .await
+            .map_err(EngineError::datafusion(format!("writing {name}")))?;
+        // Move the staged files into place, partition by partition. Overwrite first empties
+        // each partition the new files land in.
+        let store = self.lake.store();
+        let staged = self.lake.list(&staging).await?;
+        let staged_dirs: BTreeSet<String> = staged
+            .iter()
+            .filter_map(|o| {
+                let relative = o.location.as_ref().strip_prefix(&staging)?.trim_start_matches('/');
+                Some(relative.rsplit_once('/').map_or(String::new(), |(dir, _)| dir.to_string()))
+            })
+            .collect();
+        if self.mode == WriteMode::OverwritePartitions {
+            let mut dirs = staged_dirs.clone();
+            dirs.extend(self.replacing.iter().map(|values| {
+                self.partition_columns
+                    .iter()
+                    .zip(partition_text(values))
+                    .map(|(c, v)| format!("{c}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            }));
+            for dir in dirs {
+                let prefix = if dir.is_empty() { table_path.clone() } else { format!("{table_path}/{dir}") };
+                for old in self.lake.list(&prefix).await? {
+                    let path = old.location.as_ref();
+                    let direct_child = path
+                        .strip_prefix(&prefix)
+                        .is_some_and(|rest| !rest.trim_start_matches('/').contains('/'));
+                    if direct_child && path.ends_with(".parquet") {
+                        delete(store.as_ref(), &old.location).await?;
+                    }
+                }
+            }
+        }
+        for object in staged {
+            let Some(relative) = object.location.as_ref().strip_prefix(&staging) else {
+                continue;
+            };
+            let target = ObjectPath::from(format!("{table_path}{relative}"));
+            store
+                .rename(&object.location, &target)
+                .await
+                .map_err(EngineError::storage(target.to_string()))?;
+        }
+        for leftover in self.lake.list(&staging).await? {
+            delete(store.as_ref(), &leftover.location).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn delete(store: &dyn ObjectStore, path: &ObjectPath) -> Result<()> {
+    store
+        .delete(path)
+        .await
+        .map_err(EngineError::storage(path.to_string()))
+}
+
+/// Quotes an identifier for SQL text when it needs it.
+fn quoted(name: &str) -> String {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// The distinct partition values in the rows, sorted (a vectorised group-by, not a row loop).
+async fn distinct_partitions(
+    ctx: &SessionContext,
+    batches: &[RecordBatch],
+    schema: &SchemaRef,
+    columns: &[String],
+) -> Result<Vec<Vec<ScalarValue>>> {
+    if columns.is_empty() || batches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let error = EngineError::datafusion("finding the partitions written");
+    let groups: Vec<Expr> = columns.iter().map(|c| col(quoted(c))).collect();
+    let frame = if batches.iter().all(|b| b.schema() == *schema) {
+        ctx.read_batches(batches.to_vec())
+    } else {
+        ctx.read_batches(Vec::new())
+    };
+    let distinct = frame
+        .and_then(|f| f.aggregate(groups, vec![]))
+        .map_err(EngineError::datafusion("finding the partitions written"))?
+        .collect()
+        .await
+        .map_err(error)?;
+    let mut partitions = Vec::new();
+    for batch in &distinct {
+        for row in 0..batch.num_rows() {
+            let values = batch
+                .columns()
+                .iter()
+                .map(|array| ScalarValue::try_from_array(array, row))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(EngineError::datafusion("reading partition values"))?;
+            partitions.push(values);
+        }
+    }
+    partitions.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    Ok(partitions)
+}
+
+/// Partition values as text, the way Hive paths and catalogs spell them.
+fn partition_text(values: &[ScalarValue]) -> PartitionValues {
+    values
+        .iter()
+        .map(|v| if v.is_null() { "__HIVE_DEFAULT_PARTITION__".to_string() } else { v.to_string() })
+        .collect()
+}

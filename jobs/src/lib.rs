@@ -1,0 +1,118 @@
+//! lakejob's jobs: the YAML job spec, its validation, the registry of shipped and user jobs,
+//! and the runner.
+
+mod plan;
+mod registry;
+mod runner;
+mod spec;
+mod validate;
+
+pub use plan::Problem;
+pub use registry::{JobEntry, JobRegistry, SHIPPED_JOBS, job_files_in};
+pub use runner::{JobRun, QUARANTINE_PARTITION, QualitySummary, RunStatus, RunSummary, SkippedFile};
+pub use spec::{DedupeStep, DeriveColumn, FormatSpec, JobSpec, JoinStep, ReferenceSpec, SourceSpec, Step, TargetSpec, WriteModeSpec};
+pub use validate::{parse_job, validate_job};
+
+use lakejob_engine::EngineError;
+
+/// Errors of jobs: loading, validating and running them.
+#[derive(Debug, thiserror::Error)]
+pub enum JobsError {
+    /// A job file is not valid YAML for the spec (unknown key, wrong type, missing field).
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// serde's message, with line and column.
+        message: String,
+    },
+    /// A job file parsed but is not a valid job.
+    #[error("{file}: job {job}: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join(&format!("\n{file}: job {job}: ")))]
+    Invalid {
+        /// The file.
+        file: String,
+        /// The job.
+        job: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+    /// No job has this name.
+    #[error("no job named '{name}'; known jobs: {}", known.join(", "))]
+    UnknownJob {
+        /// The name asked for.
+        name: String,
+        /// The jobs there are.
+        known: Vec<String>,
+    },
+    /// Two job files declare the same name.
+    #[error("job {name} is declared twice: in {first} and in {second}")]
+    DuplicateJob {
+        /// The job.
+        name: String,
+        /// One file.
+        first: String,
+        /// The other file.
+        second: String,
+    },
+    /// A job file or folder cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A reference table is missing or not clean.
+    #[error("job {job}: reference {reference}: {reason}")]
+    Reference {
+        /// The job.
+        job: String,
+        /// The reference.
+        reference: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Quality rules could not be evaluated.
+    #[error("job {job}: {source}")]
+    Quality {
+        /// The job.
+        job: String,
+        /// The quality error.
+        source: lakejob_quality::QualityError,
+    },
+    /// Rows were not all accounted for: a bug, never the user's data.
+    #[error("job {job}: rows not accounted for: {detail}")]
+    Accounting {
+        /// The job.
+        job: String,
+        /// The counts.
+        detail: String,
+    },
+    /// The engine failed.
+    #[error("job {job}: {source}")]
+    Engine {
+        /// The job.
+        job: String,
+        /// The engine's error.
+        source: EngineError,
+    },
+    /// The summary could not be serialised.
+    #[error("cannot write the run summary: {0}")]
+    Summary(String),
+}
+
+impl JobsError {
+    /// True when the user's input or configuration is at fault (exit code 2).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            JobsError::Parse { .. }
+            | JobsError::Invalid { .. }
+            | JobsError::UnknownJob { .. }
+            | JobsError::DuplicateJob { .. }
+            | JobsError::Reference { .. }
+            | JobsError::Quality { .. } => true,
+            JobsError::Engine { source, .. } => source.is_bad_input(),
+            JobsError::Io { .. } | JobsError::Accounting { .. } | JobsError::Summary(_) => false,
+        }
+    }
+}

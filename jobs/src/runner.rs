@@ -1,0 +1,394 @@
+//! Runs a job: read raw files with reject routing, apply the steps, check quality, write the
+//! target and quarantine, register them, and account for every row.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use lakejob_engine::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use lakejob_engine::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use lakejob_engine::datafusion::common::ScalarValue;
+use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
+use lakejob_engine::reader::{FileRead, read_files};
+use lakejob_engine::{
+    Catalog, Clock, EngineError, Lake, SessionOptions, TableFormat, TableName, TableWrite,
+    WriteMetrics, WriteMode, new_session,
+};
+use lakejob_quality::QualityReport;
+use serde::Serialize;
+
+use crate::plan::{Problem, column, plan_steps};
+use crate::spec::{JobSpec, WriteModeSpec};
+use crate::validate::{compile_references, compile_source, validate_job};
+use crate::JobsError;
+
+/// Partition column of quarantine tables: the date folder the rejected row came from.
+pub const QUARANTINE_PARTITION: &str = "raw_date";
+/// Column of quarantine tables naming the run that rejected the row.
+pub const QUARANTINE_RUN_ID: &str = "_run_id";
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Everything was written.
+    Succeeded,
+    /// The run stopped with an error.
+    Failed,
+    /// The quality gate held the output back; nothing was written.
+    QualityFailed,
+}
+
+/// A raw file that was not read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedFile {
+    /// The file, relative to the lake root.
+    pub file: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// The quality part of a summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QualitySummary {
+    /// Weighted share of passed rules.
+    pub score: f64,
+    /// The gate.
+    pub min_score: f64,
+    /// Rules that failed.
+    pub failed_rules: Vec<String>,
+    /// Every rule with observed value and threshold.
+    pub rules: Vec<lakejob_quality::RuleResult>,
+}
+
+impl From<QualityReport> for QualitySummary {
+    fn from(report: QualityReport) -> Self {
+        Self {
+            score: report.score,
+            min_score: report.min_score,
+            failed_rules: report.failed_rules,
+            rules: report.rules,
+        }
+    }
+}
+
+/// What a run did (the JSON of `--output json`). `rows_in = rows_out + rows_rejected +
+/// rows_duplicate` always holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// Unique id of the run.
+    pub run_id: String,
+    /// The job.
+    pub job: String,
+    /// The date asked for, if any.
+    pub date: Option<NaiveDate>,
+    /// The raw date folders read.
+    pub dates: Vec<NaiveDate>,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Rows read from raw files.
+    pub rows_in: u64,
+    /// Rows in the output.
+    pub rows_out: u64,
+    /// Rows sent to quarantine.
+    pub rows_rejected: u64,
+    /// Rows dropped as duplicates of a kept row.
+    pub rows_duplicate: u64,
+    /// Raw files read.
+    pub files_ingested: u64,
+    /// Raw files not read.
+    pub files_skipped: u64,
+    /// Why each skipped file was skipped.
+    pub skipped: Vec<SkippedFile>,
+    /// Tables written.
+    pub tables: Vec<WriteMetrics>,
+    /// Quality outcome.
+    pub quality: QualitySummary,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// One run of a job, built up then executed.
+#[derive(Debug)]
+pub struct JobRun<'a> {
+    lake: &'a Lake,
+    catalog: &'a dyn Catalog,
+    clock: &'a dyn Clock,
+    job: &'a JobSpec,
+    date: Option<NaiveDate>,
+    session: SessionOptions,
+}
+
+impl<'a> JobRun<'a> {
+    /// A run of `job` over the lake.
+    pub fn new(lake: &'a Lake, catalog: &'a dyn Catalog, clock: &'a dyn Clock, job: &'a JobSpec) -> Self {
+        Self {
+            lake,
+            catalog,
+            clock,
+            job,
+            date: None,
+            session: SessionOptions::default(),
+        }
+    }
+
+    /// Only the raw files of this date (default: every date).
+    pub fn with_date(mut self, date: Option<NaiveDate>) -> Self {
+        self.date = date;
+        self
+    }
+
+    /// Memory limit and parallelism.
+    pub fn with_session(mut self, session: SessionOptions) -> Self {
+        self.session = session;
+        self
+    }
+
+    fn engine(&self) -> impl FnOnce(EngineError) -> JobsError + '_ {
+        |source| JobsError::Engine {
+            job: self.job.name.clone(),
+            source,
+        }
+    }
+
+    fn invalid(&self, problems: Vec<Problem>) -> JobsError {
+        JobsError::Invalid {
+            file: format!("job {}", self.job.name),
+            job: self.job.name.clone(),
+            problems,
+        }
+    }
+
+    /// Runs the job. Configuration problems fail before any data is written.
+    pub async fn execute(self) -> Result<RunSummary, JobsError> {
+        let started = Instant::now();
+        let started_at = self.clock.now();
+        let run_id = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let problems = validate_job(self.job).await;
+        if !problems.is_empty() {
+            return Err(self.invalid(problems));
+        }
+        let job = self.job;
+        let ctx = new_session(&self.session).map_err(self.engine())?;
+        let reader = Arc::new(compile_source(&ctx, job).map_err(|p| self.invalid(p))?);
+        let references = self.load_references(&ctx).await?;
+
+        let files = self.lake.raw_files(&job.source.name, self.date).await.map_err(self.engine())?;
+        if files.is_empty() {
+            tracing::warn!(job = %job.name, source = %job.source.name, date = ?self.date, "no raw files to read");
+        }
+        let mut dates: Vec<NaiveDate> = files.iter().map(|f| f.date).collect();
+        dates.dedup();
+        let date_of: HashMap<String, NaiveDate> = files.iter().map(|f| (f.path.clone(), f.date)).collect();
+        let reads = read_files(self.lake, Arc::clone(&reader), &files, self.session.parallelism())
+            .await
+            .map_err(self.engine())?;
+
+        let mut summary = RunSummary {
+            run_id: run_id.clone(),
+            job: job.name.clone(),
+            date: self.date,
+            dates: dates.clone(),
+            status: RunStatus::Succeeded,
+            rows_in: 0,
+            rows_out: 0,
+            rows_rejected: 0,
+            rows_duplicate: 0,
+            files_ingested: 0,
+            files_skipped: 0,
+            skipped: Vec::new(),
+            tables: Vec::new(),
+            quality: QualitySummary { score: 1.0, min_score: job.quality.min_score, failed_rules: Vec::new(), rules: Vec::new() },
+            started_at,
+            duration_ms: 0,
+        };
+        let mut valid = Vec::new();
+        let mut rejects = Vec::new();
+        for read in reads {
+            let FileRead { file, rows, rejected_rows, valid: typed, rejects: rejected, file_error } = read;
+            if let Some(reason) = file_error {
+                tracing::warn!(job = %job.name, file = %file, reason = %reason, "raw file skipped");
+                summary.files_skipped += 1;
+                summary.skipped.push(SkippedFile { file: file.clone(), reason });
+            } else {
+                summary.files_ingested += 1;
+            }
+            summary.rows_in += rows;
+            summary.rows_rejected += rejected_rows;
+            valid.extend(typed);
+            let raw_date = date_of.get(&file).copied();
+            for batch in rejected {
+                rejects.push(with_quarantine_columns(&batch, raw_date, &run_id)?);
+            }
+        }
+        let valid_rows: u64 = valid.iter().map(|b| b.num_rows() as u64).sum();
+
+        let input = read_frame(&ctx, reader.typed_schema(), valid)?;
+        let output = plan_steps(input, job, &references).map_err(|p| self.invalid(p))?;
+        let output_schema: SchemaRef = Arc::new(output.schema().as_arrow().clone());
+        let batches = output.collect().await.map_err(|e| self.engine()(EngineError::datafusion("running the steps")(e)))?;
+        summary.rows_out = batches.iter().map(|b| b.num_rows() as u64).sum();
+        summary.rows_duplicate = valid_rows.checked_sub(summary.rows_out).ok_or_else(|| JobsError::Accounting {
+            job: job.name.clone(),
+            detail: format!("the steps made {} rows out of {valid_rows}; a join must not multiply rows", summary.rows_out),
+        })?;
+        if summary.rows_in != summary.rows_out + summary.rows_rejected + summary.rows_duplicate {
+            return Err(JobsError::Accounting {
+                job: job.name.clone(),
+                detail: format!(
+                    "rows_in {} != rows_out {} + rows_rejected {} + rows_duplicate {}",
+                    summary.rows_in, summary.rows_out, summary.rows_rejected, summary.rows_duplicate
+                ),
+            });
+        }
+
+        register_rows(&ctx, "__output", Arc::clone(&output_schema), batches.clone())?;
+        let report = lakejob_quality::evaluate(&ctx, "__output", &job.quality)
+            .await
+            .map_err(|source| JobsError::Quality { job: job.name.clone(), source })?;
+        let gate_passed = report.passed;
+        summary.quality = report.into();
+        if gate_passed {
+            summary.tables.push(self.write_target(&ctx, output_schema, batches).await?);
+            summary.tables.push(self.write_quarantine(&ctx, &reader.reject_schema(), rejects, &dates).await?);
+        } else {
+            summary.status = RunStatus::QualityFailed;
+            tracing::warn!(job = %job.name, score = summary.quality.score, "quality gate failed; nothing was written");
+        }
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        self.record(&summary).await?;
+        Ok(summary)
+    }
+
+    async fn load_references(&self, ctx: &SessionContext) -> Result<HashMap<String, DataFrame>, JobsError> {
+        let readers = compile_references(ctx, self.job).map_err(|p| self.invalid(p))?;
+        let mut frames = HashMap::new();
+        for (name, path, reader) in readers {
+            let contents = self.lake.read(&path).await.map_err(|e| JobsError::Reference {
+                job: self.job.name.clone(),
+                reference: name.clone(),
+                reason: e.to_string(),
+            })?;
+            let read = reader.read_csv(&path, &contents).map_err(self.engine())?;
+            let problem = read.file_error.clone().or_else(|| {
+                (read.rejected_rows > 0).then(|| format!("{} row(s) do not match the declared columns", read.rejected_rows))
+            });
+            if let Some(reason) = problem {
+                return Err(JobsError::Reference { job: self.job.name.clone(), reference: name, reason: format!("{path}: {reason}") });
+            }
+            let frame = read_frame(ctx, reader.typed_schema(), read.valid)?;
+            self.check_reference_keys(&name, &frame).await?;
+            frames.insert(name, frame);
+        }
+        Ok(frames)
+    }
+
+    /// A reference joined on a key with two rows would multiply rows: refuse it.
+    async fn check_reference_keys(&self, name: &str, frame: &DataFrame) -> Result<(), JobsError> {
+        for step in &self.job.steps {
+            let crate::spec::Step::Join(join) = step else { continue };
+            if join.reference != name {
+                continue;
+            }
+            let keys = join.on.iter().map(|c| column(c)).collect();
+            let duplicated = frame
+                .clone()
+                .aggregate(keys, vec![lakejob_engine::datafusion::functions_aggregate::count::count_all()])
+                .and_then(|counts| counts.filter(column("count(*)").gt(lakejob_engine::datafusion::logical_expr::lit(1i64))))
+                .map_err(|e| self.engine()(EngineError::datafusion(format!("checking reference {name}"))(e)))?
+                .count()
+                .await
+                .map_err(|e| self.engine()(EngineError::datafusion(format!("checking reference {name}"))(e)))?;
+            if duplicated > 0 {
+                return Err(JobsError::Reference {
+                    job: self.job.name.clone(),
+                    reference: name.to_string(),
+                    reason: format!("{duplicated} key(s) on ({}) have more than one row", join.on.join(", ")),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_target(&self, ctx: &SessionContext, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<WriteMetrics, JobsError> {
+        let target = &self.job.target;
+        let mode = match target.mode {
+            WriteModeSpec::Append => WriteMode::Append,
+            WriteModeSpec::OverwritePartitions => WriteMode::OverwritePartitions,
+            WriteModeSpec::Merge => WriteMode::Merge { key: target.key.clone() },
+        };
+        let mut write = TableWrite::new(self.lake, ctx, TableName::new(&target.zone, &target.table), target.format)
+            .with_partition_columns(target.partition_by.clone())
+            .with_mode(mode);
+        if let Some(description) = &self.job.description {
+            write = write.with_description(description.clone());
+        }
+        write.execute(schema, batches, self.catalog).await.map_err(self.engine())
+    }
+
+    /// Rejected rows go to `quarantine.<source>`, replacing what earlier runs rejected from the
+    /// same date folders, so re-runs never duplicate them.
+    async fn write_quarantine(&self, ctx: &SessionContext, reject_schema: &SchemaRef, rejects: Vec<RecordBatch>, dates: &[NaiveDate]) -> Result<WriteMetrics, JobsError> {
+        let schema = quarantine_schema(reject_schema);
+        let replacing = dates.iter().map(|d| vec![ScalarValue::Utf8(Some(d.to_string()))]).collect();
+        TableWrite::new(self.lake, ctx, TableName::new("quarantine", &self.job.source.name), TableFormat::Delta)
+            .with_partition_columns(vec![QUARANTINE_PARTITION.to_string()])
+            .with_mode(WriteMode::OverwritePartitions)
+            .replacing_partitions(replacing)
+            .with_description(format!("rows of raw/{} rejected with their reason, file and line", self.job.source.name))
+            .execute(schema, rejects, self.catalog)
+            .await
+            .map_err(self.engine())
+    }
+
+    /// Keeps the summary under `_lakejob/runs/<job>/`, the lake's own run log.
+    async fn record(&self, summary: &RunSummary) -> Result<(), JobsError> {
+        let path = format!("{}/runs/{}/{}.json", lakejob_engine::lake::STATE_DIR, summary.job, summary.run_id);
+        self.lake.write(&path, json_bytes(summary)?).await.map_err(self.engine())
+    }
+}
+
+fn read_frame(ctx: &SessionContext, schema: SchemaRef, mut batches: Vec<RecordBatch>) -> Result<DataFrame, JobsError> {
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(schema));
+    }
+    ctx.read_batches(batches).map_err(|e| JobsError::Engine {
+        job: String::new(),
+        source: EngineError::datafusion("reading typed rows")(e),
+    })
+}
+
+fn quarantine_schema(reject_schema: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = reject_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(QUARANTINE_RUN_ID, DataType::Utf8, false));
+    fields.push(Field::new(QUARANTINE_PARTITION, DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+}
+
+fn with_quarantine_columns(batch: &RecordBatch, raw_date: Option<NaiveDate>, run_id: &str) -> Result<RecordBatch, JobsError> {
+    let rows = batch.num_rows();
+    let date = raw_date.map(|d| d.to_string()).unwrap_or_default();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.push(Arc::new(StringArray::from(vec![run_id; rows])));
+    columns.push(Arc::new(StringArray::from(vec![date.as_str(); rows])));
+    RecordBatch::try_new(quarantine_schema(&batch.schema()), columns).map_err(|e| JobsError::Engine {
+        job: String::new(),
+        source: EngineError::datafusion("building quarantine rows")(e.into()),
+    })
+}
+
+fn json_bytes(value: &impl Serialize) -> Result<bytes::Bytes, JobsError> {
+    serde_json::to_vec_pretty(value)
+        .map(bytes::Bytes::from)
+        .map_err(|e| JobsError::Summary(e.to_string()))
+}
+
+/// Registers rows as an in-memory table, so quality rules query them with SQL.
+fn register_rows(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<(), JobsError> {
+    let staging = |e| JobsError::Engine { job: String::new(), source: EngineError::datafusion("staging the output")(e) };
+    let table = lakejob_engine::datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(staging)?;
+    ctx.register_table(name, Arc::new(table)).map(|_| ()).map_err(staging)
+}

@@ -1,0 +1,153 @@
+//! The YAML job file. Every struct is strict (`deny_unknown_fields`): a misspelt key is an
+//! error, never silently ignored.
+
+use lakejob_engine::TableFormat;
+use lakejob_engine::reader::{ColumnSpec, CsvOptions, RejectRule};
+use lakejob_quality::QualitySpec;
+use serde::{Deserialize, Serialize};
+
+/// A job: one raw source, cleaned and transformed, written to one target table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// The job's name, used by `lakejob run <name>`: lower case, digits and `_`.
+    pub name: String,
+    /// What the job does, for people and the catalog.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The raw source it reads.
+    pub source: SourceSpec,
+    /// Small reference tables that steps join.
+    #[serde(default)]
+    pub references: Vec<ReferenceSpec>,
+    /// Transformations, applied in order after reading.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// The table it writes.
+    pub target: TargetSpec,
+    /// Quality rules over the rows about to be written, and the gate.
+    #[serde(default)]
+    pub quality: QualitySpec,
+}
+
+/// A raw source: files under `raw/<name>/date=YYYY-MM-DD/`, read with a declared schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// The source's folder name in the raw zone; rejected rows go to `quarantine.<name>`.
+    pub name: String,
+    /// The file format and its options.
+    pub format: FormatSpec,
+    /// Every column read, in output order. Nothing is inferred.
+    pub columns: Vec<ColumnSpec>,
+    /// Row rules checked after typing; a row matching one goes to quarantine with its reason.
+    #[serde(default)]
+    pub reject_when: Vec<RejectRule>,
+}
+
+/// A file format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FormatSpec {
+    /// RFC 4180 CSV, optionally gzip-compressed (`.gz`).
+    Csv(CsvOptions),
+}
+
+/// A reference table: one CSV file in the lake, read whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceSpec {
+    /// The name steps use to join it.
+    pub name: String,
+    /// The file, relative to the lake root, e.g. `reference/fx_rates.csv`.
+    pub path: String,
+    /// Its columns. A row that does not parse is an error: references must be clean.
+    pub columns: Vec<ColumnSpec>,
+    /// CSV options of the file.
+    #[serde(default)]
+    pub csv: CsvOptions,
+}
+
+/// A transformation step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Keeps one row per key; the others are counted as duplicates.
+    Dedupe(DedupeStep),
+    /// Left-joins a reference table, adding some of its columns.
+    Join(JoinStep),
+    /// Adds (or replaces) columns computed by SQL expressions, in order.
+    Derive(Vec<DeriveColumn>),
+}
+
+/// Keep one row per key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupeStep {
+    /// The key columns.
+    pub key: Vec<String>,
+    /// Which row is kept: the first in this order (`column`, `column desc`). Without an
+    /// order, rows with the same key must be identical for the result to be reproducible.
+    #[serde(default)]
+    pub order_by: Vec<String>,
+}
+
+/// Left-join a reference table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinStep {
+    /// The reference's name.
+    pub reference: String,
+    /// Columns with the same name on both sides that must be equal. The reference must have
+    /// one row per key, so the join never multiplies rows.
+    pub on: Vec<String>,
+    /// Reference columns to add.
+    pub columns: Vec<String>,
+}
+
+/// A computed column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeriveColumn {
+    /// Its name.
+    pub name: String,
+    /// A SQL expression over the columns so far.
+    pub expr: String,
+}
+
+/// How the target meets existing rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteModeSpec {
+    /// Add the rows.
+    Append,
+    /// Replace the partitions the new rows fall in.
+    #[default]
+    OverwritePartitions,
+    /// Upsert on `key` (Delta only).
+    Merge,
+}
+
+/// The table a job writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// `processed` or `curated`.
+    pub zone: String,
+    /// The table's name in its zone.
+    pub table: String,
+    /// `delta` or `parquet` (Hive-style partitioned).
+    pub format: TableFormat,
+    /// Partition columns, in path order.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+    /// `append`, `overwrite_partitions` (default) or `merge`.
+    #[serde(default)]
+    pub mode: WriteModeSpec,
+    /// Key columns, for `merge`.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// The output columns in order; all columns when absent.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+}

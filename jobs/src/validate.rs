@@ -1,0 +1,195 @@
+//! Parsing and validation of job files. Validation plans the whole job over no rows, so it
+//! finds every problem a run would hit before any data is touched, and reports them all.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use lakejob_engine::datafusion::arrow::array::RecordBatch;
+use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
+use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
+use lakejob_engine::reader::SourceReader;
+use lakejob_engine::{TableFormat, Zone};
+use lakejob_quality::QualitySpec;
+
+use crate::JobsError;
+use crate::plan::{Problem, plan_steps};
+use crate::spec::{FormatSpec, JobSpec, WriteModeSpec};
+
+/// Parses a job file strictly. `origin` names the file in errors.
+pub fn parse_job(text: &str, origin: &str) -> Result<JobSpec, JobsError> {
+    serde_yaml::from_str(text).map_err(|e| JobsError::Parse {
+        file: origin.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// A path inside the lake: relative, with no `..` and no scheme.
+fn is_lake_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains("://")
+        && !path.contains('\\')
+        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// Compiles the source declaration into a reader.
+pub(crate) fn compile_source(ctx: &SessionContext, job: &JobSpec) -> Result<SourceReader, Vec<Problem>> {
+    let FormatSpec::Csv(csv) = &job.source.format;
+    SourceReader::new(&job.source.columns, &job.source.reject_when, csv.clone(), ctx).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|p| match p.split_once(": ") {
+                Some((field, message)) => Problem::new(format!("source.{field}"), message),
+                None => Problem::new("source", p),
+            })
+            .collect()
+    })
+}
+
+/// Compiles each reference's declaration into a reader.
+pub(crate) fn compile_references(
+    ctx: &SessionContext,
+    job: &JobSpec,
+) -> Result<Vec<(String, String, SourceReader)>, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut readers = Vec::new();
+    let mut names = HashSet::new();
+    for (index, reference) in job.references.iter().enumerate() {
+        let field = format!("references[{index}]");
+        if !names.insert(reference.name.as_str()) {
+            problems.push(Problem::new(format!("{field}.name"), format!("'{}' is declared twice", reference.name)));
+        }
+        if !is_lake_relative(&reference.path) {
+            problems.push(Problem::new(
+                format!("{field}.path"),
+                format!("'{}' must be a path inside the lake, relative and without '..'", reference.path),
+            ));
+        }
+        match SourceReader::new(&reference.columns, &[], reference.csv.clone(), ctx) {
+            Ok(reader) => readers.push((reference.name.clone(), reference.path.clone(), reader)),
+            Err(errors) => problems.extend(errors.into_iter().map(|e| Problem::new(field.clone(), e))),
+        }
+    }
+    if problems.is_empty() { Ok(readers) } else { Err(problems) }
+}
+
+fn empty_frame(ctx: &SessionContext, schema: SchemaRef) -> Result<DataFrame, Problem> {
+    ctx.read_batch(RecordBatch::new_empty(schema))
+        .map_err(|e| Problem::new("source", e.strip_backtrace().to_string()))
+}
+
+/// Every problem in a parsed job, found without reading any data.
+pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
+    let ctx = SessionContext::new();
+    let mut problems = Vec::new();
+    if !is_identifier(&job.name) {
+        problems.push(Problem::new("name", format!("'{}' must be lower case letters, digits and _", job.name)));
+    }
+    if !is_identifier(&job.source.name) {
+        problems.push(Problem::new("source.name", format!("'{}' must be lower case letters, digits and _", job.source.name)));
+    }
+    let source = compile_source(&ctx, job).map_err(|p| problems.extend(p)).ok();
+    let mut references = HashMap::new();
+    if let Ok(readers) = compile_references(&ctx, job).map_err(|p| problems.extend(p)) {
+        for (name, _, reader) in readers {
+            match empty_frame(&ctx, reader.typed_schema()) {
+                Ok(frame) => {
+                    references.insert(name, frame);
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+    }
+    let Some(source) = source else {
+        problems.extend(target_problems(job, None));
+        return problems;
+    };
+    let output = match empty_frame(&ctx, source.typed_schema()) {
+        Ok(input) => match plan_steps(input, job, &references) {
+            Ok(frame) => Some(frame),
+            Err(plan_problems) => {
+                problems.extend(plan_problems);
+                None
+            }
+        },
+        Err(problem) => {
+            problems.push(problem);
+            None
+        }
+    };
+    let output_schema = output.as_ref().map(|f| Arc::new(f.schema().as_arrow().clone()));
+    problems.extend(target_problems(job, output_schema.as_ref()));
+    if let Some(schema) = output_schema {
+        problems.extend(quality_problems(&ctx, schema, &job.quality).await);
+    }
+    problems
+}
+
+fn target_problems(job: &JobSpec, output: Option<&SchemaRef>) -> Vec<Problem> {
+    let target = &job.target;
+    let mut problems = Vec::new();
+    match target.zone.parse::<Zone>() {
+        Ok(Zone::Processed | Zone::Curated) => {}
+        Ok(zone) => problems.push(Problem::new("target.zone", format!("jobs write to processed or curated, not {zone}"))),
+        Err(e) => problems.push(Problem::new("target.zone", e)),
+    }
+    if !is_identifier(&target.table) {
+        problems.push(Problem::new("target.table", format!("'{}' must be lower case letters, digits and _", target.table)));
+    }
+    match target.mode {
+        WriteModeSpec::Merge => {
+            if target.format != TableFormat::Delta {
+                problems.push(Problem::new("target.mode", "merge needs format delta; parquet can append or overwrite_partitions"));
+            }
+            if target.key.is_empty() {
+                problems.push(Problem::new("target.key", "merge needs the key columns"));
+            }
+        }
+        _ if !target.key.is_empty() => {
+            problems.push(Problem::new("target.key", "a key is only used by mode merge"));
+        }
+        _ => {}
+    }
+    if target.mode == WriteModeSpec::OverwritePartitions && target.partition_by.is_empty() {
+        problems.push(Problem::new(
+            "target.mode",
+            "overwrite_partitions needs partition_by; an unpartitioned table would be replaced whole by each run",
+        ));
+    }
+    if let Some(schema) = output {
+        for (field, names) in [("target.partition_by", &target.partition_by), ("target.key", &target.key)] {
+            for name in names {
+                if schema.field_with_name(name).is_err() {
+                    problems.push(Problem::new(field, format!("'{name}' is not an output column")));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Plans each rule over an empty table of the output's schema, one at a time, so every
+/// broken rule is reported.
+async fn quality_problems(ctx: &SessionContext, schema: SchemaRef, spec: &QualitySpec) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if !(0.0..=1.0).contains(&spec.min_score) {
+        problems.push(Problem::new("quality.min_score", format!("{} is not between 0 and 1", spec.min_score)));
+    }
+    if let Err(e) = ctx.register_batch("__validate_output", RecordBatch::new_empty(schema)) {
+        problems.push(Problem::new("quality", e.strip_backtrace().to_string()));
+        return problems;
+    }
+    for (index, rule) in spec.rules.iter().enumerate() {
+        let single = QualitySpec { min_score: 0.0, rules: vec![rule.clone()] };
+        if let Err(e) = lakejob_quality::evaluate(ctx, "__validate_output", &single).await {
+            problems.push(Problem::new(format!("quality.rules[{index}]"), e.to_string()));
+        }
+    }
+    problems
+}
