@@ -1,1 +1,267 @@
-fn main() {}
+//! `lakebench`: runs lakejob commands as whole processes at several scales and reports wall
+//! time, CPU time, peak RSS, rows/s and input MB/s, as JSON and as a Markdown table.
+//!
+//! Peak RSS and CPU time come from `/proc/<pid>` of the child, sampled until it exits, so
+//! the numbers are the job's own, not the harness's.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde::Serialize;
+
+/// Benchmark lakejob jobs as whole processes.
+#[derive(Debug, Parser)]
+#[command(name = "lakebench")]
+struct Options {
+    /// The lakejob binary to measure.
+    #[arg(long, default_value = "target/release/lakejob")]
+    lakejob: PathBuf,
+    /// Where the benchmark lakes live (one per scale, reused when present).
+    #[arg(long, default_value = "target/lakebench")]
+    work: PathBuf,
+    /// Scale factors.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,1")]
+    scales: Vec<f64>,
+    /// Jobs to run at each scale.
+    #[arg(long, value_delimiter = ',', default_value = "transaction_etl")]
+    jobs: Vec<String>,
+    /// Extra arguments for every job run, e.g. `--memory-limit=1GB`.
+    #[arg(long, allow_hyphen_values = true)]
+    job_args: Vec<String>,
+    /// Write the JSON report here as well as printing it.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// One measured process.
+#[derive(Debug, Clone, Serialize)]
+struct Measurement {
+    scale: f64,
+    step: String,
+    wall_s: f64,
+    cpu_s: f64,
+    peak_rss_mb: f64,
+    rows: u64,
+    rows_per_s: f64,
+    input_mb: f64,
+    input_mb_per_s: f64,
+}
+
+/// Resources of a finished child.
+struct Usage {
+    wall: Duration,
+    cpu: Duration,
+    peak_rss_kb: u64,
+    stdout: String,
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // Linux exposes CPU times in /proc in USER_HZ, which is 100 on every supported platform.
+    100.0
+}
+
+/// Peak RSS (kB) and CPU time (ticks) of a live process, from /proc.
+fn sample(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((peak, ticks))
+}
+
+fn measure(program: &Path, args: &[String]) -> Result<Usage, String> {
+    let started = Instant::now();
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    let pid = child.id();
+    let stdout_pipe = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = stdout_pipe {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        }
+        text
+    });
+    let (mut peak, mut ticks) = (0, 0);
+    let status = loop {
+        if let Some((p, t)) = sample(pid) {
+            peak = peak.max(p);
+            ticks = ticks.max(t);
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for the child: {e}")),
+        }
+    };
+    let wall = started.elapsed();
+    let stdout = reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!(
+            "{} {} exited with {status}",
+            program.display(),
+            args.join(" ")
+        ));
+    }
+    Ok(Usage {
+        wall,
+        cpu: Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second()),
+        peak_rss_kb: peak,
+        stdout,
+    })
+}
+
+fn folder_bytes(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        folder_bytes(&p)
+                    } else {
+                        e.metadata().map_or(0, |m| m.len())
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn record(scale: f64, step: &str, usage: &Usage, rows: u64, input_bytes: u64) -> Measurement {
+    let wall = usage.wall.as_secs_f64();
+    let input_mb = input_bytes as f64 / 1e6;
+    Measurement {
+        scale,
+        step: step.to_string(),
+        wall_s: wall,
+        cpu_s: usage.cpu.as_secs_f64(),
+        peak_rss_mb: usage.peak_rss_kb as f64 / 1024.0,
+        rows,
+        rows_per_s: rows as f64 / wall.max(1e-9),
+        input_mb,
+        input_mb_per_s: input_mb / wall.max(1e-9),
+    }
+}
+
+fn run(options: &Options) -> Result<Vec<Measurement>, String> {
+    let mut results = Vec::new();
+    for &scale in &options.scales {
+        let lake = options.work.join(format!("scale-{scale}"));
+        let lake_arg = lake.display().to_string();
+        if !lake.join("raw").exists() {
+            let args: Vec<String> = [
+                "--lake",
+                &lake_arg,
+                "--output",
+                "json",
+                "sample",
+                "generate",
+                "--scale",
+                &scale.to_string(),
+            ]
+            .map(String::from)
+            .to_vec();
+            let usage = measure(&options.lakejob, &args)?;
+            let report: serde_json::Value =
+                serde_json::from_str(&usage.stdout).map_err(|e| e.to_string())?;
+            let records = report["records"]
+                .as_object()
+                .map_or(0, |r| r.values().filter_map(|v| v.as_u64()).sum());
+            results.push(record(
+                scale,
+                "sample generate",
+                &usage,
+                records,
+                report["bytes"].as_u64().unwrap_or(0),
+            ));
+        }
+        for job in &options.jobs {
+            // A clean target each time: the benchmark measures a first load, not a no-op re-run.
+            for zone in ["processed", "curated", "quarantine", "_lakejob"] {
+                let _ = std::fs::remove_dir_all(lake.join(zone));
+            }
+            let mut args: Vec<String> = ["--lake", &lake_arg, "--output", "json", "run", job]
+                .map(String::from)
+                .to_vec();
+            args.extend(options.job_args.iter().cloned());
+            let usage = measure(&options.lakejob, &args)?;
+            let summary: serde_json::Value =
+                serde_json::from_str(&usage.stdout).map_err(|e| e.to_string())?;
+            let source = lake.join("raw").join(job_source(job));
+            results.push(record(
+                scale,
+                job,
+                &usage,
+                summary["rows_in"].as_u64().unwrap_or(0),
+                folder_bytes(&source),
+            ));
+        }
+    }
+    Ok(results)
+}
+
+/// The raw source a shipped job reads.
+fn job_source(job: &str) -> &str {
+    match job {
+        "transaction_etl" => "transactions",
+        "product_enrichment" => "products",
+        "clickstream_aggregation" => "clickstream",
+        "reviews_etl" => "reviews",
+        other => other,
+    }
+}
+
+fn markdown(results: &[Measurement]) -> String {
+    let mut table = String::from(
+        "| scale | step | wall s | CPU s | peak RSS MB | rows | rows/s | input MB | MB/s |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for m in results {
+        table.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} | {:.0} | {} | {:.0} | {:.1} | {:.1} |\n",
+            m.scale,
+            m.step,
+            m.wall_s,
+            m.cpu_s,
+            m.peak_rss_mb,
+            m.rows,
+            m.rows_per_s,
+            m.input_mb,
+            m.input_mb_per_s
+        ));
+    }
+    table
+}
+
+fn main() -> ExitCode {
+    let options = Options::parse();
+    match run(&options) {
+        Ok(results) => {
+            let json = serde_json::to_string_pretty(&results).unwrap_or_default();
+            if let Some(path) = &options.json
+                && let Err(e) = std::fs::write(path, &json)
+            {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            println!("{json}\n\n{}", markdown(&results));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

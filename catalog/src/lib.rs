@@ -70,8 +70,10 @@ impl LocalCatalog {
 
     async fn store(&self, table: &CatalogTable) -> Result<(), CatalogError> {
         let path = Self::document(&table.definition.name);
-        let json = serde_json::to_vec_pretty(table)
-            .map_err(|source| CatalogError::Corrupt { path: path.clone(), source })?;
+        let json = serde_json::to_vec_pretty(table).map_err(|source| CatalogError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
         self.lake.write(&path, Bytes::from(json)).await?;
         Ok(())
     }
@@ -118,7 +120,9 @@ impl Catalog for LocalCatalog {
     }
 
     async fn table(&self, name: &TableName) -> lakejob_engine::Result<Option<CatalogTable>> {
-        self.load(name).await.map_err(|e| e.into_engine("read", name))
+        self.load(name)
+            .await
+            .map_err(|e| e.into_engine("read", name))
     }
 
     async fn tables(&self) -> lakejob_engine::Result<Vec<TableName>> {
@@ -171,15 +175,26 @@ mod tests {
             Err(EngineError::TableNotFound(_))
         ));
         catalog.upsert_table(&definition(&name)).await?;
-        assert_eq!(catalog.add_partitions(&name, &[vec!["2".into()], vec!["1".into()]]).await?, 2);
+        assert_eq!(
+            catalog
+                .add_partitions(&name, &[vec!["2".into()], vec!["1".into()]])
+                .await?,
+            2
+        );
         assert_eq!(catalog.add_partitions(&name, &[vec!["1".into()]]).await?, 0);
         // A schema change keeps the partitions.
         let mut changed = definition(&name);
         changed.columns[0].data_type = "bigint".into();
         catalog.upsert_table(&changed).await?;
-        let table = catalog.table(&name).await?.ok_or(EngineError::TableNotFound("t".into()))?;
+        let table = catalog
+            .table(&name)
+            .await?
+            .ok_or(EngineError::TableNotFound("t".into()))?;
         assert_eq!(table.definition, changed);
-        assert_eq!(table.partitions, vec![vec!["1".to_string()], vec!["2".to_string()]]);
+        assert_eq!(
+            table.partitions,
+            vec![vec!["1".to_string()], vec!["2".to_string()]]
+        );
         assert_eq!(catalog.tables().await?, vec![name]);
         Ok(())
     }
@@ -188,14 +203,21 @@ mod tests {
     async fn a_corrupt_document_is_an_error_naming_it() -> lakejob_engine::Result<()> {
         let dir = tempfile::tempdir().map_err(|e| EngineError::Task(e.to_string()))?;
         let lake = Lake::open(&dir.path().to_string_lossy())?;
-        lake.write("_lakejob/catalog/processed/bad.json", Bytes::from_static(b"{")).await?;
+        lake.write(
+            "_lakejob/catalog/processed/bad.json",
+            Bytes::from_static(b"{"),
+        )
+        .await?;
         let error = LocalCatalog::new(lake)
             .table(&TableName::new("processed", "bad"))
             .await
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(error.contains("_lakejob/catalog/processed/bad.json"), "{error}");
+        assert!(
+            error.contains("_lakejob/catalog/processed/bad.json"),
+            "{error}"
+        );
         Ok(())
     }
 }

@@ -9,8 +9,15 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lakejob_catalog::LocalCatalog;
-use lakejob_engine::{Catalog, EngineError, Lake, SessionOptions, SystemClock, TableName, parse_byte_size};
-use lakejob_jobs::{JobRegistry, JobRun, JobsError, RunStatus, job_files_in, parse_job, validate_job};
+use lakejob_engine::ingest::{Incoming, Ingest};
+use lakejob_engine::object_store::local::LocalFileSystem;
+use lakejob_engine::object_store::path::Path as ObjectPath;
+use lakejob_engine::{
+    Catalog, EngineError, Lake, SessionOptions, SystemClock, TableName, parse_byte_size,
+};
+use lakejob_jobs::{
+    JobRegistry, JobRun, JobsError, RunStatus, job_files_in, parse_job, source_files, validate_job,
+};
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
 use output::Printer;
@@ -77,6 +84,20 @@ enum Command {
         /// The job's name (`lakejob jobs` lists them).
         job: String,
         /// Only the raw files of this date (YYYY-MM-DD); all dates when absent.
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// Read files the job has already processed too (the write is idempotent).
+        #[arg(long)]
+        reprocess: bool,
+    },
+    /// Land files in the raw zone, skipping content the lake already holds (by MD5).
+    Ingest {
+        /// The source, e.g. transactions (a job must read it).
+        source: String,
+        /// Files, folders (read recursively) or glob patterns such as 'incoming/*.csv'.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// The raw date folder; otherwise a date=YYYY-MM-DD folder in the file's path, otherwise today (UTC).
         #[arg(long)]
         date: Option<NaiveDate>,
     },
@@ -171,9 +192,14 @@ fn init_tracing(global: &Global) {
         (false, 1) => "info",
         (false, _) => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("lakejob={level},lakejob_engine={level},lakejob_jobs={level},warn")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "lakejob={level},lakejob_engine={level},lakejob_jobs={level},warn"
+        ))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if global.output == OutputFormat::Json {
         builder.json().init();
     } else {
@@ -191,24 +217,74 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
     };
     match cli.command {
-        Command::Sample { command: SampleCommand::Generate { scale, seed, days, start } } => {
+        Command::Sample {
+            command:
+                SampleCommand::Generate {
+                    scale,
+                    seed,
+                    days,
+                    start,
+                },
+        } => {
             let (lake, _) = open()?;
-            let options = GenerateOptions { scale, seed, days, start };
-            let root = lake.root_url().to_file_path().map_err(|()| CliError::Usage("sample generate writes to a local lake folder".into()))?;
-            let progress = printer.progress(lakejob_sample_data::task_count(&options), "generating");
+            let options = GenerateOptions {
+                scale,
+                seed,
+                days,
+                start,
+            };
+            let root = lake.root_url().to_file_path().map_err(|()| {
+                CliError::Usage("sample generate writes to a local lake folder".into())
+            })?;
+            let progress =
+                printer.progress(lakejob_sample_data::task_count(&options), "generating");
             let started = std::time::Instant::now();
-            let metrics = lakejob_sample_data::generate(&options, &DirectorySink::new(root), &|| progress.inc(1))?;
+            let metrics =
+                lakejob_sample_data::generate(&options, &DirectorySink::new(root), &|| {
+                    progress.inc(1)
+                })?;
             progress.finish_and_clear();
             printer.generated(&metrics, lake.location(), started.elapsed());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { job, date } => {
+        Command::Ingest {
+            source,
+            paths,
+            date,
+        } => {
+            let registry = JobRegistry::load(global.jobs.as_deref())?;
+            let job = registry
+                .entries()
+                .find(|e| e.spec.source.name == source)
+                .ok_or_else(|| CliError::Usage(format!("no job reads the source '{source}'; `lakejob jobs` lists the sources jobs read")))?;
+            let declaration = source_files(&job.spec)
+                .map_err(|p| CliError::Usage(format!("job {}: {p}", job.spec.name)))?;
+            let files = incoming_files(&paths)?;
+            let (lake, catalog) = open()?;
+            let started = std::time::Instant::now();
+            let metrics = Ingest::new(&lake, &SystemClock, &declaration)
+                .with_date(date)
+                .execute(&files, &catalog)
+                .await?;
+            printer.ingested(&metrics, started.elapsed());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            job,
+            date,
+            reprocess,
+        } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             let entry = registry.get(&job)?;
             let (lake, catalog) = open()?;
-            let session = SessionOptions { memory_limit: global.memory_limit, target_partitions: None };
+            let session = SessionOptions {
+                memory_limit: global.memory_limit,
+                target_partitions: None,
+            };
             let summary = JobRun::new(&lake, &catalog, &SystemClock, &entry.spec)
+                .with_origin(&entry.origin)
                 .with_date(date)
+                .with_reprocess(reprocess)
                 .with_session(session)
                 .execute()
                 .await?;
@@ -239,13 +315,19 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Describe { table } => {
             let name: TableName = table.parse().map_err(CliError::Usage)?;
             let (_, catalog) = open()?;
-            let found = catalog.table(&name).await?.ok_or_else(|| EngineError::TableNotFound(name.to_string()))?;
+            let found = catalog
+                .table(&name)
+                .await?
+                .ok_or_else(|| EngineError::TableNotFound(name.to_string()))?;
             printer.describe(&found);
             Ok(ExitCode::SUCCESS)
         }
         Command::Query { sql } => {
             let (_, catalog) = open()?;
-            let ctx = lakejob_engine::new_session(&SessionOptions { memory_limit: global.memory_limit, target_partitions: None })?;
+            let ctx = lakejob_engine::new_session(&SessionOptions {
+                memory_limit: global.memory_limit,
+                target_partitions: None,
+            })?;
             lakejob_engine::query::register_catalog_tables(&ctx, &catalog).await?;
             let batches = lakejob_engine::query::run_sql(&ctx, &sql).await?;
             printer.batches(&batches)?;
@@ -254,18 +336,91 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
+/// The files named on the command line: files, folders (recursively, sorted) and glob patterns.
+fn incoming_files(patterns: &[String]) -> Result<Vec<Incoming>, CliError> {
+    let store: std::sync::Arc<dyn lakejob_engine::object_store::ObjectStore> =
+        std::sync::Arc::new(LocalFileSystem::new());
+    let mut paths = Vec::new();
+    for pattern in patterns {
+        let path = std::path::Path::new(pattern);
+        if path.is_dir() {
+            collect_files(path, &mut paths)
+                .map_err(|e| CliError::Usage(format!("cannot read the folder {pattern}: {e}")))?;
+        } else if path.is_file() {
+            paths.push(path.to_path_buf());
+        } else {
+            let matches = glob::glob(pattern).map_err(|e| {
+                CliError::Usage(format!(
+                    "'{pattern}' is not a file, folder or glob pattern: {e}"
+                ))
+            })?;
+            let before = paths.len();
+            paths.extend(matches.filter_map(Result::ok).filter(|p| p.is_file()));
+            if paths.len() == before {
+                return Err(CliError::Usage(format!("'{pattern}' names no file")));
+            }
+        }
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let absolute = std::fs::canonicalize(&path)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+            let object = ObjectPath::from_absolute_path(&absolute)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+            Ok(Incoming {
+                store: std::sync::Arc::clone(&store),
+                path: object,
+                display: path.display().to_string(),
+            })
+        })
+        .collect()
+}
+
+fn collect_files(folder: &std::path::Path, into: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        let hidden = entry
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if entry.is_dir() {
+            collect_files(&entry, into)?;
+        } else {
+            into.push(entry);
+        }
+    }
+    Ok(())
+}
+
 /// Validates job files (or the registry's jobs), printing every problem of every file.
-async fn validate(printer: &Printer, paths: &[PathBuf], jobs_folder: Option<&std::path::Path>) -> Result<ExitCode, CliError> {
+async fn validate(
+    printer: &Printer,
+    paths: &[PathBuf],
+    jobs_folder: Option<&std::path::Path>,
+) -> Result<ExitCode, CliError> {
     let mut sources: Vec<(String, String)> = Vec::new();
     if paths.is_empty() {
         for (name, text) in lakejob_jobs::SHIPPED_JOBS {
             sources.push((format!("built-in {name}"), (*text).to_string()));
         }
     }
-    let folders: Vec<PathBuf> = if paths.is_empty() { jobs_folder.map(PathBuf::from).into_iter().collect() } else { paths.to_vec() };
+    let folders: Vec<PathBuf> = if paths.is_empty() {
+        jobs_folder.map(PathBuf::from).into_iter().collect()
+    } else {
+        paths.to_vec()
+    };
     for folder in &folders {
         for file in job_files_in(folder)? {
-            let text = std::fs::read_to_string(&file).map_err(|source| JobsError::Io { path: file.display().to_string(), source })?;
+            let text = std::fs::read_to_string(&file).map_err(|source| JobsError::Io {
+                path: file.display().to_string(),
+                source,
+            })?;
             sources.push((file.display().to_string(), text));
         }
     }
@@ -286,5 +441,9 @@ async fn validate(printer: &Printer, paths: &[PathBuf], jobs_folder: Option<&std
     }
     let failed = reports.iter().any(|(_, problems)| !problems.is_empty());
     printer.validation(&reports);
-    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

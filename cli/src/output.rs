@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lakejob_engine::CatalogTable;
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::util::pretty::pretty_format_batches;
+use lakejob_engine::ingest::IngestMetrics;
 use lakejob_jobs::{JobRegistry, RunSummary};
 use lakejob_sample_data::GenerateMetrics;
 use serde_json::json;
@@ -25,7 +26,11 @@ impl Printer {
     }
 
     fn emit(&self, value: &serde_json::Value) {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value)
+                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        );
     }
 
     /// A progress bar on a terminal in text mode; hidden otherwise.
@@ -34,7 +39,9 @@ impl Printer {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new(total).with_message(message);
-        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} files ({elapsed})") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} files ({elapsed})")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar
@@ -43,11 +50,19 @@ impl Printer {
     pub fn generated(&self, metrics: &GenerateMetrics, lake: &str, elapsed: Duration) {
         let sources = ["transactions", "products", "clickstream", "reviews"];
         if self.json {
-            let records: serde_json::Map<_, _> = sources.iter().map(|s| (s.to_string(), json!(metrics.records(s)))).collect();
+            let records: serde_json::Map<_, _> = sources
+                .iter()
+                .map(|s| (s.to_string(), json!(metrics.records(s))))
+                .collect();
             self.emit(&json!({"lake": lake, "files": metrics.files.len(), "bytes": metrics.bytes(), "records": records, "duration_ms": elapsed.as_millis() as u64}));
             return;
         }
-        println!("wrote {} files ({:.1} MB) to {lake} in {:.2} s", metrics.files.len(), metrics.bytes() as f64 / 1e6, elapsed.as_secs_f64());
+        println!(
+            "wrote {} files ({:.1} MB) to {lake} in {:.2} s",
+            metrics.files.len(),
+            metrics.bytes() as f64 / 1e6,
+            elapsed.as_secs_f64()
+        );
         for source in sources {
             println!("  {source:<13} {:>10} records", metrics.records(source));
         }
@@ -58,9 +73,23 @@ impl Printer {
             self.emit(&serde_json::to_value(summary).unwrap_or_default());
             return;
         }
-        let status = serde_json::to_value(summary.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        println!("{} {} {status} in {:.2} s (run {})", summary.job, summary.date.map_or("all dates".to_string(), |d| d.to_string()), summary.duration_ms as f64 / 1000.0, summary.run_id);
-        println!("  files: {} read, {} skipped", summary.files_ingested, summary.files_skipped);
+        let status = serde_json::to_value(summary.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        println!(
+            "{} {} {status} in {:.2} s (run {})",
+            summary.job,
+            summary
+                .date
+                .map_or("all dates".to_string(), |d| d.to_string()),
+            summary.duration_ms as f64 / 1000.0,
+            summary.run_id
+        );
+        println!(
+            "  files: {} read, {} skipped",
+            summary.files_ingested, summary.files_skipped
+        );
         for skipped in &summary.skipped {
             println!("    skipped {}: {}", skipped.file, skipped.reason);
         }
@@ -72,15 +101,57 @@ impl Printer {
             let version = table.version.map_or(String::new(), |v| format!(" v{v}"));
             println!(
                 "  wrote {} ({}{version}): {} rows, {} partition(s), {} new, {} updated",
-                table.table, table.format, table.rows_written, table.partitions.len(), table.rows_inserted, table.rows_updated
+                table.table,
+                table.format,
+                table.rows_written,
+                table.partitions.len(),
+                table.rows_inserted,
+                table.rows_updated
             );
         }
         let quality = &summary.quality;
-        print!("  quality: score {:.3} (gate {:.2})", quality.score, quality.min_score);
+        print!(
+            "  quality: score {:.3} (gate {:.2})",
+            quality.score, quality.min_score
+        );
         if quality.failed_rules.is_empty() {
             println!(", all rules passed");
         } else {
             println!(", failed: {}", quality.failed_rules.join("; "));
+        }
+    }
+
+    pub fn ingested(&self, metrics: &IngestMetrics, elapsed: Duration) {
+        if self.json {
+            let mut value = serde_json::to_value(metrics).unwrap_or_default();
+            value["duration_ms"] = json!(elapsed.as_millis() as u64);
+            self.emit(&value);
+            return;
+        }
+        let megabytes = metrics.bytes_read as f64 / 1e6;
+        println!(
+            "ingest {}: {} landed, {} skipped ({} rejected); {megabytes:.1} MB read in {:.2} s ({:.0} MB/s)",
+            metrics.source,
+            metrics.files_ingested,
+            metrics.files_skipped,
+            metrics.files_rejected,
+            elapsed.as_secs_f64(),
+            megabytes / elapsed.as_secs_f64().max(1e-9)
+        );
+        for file in &metrics.files {
+            let outcome = serde_json::to_value(file.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let place = file
+                .lake_path
+                .as_deref()
+                .map_or(String::new(), |p| format!(" -> {p}"));
+            let reason = file
+                .reason
+                .as_deref()
+                .map_or(String::new(), |r| format!(": {r}"));
+            println!("  {outcome:<9} {}{place}{reason}", file.file);
         }
     }
 
@@ -96,7 +167,11 @@ impl Printer {
         for entry in registry.entries() {
             println!(
                 "{:<24} raw/{} -> {}.{}  ({})",
-                entry.spec.name, entry.spec.source.name, entry.spec.target.zone, entry.spec.target.table, entry.origin
+                entry.spec.name,
+                entry.spec.source.name,
+                entry.spec.target.zone,
+                entry.spec.target.table,
+                entry.origin
             );
         }
     }
@@ -115,7 +190,13 @@ impl Printer {
         }
         for table in tables {
             let d = &table.definition;
-            println!("{:<32} {:<8} {:>5} partition(s)  {}", d.name.to_string(), d.format.to_string(), table.partitions.len(), d.location);
+            println!(
+                "{:<32} {:<8} {:>5} partition(s)  {}",
+                d.name.to_string(),
+                d.format.to_string(),
+                table.partitions.len(),
+                d.location
+            );
         }
     }
 
@@ -130,13 +211,25 @@ impl Printer {
             println!("  {description}");
         }
         for column in &d.columns {
-            let partition = if d.partition_columns.contains(&column.name) { "  partition" } else { "" };
+            let partition = if d.partition_columns.contains(&column.name) {
+                "  partition"
+            } else {
+                ""
+            };
             let null = if column.nullable { "" } else { " not null" };
-            println!("  {:<24} {}{null}{partition}", column.name, column.data_type);
+            println!(
+                "  {:<24} {}{null}{partition}",
+                column.name, column.data_type
+            );
         }
         println!("  {} partition(s)", table.partitions.len());
         for values in table.partitions.iter().take(20) {
-            let spec: Vec<String> = d.partition_columns.iter().zip(values).map(|(c, v)| format!("{c}={v}")).collect();
+            let spec: Vec<String> = d
+                .partition_columns
+                .iter()
+                .zip(values)
+                .map(|(c, v)| format!("{c}={v}"))
+                .collect();
             println!("    {}", spec.join("/"));
         }
         if table.partitions.len() > 20 {
@@ -146,7 +239,9 @@ impl Printer {
 
     pub fn batches(&self, batches: &[RecordBatch]) -> Result<(), CliError> {
         let error = |e: lakejob_engine::datafusion::arrow::error::ArrowError| {
-            CliError::Engine(lakejob_engine::EngineError::datafusion("printing the result")(e.into()))
+            CliError::Engine(lakejob_engine::EngineError::datafusion(
+                "printing the result",
+            )(e.into()))
         };
         if self.json {
             let mut writer = lakejob_engine::datafusion::arrow::json::ArrayWriter::new(Vec::new());
@@ -154,7 +249,14 @@ impl Printer {
             writer.write_batches(&refs).map_err(error)?;
             writer.finish().map_err(error)?;
             let body = writer.into_inner();
-            println!("{}", if body.is_empty() { "[]".into() } else { String::from_utf8_lossy(&body).into_owned() });
+            println!(
+                "{}",
+                if body.is_empty() {
+                    "[]".into()
+                } else {
+                    String::from_utf8_lossy(&body).into_owned()
+                }
+            );
         } else {
             println!("{}", pretty_format_batches(batches).map_err(error)?);
         }

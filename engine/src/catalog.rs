@@ -46,7 +46,9 @@ impl FromStr for TableName {
             {
                 Ok(TableName::new(database, table))
             }
-            _ => Err(format!("'{s}' is not a table name; write it as <database>.<table>, e.g. processed.transactions")),
+            _ => Err(format!(
+                "'{s}' is not a table name; write it as <database>.<table>, e.g. processed.transactions"
+            )),
         }
     }
 }
@@ -148,7 +150,11 @@ pub trait Catalog: Send + Sync + fmt::Debug {
 
     /// Registers partitions of a table; ones already registered are left as they are.
     /// Returns how many were new.
-    async fn add_partitions(&self, table: &TableName, partitions: &[PartitionValues]) -> Result<usize>;
+    async fn add_partitions(
+        &self,
+        table: &TableName,
+        partitions: &[PartitionValues],
+    ) -> Result<usize>;
 
     /// The table, if registered.
     async fn table(&self, name: &TableName) -> Result<Option<CatalogTable>>;

@@ -99,7 +99,9 @@ impl EngineError {
             | EngineError::TableNotFound(_) => true,
             EngineError::DataFusion { source, .. } => matches!(
                 source.as_ref(),
-                DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..)
+                DataFusionError::Plan(_)
+                    | DataFusionError::SQL(..)
+                    | DataFusionError::SchemaError(..)
             ),
             _ => false,
         }

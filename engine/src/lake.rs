@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::NaiveDate;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -65,7 +65,9 @@ impl FromStr for Zone {
             .into_iter()
             .find(|zone| zone.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown zone '{s}'; expected raw, processed, curated, quarantine or reference")
+                format!(
+                    "unknown zone '{s}'; expected raw, processed, curated, quarantine or reference"
+                )
             })
     }
 }
@@ -107,7 +109,8 @@ impl Lake {
             )));
         }
         let path = location.strip_prefix("file://").unwrap_or(location);
-        std::fs::create_dir_all(path).map_err(|e| lake_error(format!("cannot create the folder: {e}")))?;
+        std::fs::create_dir_all(path)
+            .map_err(|e| lake_error(format!("cannot create the folder: {e}")))?;
         let absolute = std::fs::canonicalize(path)
             .map_err(|e| lake_error(format!("cannot resolve the folder: {e}")))?;
         let root = Url::from_directory_path(&absolute)
@@ -185,6 +188,16 @@ impl Lake {
         Ok(objects)
     }
 
+    /// Whether any object lies under a prefix (reads at most one listing page).
+    pub async fn has_objects(&self, prefix: &str) -> Result<bool> {
+        let prefix_path = ObjectPath::from(prefix);
+        match self.store.list(Some(&prefix_path)).next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(e)) => Err(EngineError::storage(prefix)(e)),
+        }
+    }
+
     /// The raw files of a source, optionally of one date, in path order. Files outside a
     /// `date=YYYY-MM-DD` folder and hidden or partial files are not part of the raw zone.
     pub async fn raw_files(&self, source: &str, date: Option<NaiveDate>) -> Result<Vec<RawFile>> {
@@ -199,7 +212,8 @@ impl Lake {
             let (Some(folder), Some(name)) = (parts.next(), parts.next()) else {
                 continue;
             };
-            if parts.next().is_some() || name.starts_with(['.', '_']) || name.ends_with(".partial") {
+            if parts.next().is_some() || name.starts_with(['.', '_']) || name.ends_with(".partial")
+            {
                 continue;
             }
             let Some(folder_date) = folder
@@ -251,6 +265,9 @@ mod tests {
 
     #[test]
     fn refuses_remote_lakes_it_cannot_open() {
-        assert!(matches!(Lake::open("s3://bucket/lake"), Err(EngineError::Lake { .. })));
+        assert!(matches!(
+            Lake::open("s3://bucket/lake"),
+            Err(EngineError::Lake { .. })
+        ));
     }
 }

@@ -5,14 +5,20 @@
 pub mod catalog;
 pub mod clock;
 pub mod error;
+pub mod failpoint;
+pub mod ingest;
 pub mod lake;
+pub mod ledger;
 pub mod query;
 pub mod reader;
 pub mod session;
 pub mod types;
 pub mod writer;
 
-pub use catalog::{Catalog, CatalogTable, ColumnDefinition, PartitionValues, TableDefinition, TableFormat, TableName};
+pub use catalog::{
+    Catalog, CatalogTable, ColumnDefinition, PartitionValues, TableDefinition, TableFormat,
+    TableName,
+};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EngineError, Result};
 pub use lake::{Lake, RawFile, Zone};
@@ -22,3 +28,4 @@ pub use writer::{TableWrite, WriteMetrics, WriteMode};
 /// Re-exported so every crate uses the same versions.
 pub use datafusion;
 pub use deltalake;
+pub use object_store;

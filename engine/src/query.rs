@@ -6,7 +6,9 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::{MemorySchemaProvider, TableProvider};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use url::Url;
@@ -33,16 +35,19 @@ pub async fn register_catalog_tables(
 pub async fn register_table(ctx: &SessionContext, table: &CatalogTable) -> Result<()> {
     let name = &table.definition.name;
     let provider = table_provider(ctx, table).await?;
-    let default_catalog = ctx.catalog("datafusion").ok_or_else(|| EngineError::Task(
-        "the session has no default catalog".into(),
-    ))?;
+    let default_catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| EngineError::Task("the session has no default catalog".into()))?;
     if default_catalog.schema(&name.database).is_none() {
         default_catalog
             .register_schema(&name.database, Arc::new(MemorySchemaProvider::new()))
-            .map_err(EngineError::datafusion(format!("registering database {}", name.database)))?;
+            .map_err(EngineError::datafusion(format!(
+                "registering database {}",
+                name.database
+            )))?;
     }
     ctx.register_table(
-        datafusion::sql::TableReference::partial(name.database.as_str(), name.table.as_str()),
+        datafusion::common::TableReference::partial(name.database.as_str(), name.table.as_str()),
         provider,
     )
     .map_err(EngineError::datafusion(format!("registering {name}")))?;
@@ -88,10 +93,12 @@ pub async fn table_provider(
                 .partition_columns
                 .iter()
                 .map(|p| {
-                    column_type(p).map(|t| (p.clone(), t)).ok_or_else(|| EngineError::Declaration {
-                        context: format!("catalog entry of {name}"),
-                        reason: format!("partition column {p} has no simple type"),
-                    })
+                    column_type(p)
+                        .map(|t| (p.clone(), t))
+                        .ok_or_else(|| EngineError::Declaration {
+                            context: format!("catalog entry of {name}"),
+                            reason: format!("partition column {p} has no simple type"),
+                        })
                 })
                 .collect::<Result<Vec<_>>>()?;
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
@@ -108,7 +115,8 @@ pub async fn table_provider(
                         .map(|c| {
                             Field::new(
                                 &c.name,
-                                arrow_type_of_hive(&c.data_type).unwrap_or(datafusion::arrow::datatypes::DataType::Utf8),
+                                arrow_type_of_hive(&c.data_type)
+                                    .unwrap_or(datafusion::arrow::datatypes::DataType::Utf8),
                                 c.nullable,
                             )
                         })
@@ -118,7 +126,8 @@ pub async fn table_provider(
             let config = ListingTableConfig::new(url)
                 .with_listing_options(options)
                 .with_schema(schema);
-            let listing = ListingTable::try_new(config).map_err(EngineError::datafusion(context))?;
+            let listing =
+                ListingTable::try_new(config).map_err(EngineError::datafusion(context))?;
             Ok(Arc::new(listing))
         }
     }

@@ -1,9 +1,9 @@
 //! The DataFusion session every job and query runs in.
 
-use std::sync::Arc;
-
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::delta_datafusion::planner::DeltaPlanner;
 
 use crate::error::{EngineError, Result};
 
@@ -38,7 +38,15 @@ pub fn new_session(options: &SessionOptions) -> Result<SessionContext> {
     let runtime = runtime
         .build_arc()
         .map_err(EngineError::datafusion("creating the session"))?;
-    Ok(SessionContext::new_with_config_rt(config, Arc::clone(&runtime)))
+    // Delta's planner knows the plan nodes of Delta writes and merges, and plans everything
+    // else as DataFusion does, so one session serves queries and commits alike.
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_query_planner(DeltaPlanner::new())
+        .build();
+    Ok(SessionContext::new_with_state(state))
 }
 
 /// Parses a size such as `2GB`, `512MiB`, `1.5G` or `1000000` (bytes).
@@ -57,7 +65,11 @@ pub fn parse_byte_size(text: &str) -> std::result::Result<u64, String> {
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        other => return Err(format!("unknown size unit '{other}' in '{text}'; use B, KB, MB, GB or TB")),
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{text}'; use B, KB, MB, GB or TB"
+            ));
+        }
     };
     let bytes = number * multiplier as f64;
     if bytes < 1.0 || !bytes.is_finite() {

@@ -36,7 +36,8 @@ pub enum ColumnType {
 }
 
 /// The type names a job file may use, for error messages.
-pub const TYPE_NAMES: &str = "string, int32, int64, float64, decimal(p,s), boolean, timestamp, date";
+pub const TYPE_NAMES: &str =
+    "string, int32, int64, float64, decimal(p,s), boolean, timestamp, date";
 
 impl FromStr for ColumnType {
     type Err = String;
@@ -179,13 +180,25 @@ mod tests {
         );
         assert_eq!("INT64".parse::<ColumnType>(), Ok(ColumnType::Int64));
         assert!("decimal(40,2)".parse::<ColumnType>().is_err());
-        let error = "decimel(12,2)".parse::<ColumnType>().err().unwrap_or_default();
+        let error = "decimel(12,2)"
+            .parse::<ColumnType>()
+            .err()
+            .unwrap_or_default();
         assert!(error.contains("unknown type 'decimel(12,2)'"), "{error}");
     }
 
     #[test]
     fn maps_to_hive_and_back() {
-        for ty in ["string", "int", "bigint", "double", "boolean", "date", "timestamp", "decimal(12,2)"] {
+        for ty in [
+            "string",
+            "int",
+            "bigint",
+            "double",
+            "boolean",
+            "date",
+            "timestamp",
+            "decimal(12,2)",
+        ] {
             let arrow = arrow_type_of_hive(ty);
             assert!(arrow.is_some(), "{ty}");
             assert_eq!(arrow.map(|a| hive_type(&a)).as_deref(), Some(ty));

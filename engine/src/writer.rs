@@ -35,6 +35,10 @@ pub enum WriteMode {
         /// The key columns.
         key: Vec<String>,
     },
+    /// Replace the rows matching a predicate, in one commit (Delta only).
+    ReplaceWhere(Expr),
+    /// Replace every row of the table.
+    Overwrite,
 }
 
 /// What a write did.
@@ -57,7 +61,6 @@ pub struct WriteMetrics {
 }
 
 /// One write of rows to a table of the lake, registered in the catalog afterwards.
-#[derive(Debug)]
 pub struct TableWrite<'a> {
     lake: &'a Lake,
     ctx: &'a SessionContext,
@@ -67,11 +70,29 @@ pub struct TableWrite<'a> {
     mode: WriteMode,
     replacing: Vec<Vec<ScalarValue>>,
     description: Option<String>,
+    path: Option<String>,
+}
+
+impl std::fmt::Debug for TableWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableWrite")
+            .field("table", &self.name)
+            .field("format", &self.format)
+            .field("partition_columns", &self.partition_columns)
+            .field("mode", &self.mode)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> TableWrite<'a> {
     /// A write to `<lake>/<database>/<table>/`.
-    pub fn new(lake: &'a Lake, ctx: &'a SessionContext, name: TableName, format: TableFormat) -> Self {
+    pub fn new(
+        lake: &'a Lake,
+        ctx: &'a SessionContext,
+        name: TableName,
+        format: TableFormat,
+    ) -> Self {
         Self {
             lake,
             ctx,
@@ -81,7 +102,14 @@ impl<'a> TableWrite<'a> {
             mode: WriteMode::Append,
             replacing: Vec::new(),
             description: None,
+            path: None,
         }
+    }
+
+    /// Stores the table at this folder of the lake instead of `<database>/<table>`.
+    pub fn at_path(mut self, relative: impl Into<String>) -> Self {
+        self.path = Some(relative.into());
+        self
     }
 
     /// Partition columns, in path order.
@@ -110,7 +138,9 @@ impl<'a> TableWrite<'a> {
     }
 
     fn relative_path(&self) -> String {
-        format!("{}/{}", self.name.database, self.name.table)
+        self.path
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}", self.name.database, self.name.table))
     }
 
     /// Writes the rows, then registers the table and its partitions in the catalog. The data
@@ -140,9 +170,23 @@ impl<'a> TableWrite<'a> {
             partitions: partitions.iter().map(|p| partition_text(p)).collect(),
             ..WriteMetrics::default()
         };
+        if self.format == TableFormat::Parquet
+            && matches!(
+                self.mode,
+                WriteMode::Merge { .. } | WriteMode::ReplaceWhere(_)
+            )
+        {
+            return Err(EngineError::Declaration {
+                context: format!("target {}", self.name),
+                reason: "merge and replace-where need format delta".into(),
+            });
+        }
         let location = self.lake.url_of(&self.relative_path())?;
         match self.format {
-            TableFormat::Delta => self.write_delta(&schema, batches, &partitions, &mut metrics).await?,
+            TableFormat::Delta => {
+                self.write_delta(&schema, batches, &partitions, &mut metrics)
+                    .await?
+            }
             TableFormat::Parquet => self.write_parquet(&schema, batches).await?,
         }
         let definition = TableDefinition::from_schema(
@@ -154,7 +198,9 @@ impl<'a> TableWrite<'a> {
             self.description.clone(),
         );
         catalog.upsert_table(&definition).await?;
-        catalog.add_partitions(&self.name, &metrics.partitions).await?;
+        catalog
+            .add_partitions(&self.name, &metrics.partitions)
+            .await?;
         Ok(metrics)
     }
 
@@ -167,9 +213,17 @@ impl<'a> TableWrite<'a> {
     ) -> Result<()> {
         let name = self.name.to_string();
         let location = self.lake.url_of(&self.relative_path())?;
-        let table = DeltaTable::try_from_url(location)
-            .await
+        let mut table = deltalake::DeltaTableBuilder::from_url(location)
+            .and_then(|builder| builder.build())
             .map_err(EngineError::delta(&name))?;
+        // A missing folder is a table yet to be created, not an error.
+        if self
+            .lake
+            .has_objects(&format!("{}/_delta_log", self.relative_path()))
+            .await?
+        {
+            table.load().await.map_err(EngineError::delta(&name))?;
+        }
         if batches.is_empty() {
             // An empty batch still creates the table (with its schema) or empties partitions.
             batches.push(RecordBatch::new_empty(Arc::clone(schema)));
@@ -197,6 +251,19 @@ impl<'a> TableWrite<'a> {
                     None => table,
                 }
             }
+            (WriteMode::ReplaceWhere(predicate), true) => table
+                .write(batches)
+                .with_save_mode(SaveMode::Overwrite)
+                .with_replace_where(predicate.clone())
+                .with_session_state(session)
+                .await
+                .map_err(EngineError::delta(&name))?,
+            (WriteMode::Overwrite, true) => table
+                .write(batches)
+                .with_save_mode(SaveMode::Overwrite)
+                .with_session_state(session)
+                .await
+                .map_err(EngineError::delta(&name))?,
             _ => table
                 .write(batches)
                 .with_save_mode(SaveMode::Append)
@@ -206,7 +273,7 @@ impl<'a> TableWrite<'a> {
                 .await
                 .map_err(EngineError::delta(&name))?,
         };
-        metrics.version = table.version();
+        metrics.version = table.version().and_then(|v| i64::try_from(v).ok());
         Ok(())
     }
 
@@ -231,7 +298,13 @@ impl<'a> TableWrite<'a> {
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let changed = columns
             .iter()
-            .map(|c| format!("target.{} IS DISTINCT FROM source.{}", quoted(c), quoted(c)))
+            .map(|c| {
+                format!(
+                    "(target.{} IS DISTINCT FROM source.{})",
+                    quoted(c),
+                    quoted(c)
+                )
+            })
             .collect::<Vec<_>>()
             .join(" OR ");
         table
@@ -240,9 +313,11 @@ impl<'a> TableWrite<'a> {
             .with_target_alias("target")
             .with_session_state(Arc::new(self.ctx.state()))
             .when_matched_update(|update| {
-                columns.iter().fold(update.predicate(changed.as_str()), |u, c| {
-                    u.update(quoted(c), format!("source.{}", quoted(c)))
-                })
+                columns
+                    .iter()
+                    .fold(update.predicate(changed.as_str()), |u, c| {
+                        u.update(quoted(c), format!("source.{}", quoted(c)))
+                    })
             })
             .and_then(|merge| {
                 merge.when_not_matched_insert(|insert| {
@@ -281,9 +356,11 @@ impl<'a> TableWrite<'a> {
         let table_path = self.relative_path();
         let staging = format!("{table_path}/_staging/{}", uuid::Uuid::new_v4());
         let staging_url = self.lake.url_of(&staging)?;
-        let options = DataFrameWriteOptions::new().with_partition_by(self.partition_columns.clone());
+        let options =
+            DataFrameWriteOptions::new().with_partition_by(self.partition_columns.clone());
         let frame = if batches.is_empty() {
-            self.ctx.read_batches(vec![RecordBatch::new_empty(Arc::clone(schema))])
+            self.ctx
+                .read_batches(vec![RecordBatch::new_empty(Arc::clone(schema))])
         } else {
             self.ctx.read_batches(batches)
         }
@@ -299,10 +376,26 @@ impl<'a> TableWrite<'a> {
         let staged_dirs: BTreeSet<String> = staged
             .iter()
             .filter_map(|o| {
-                let relative = o.location.as_ref().strip_prefix(&staging)?.trim_start_matches('/');
-                Some(relative.rsplit_once('/').map_or(String::new(), |(dir, _)| dir.to_string()))
+                let relative = o
+                    .location
+                    .as_ref()
+                    .strip_prefix(&staging)?
+                    .trim_start_matches('/');
+                Some(
+                    relative
+                        .rsplit_once('/')
+                        .map_or(String::new(), |(dir, _)| dir.to_string()),
+                )
             })
             .collect();
+        if self.mode == WriteMode::Overwrite {
+            for old in self.lake.list(&table_path).await? {
+                let path = old.location.as_ref();
+                if path.ends_with(".parquet") && !path.contains("/_staging/") {
+                    delete(store.as_ref(), &old.location).await?;
+                }
+            }
+        }
         if self.mode == WriteMode::OverwritePartitions {
             let mut dirs = staged_dirs.clone();
             dirs.extend(self.replacing.iter().map(|values| {
@@ -314,7 +407,11 @@ impl<'a> TableWrite<'a> {
                     .join("/")
             }));
             for dir in dirs {
-                let prefix = if dir.is_empty() { table_path.clone() } else { format!("{table_path}/{dir}") };
+                let prefix = if dir.is_empty() {
+                    table_path.clone()
+                } else {
+                    format!("{table_path}/{dir}")
+                };
                 for old in self.lake.list(&prefix).await? {
                     let path = old.location.as_ref();
                     let direct_child = path
@@ -405,6 +502,12 @@ async fn distinct_partitions(
 fn partition_text(values: &[ScalarValue]) -> PartitionValues {
     values
         .iter()
-        .map(|v| if v.is_null() { "__HIVE_DEFAULT_PARTITION__".to_string() } else { v.to_string() })
+        .map(|v| {
+            if v.is_null() {
+                "__HIVE_DEFAULT_PARTITION__".to_string()
+            } else {
+                v.to_string()
+            }
+        })
         .collect()
 }

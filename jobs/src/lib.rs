@@ -4,14 +4,20 @@
 mod plan;
 mod registry;
 mod runner;
+mod selection;
 mod spec;
 mod validate;
 
 pub use plan::Problem;
 pub use registry::{JobEntry, JobRegistry, SHIPPED_JOBS, job_files_in};
-pub use runner::{JobRun, QUARANTINE_PARTITION, QualitySummary, RunStatus, RunSummary, SkippedFile};
-pub use spec::{DedupeStep, DeriveColumn, FormatSpec, JobSpec, JoinStep, ReferenceSpec, SourceSpec, Step, TargetSpec, WriteModeSpec};
-pub use validate::{parse_job, validate_job};
+pub use runner::{
+    JobRun, QUARANTINE_PARTITION, QualitySummary, RunStatus, RunSummary, SkippedFile,
+};
+pub use spec::{
+    DedupeStep, DeriveColumn, FormatSpec, JobSpec, JoinStep, ReferenceSpec, SourceSpec, Step,
+    TargetSpec, WriteModeSpec,
+};
+pub use validate::{parse_job, source_files, validate_job};
 
 use lakejob_engine::EngineError;
 

@@ -45,13 +45,27 @@ fn describe(error: &DataFusionError) -> String {
     error.strip_backtrace().to_string()
 }
 
-/// Applies the job's steps and target column selection to `input`. Planning continues past
-/// a failing step where it can, so every problem is reported at once.
+/// Applies the job's steps and target column selection to `input`.
 pub(crate) fn plan_steps(
     input: DataFrame,
     job: &JobSpec,
     references: &HashMap<String, DataFrame>,
 ) -> Result<DataFrame, Vec<Problem>> {
+    let (frame, problems) = plan_steps_past_problems(input, job, references);
+    if problems.is_empty() {
+        Ok(frame)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Plans like [`plan_steps`] but continues past a failing step where it can (a failed derive
+/// becomes a null column), so validation reports every problem, the target's included.
+pub(crate) fn plan_steps_past_problems(
+    input: DataFrame,
+    job: &JobSpec,
+    references: &HashMap<String, DataFrame>,
+) -> (DataFrame, Vec<Problem>) {
     let mut frame = input;
     let mut problems = Vec::new();
     for (index, step) in job.steps.iter().enumerate() {
@@ -78,7 +92,10 @@ pub(crate) fn plan_steps(
                                 format!("'{}': {}", derived.expr, describe(&e)),
                             ));
                             // Stand-in so later steps that use the column still plan.
-                            match frame.clone().with_column(&derived.name, lit(ScalarValue::Null)) {
+                            match frame
+                                .clone()
+                                .with_column(&derived.name, lit(ScalarValue::Null))
+                            {
                                 Ok(next) => next,
                                 Err(_) => frame,
                             }
@@ -95,11 +112,7 @@ pub(crate) fn plan_steps(
             Err(e) => problems.push(Problem::new("target.columns", describe(&e))),
         }
     }
-    if problems.is_empty() {
-        Ok(frame)
-    } else {
-        Err(problems)
-    }
+    (frame, problems)
 }
 
 /// `column` or `column desc` / `column asc`.
@@ -127,14 +140,21 @@ fn parse_order(text: &str) -> DfResult<SortExpr> {
 
 fn plan_dedupe(frame: DataFrame, step: &DedupeStep) -> DfResult<DataFrame> {
     if step.key.is_empty() {
-        return Err(DataFusionError::Plan("key: name at least one column".into()));
+        return Err(DataFusionError::Plan(
+            "key: name at least one column".into(),
+        ));
     }
     let keys: Vec<Expr> = step.key.iter().map(|k| column(k)).collect();
     let mut order: Vec<SortExpr> = keys.iter().map(|k| k.clone().sort(true, false)).collect();
     for entry in &step.order_by {
         order.push(parse_order(entry)?);
     }
-    let all: Vec<Expr> = frame.schema().columns().into_iter().map(Expr::Column).collect();
+    let all: Vec<Expr> = frame
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
     frame.distinct_on(keys, all, Some(order))
 }
 
@@ -149,7 +169,11 @@ fn plan_join(
         format!(
             "reference '{}' is not declared; declared: {}",
             step.reference,
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         )
     })?;
     if step.on.is_empty() {

@@ -31,7 +31,10 @@ pub struct JobRegistry {
 
 /// The `.yaml` and `.yml` files of a folder (or the file itself), sorted.
 pub fn job_files_in(path: &Path) -> Result<Vec<PathBuf>, JobsError> {
-    let io = |source| JobsError::Io { path: path.display().to_string(), source };
+    let io = |source| JobsError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -49,16 +52,28 @@ impl JobRegistry {
     pub fn load(folder: Option<&Path>) -> Result<Self, JobsError> {
         let mut registry = Self::default();
         for (name, text) in SHIPPED_JOBS {
-            registry.insert(parse_job(text, &format!("built-in {name}"))?, format!("built-in {name}"));
+            registry.insert(
+                parse_job(text, &format!("built-in {name}"))?,
+                format!("built-in {name}"),
+            );
         }
-        let Some(folder) = folder else { return Ok(registry) };
+        let Some(folder) = folder else {
+            return Ok(registry);
+        };
         let mut from_folder: BTreeMap<String, String> = BTreeMap::new();
         for file in job_files_in(folder)? {
             let origin = file.display().to_string();
-            let text = std::fs::read_to_string(&file).map_err(|source| JobsError::Io { path: origin.clone(), source })?;
+            let text = std::fs::read_to_string(&file).map_err(|source| JobsError::Io {
+                path: origin.clone(),
+                source,
+            })?;
             let spec = parse_job(&text, &origin)?;
             if let Some(first) = from_folder.insert(spec.name.clone(), origin.clone()) {
-                return Err(JobsError::DuplicateJob { name: spec.name, first, second: origin });
+                return Err(JobsError::DuplicateJob {
+                    name: spec.name,
+                    first,
+                    second: origin,
+                });
             }
             registry.insert(spec, origin);
         }
@@ -66,7 +81,8 @@ impl JobRegistry {
     }
 
     fn insert(&mut self, spec: JobSpec, origin: String) {
-        self.jobs.insert(spec.name.clone(), JobEntry { spec, origin });
+        self.jobs
+            .insert(spec.name.clone(), JobEntry { spec, origin });
     }
 
     /// The job of this name.

@@ -8,9 +8,11 @@ use std::time::Instant;
 use chrono::{DateTime, NaiveDate, Utc};
 use lakejob_engine::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use lakejob_engine::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use lakejob_engine::datafusion::common::ScalarValue;
+use lakejob_engine::datafusion::logical_expr::{col, lit};
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
-use lakejob_engine::reader::{FileRead, read_files};
+use lakejob_engine::failpoint::failpoint;
+use lakejob_engine::ledger::{FileLedger, ProcessedMark};
+use lakejob_engine::reader::{FileRead, SOURCE_FILE, read_files};
 use lakejob_engine::{
     Catalog, Clock, EngineError, Lake, SessionOptions, TableFormat, TableName, TableWrite,
     WriteMetrics, WriteMode, new_session,
@@ -18,10 +20,11 @@ use lakejob_engine::{
 use lakejob_quality::QualityReport;
 use serde::Serialize;
 
+use crate::JobsError;
 use crate::plan::{Problem, column, plan_steps};
+use crate::selection::{Scope, select_files};
 use crate::spec::{JobSpec, WriteModeSpec};
 use crate::validate::{compile_references, compile_source, validate_job};
-use crate::JobsError;
 
 /// Partition column of quarantine tables: the date folder the rejected row came from.
 pub const QUARANTINE_PARTITION: &str = "raw_date";
@@ -118,21 +121,42 @@ pub struct JobRun<'a> {
     catalog: &'a dyn Catalog,
     clock: &'a dyn Clock,
     job: &'a JobSpec,
+    origin: Option<&'a str>,
     date: Option<NaiveDate>,
+    reprocess: bool,
     session: SessionOptions,
 }
 
 impl<'a> JobRun<'a> {
     /// A run of `job` over the lake.
-    pub fn new(lake: &'a Lake, catalog: &'a dyn Catalog, clock: &'a dyn Clock, job: &'a JobSpec) -> Self {
+    pub fn new(
+        lake: &'a Lake,
+        catalog: &'a dyn Catalog,
+        clock: &'a dyn Clock,
+        job: &'a JobSpec,
+    ) -> Self {
         Self {
             lake,
             catalog,
             clock,
             job,
+            origin: None,
             date: None,
+            reprocess: false,
             session: SessionOptions::default(),
         }
+    }
+
+    /// The job file, for error messages.
+    pub fn with_origin(mut self, origin: &'a str) -> Self {
+        self.origin = Some(origin);
+        self
+    }
+
+    /// Read files the job has processed before too (the write is idempotent on its key).
+    pub fn with_reprocess(mut self, reprocess: bool) -> Self {
+        self.reprocess = reprocess;
+        self
     }
 
     /// Only the raw files of this date (default: every date).
@@ -156,7 +180,9 @@ impl<'a> JobRun<'a> {
 
     fn invalid(&self, problems: Vec<Problem>) -> JobsError {
         JobsError::Invalid {
-            file: format!("job {}", self.job.name),
+            file: self
+                .origin
+                .map_or_else(|| format!("{}.yaml", self.job.name), str::to_string),
             job: self.job.name.clone(),
             problems,
         }
@@ -166,7 +192,11 @@ impl<'a> JobRun<'a> {
     pub async fn execute(self) -> Result<RunSummary, JobsError> {
         let started = Instant::now();
         let started_at = self.clock.now();
-        let run_id = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let run_id = format!(
+            "{}-{}",
+            started_at.format("%Y%m%dT%H%M%SZ"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let problems = validate_job(self.job).await;
         if !problems.is_empty() {
             return Err(self.invalid(problems));
@@ -176,16 +206,32 @@ impl<'a> JobRun<'a> {
         let reader = Arc::new(compile_source(&ctx, job).map_err(|p| self.invalid(p))?);
         let references = self.load_references(&ctx).await?;
 
-        let files = self.lake.raw_files(&job.source.name, self.date).await.map_err(self.engine())?;
+        let scope = Scope {
+            job: &job.name,
+            source: &job.source.name,
+            date: self.date,
+            reprocess: self.reprocess,
+            whole_dates: job.target.mode == WriteModeSpec::OverwritePartitions,
+        };
+        let selection = select_files(self.lake, self.clock, scope)
+            .await
+            .map_err(self.engine())?;
+        let files = selection.files;
         if files.is_empty() {
-            tracing::warn!(job = %job.name, source = %job.source.name, date = ?self.date, "no raw files to read");
+            tracing::warn!(job = %job.name, source = %job.source.name, date = ?self.date, "no new raw files to read");
         }
         let mut dates: Vec<NaiveDate> = files.iter().map(|f| f.date).collect();
         dates.dedup();
-        let date_of: HashMap<String, NaiveDate> = files.iter().map(|f| (f.path.clone(), f.date)).collect();
-        let reads = read_files(self.lake, Arc::clone(&reader), &files, self.session.parallelism())
-            .await
-            .map_err(self.engine())?;
+        let date_of: HashMap<String, NaiveDate> =
+            files.iter().map(|f| (f.path.clone(), f.date)).collect();
+        let reads = read_files(
+            self.lake,
+            Arc::clone(&reader),
+            &files,
+            self.session.parallelism(),
+        )
+        .await
+        .map_err(self.engine())?;
 
         let mut summary = RunSummary {
             run_id: run_id.clone(),
@@ -198,21 +244,46 @@ impl<'a> JobRun<'a> {
             rows_rejected: 0,
             rows_duplicate: 0,
             files_ingested: 0,
-            files_skipped: 0,
-            skipped: Vec::new(),
+            files_skipped: selection.skipped.len() as u64,
+            skipped: selection.skipped,
             tables: Vec::new(),
-            quality: QualitySummary { score: 1.0, min_score: job.quality.min_score, failed_rules: Vec::new(), rules: Vec::new() },
+            quality: QualitySummary {
+                score: 1.0,
+                min_score: job.quality.min_score,
+                failed_rules: Vec::new(),
+                rules: Vec::new(),
+            },
             started_at,
             duration_ms: 0,
         };
         let mut valid = Vec::new();
         let mut rejects = Vec::new();
+        let mut marks = Vec::new();
         for read in reads {
-            let FileRead { file, rows, rejected_rows, valid: typed, rejects: rejected, file_error } = read;
+            let FileRead {
+                file,
+                rows,
+                rejected_rows,
+                valid: typed,
+                rejects: rejected,
+                file_error,
+            } = read;
+            if let Some(md5) = selection.md5.get(&file) {
+                let mark = ProcessedMark {
+                    job: job.name.clone(),
+                    run_id: run_id.clone(),
+                    processed_at: started_at,
+                    skipped_reason: file_error.clone(),
+                };
+                marks.push((md5.clone(), mark));
+            }
             if let Some(reason) = file_error {
                 tracing::warn!(job = %job.name, file = %file, reason = %reason, "raw file skipped");
                 summary.files_skipped += 1;
-                summary.skipped.push(SkippedFile { file: file.clone(), reason });
+                summary.skipped.push(SkippedFile {
+                    file: file.clone(),
+                    reason,
+                });
             } else {
                 summary.files_ingested += 1;
             }
@@ -229,55 +300,117 @@ impl<'a> JobRun<'a> {
         let input = read_frame(&ctx, reader.typed_schema(), valid)?;
         let output = plan_steps(input, job, &references).map_err(|p| self.invalid(p))?;
         let output_schema: SchemaRef = Arc::new(output.schema().as_arrow().clone());
-        let batches = output.collect().await.map_err(|e| self.engine()(EngineError::datafusion("running the steps")(e)))?;
+        let batches = output
+            .collect()
+            .await
+            .map_err(|e| self.engine()(EngineError::datafusion("running the steps")(e)))?;
         summary.rows_out = batches.iter().map(|b| b.num_rows() as u64).sum();
-        summary.rows_duplicate = valid_rows.checked_sub(summary.rows_out).ok_or_else(|| JobsError::Accounting {
-            job: job.name.clone(),
-            detail: format!("the steps made {} rows out of {valid_rows}; a join must not multiply rows", summary.rows_out),
-        })?;
+        summary.rows_duplicate =
+            valid_rows
+                .checked_sub(summary.rows_out)
+                .ok_or_else(|| JobsError::Accounting {
+                    job: job.name.clone(),
+                    detail: format!(
+                        "the steps made {} rows out of {valid_rows}; a join must not multiply rows",
+                        summary.rows_out
+                    ),
+                })?;
         if summary.rows_in != summary.rows_out + summary.rows_rejected + summary.rows_duplicate {
             return Err(JobsError::Accounting {
                 job: job.name.clone(),
                 detail: format!(
                     "rows_in {} != rows_out {} + rows_rejected {} + rows_duplicate {}",
-                    summary.rows_in, summary.rows_out, summary.rows_rejected, summary.rows_duplicate
+                    summary.rows_in,
+                    summary.rows_out,
+                    summary.rows_rejected,
+                    summary.rows_duplicate
                 ),
             });
         }
 
-        register_rows(&ctx, "__output", Arc::clone(&output_schema), batches.clone())?;
+        register_rows(
+            &ctx,
+            "__output",
+            Arc::clone(&output_schema),
+            batches.clone(),
+        )?;
         let report = lakejob_quality::evaluate(&ctx, "__output", &job.quality)
             .await
-            .map_err(|source| JobsError::Quality { job: job.name.clone(), source })?;
+            .map_err(|source| JobsError::Quality {
+                job: job.name.clone(),
+                source,
+            })?;
         let gate_passed = report.passed;
         summary.quality = report.into();
-        if gate_passed {
-            summary.tables.push(self.write_target(&ctx, output_schema, batches).await?);
-            summary.tables.push(self.write_quarantine(&ctx, &reader.reject_schema(), rejects, &dates).await?);
+        if gate_passed && files.is_empty() {
+            tracing::info!(job = %job.name, "nothing new to read; no table was touched");
+        } else if gate_passed {
+            failpoint("before_target_commit");
+            summary
+                .tables
+                .push(self.write_target(&ctx, output_schema, batches).await?);
+            failpoint("after_target_commit");
+            let read_files: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+            summary.tables.push(
+                self.write_quarantine(&ctx, &reader.reject_schema(), rejects, &dates, &read_files)
+                    .await?,
+            );
+            failpoint("after_quarantine_commit");
+            // The ledger follows the data: a crash before this line re-reads the files next
+            // time, and the writes above are idempotent on their keys.
+            let ledger = FileLedger::new(self.lake.clone());
+            ledger
+                .mark_processed(&job.name, marks)
+                .await
+                .map_err(self.engine())?;
+            failpoint("after_ledger_marks");
         } else {
             summary.status = RunStatus::QualityFailed;
             tracing::warn!(job = %job.name, score = summary.quality.score, "quality gate failed; nothing was written");
+        }
+        // Files hashed on first sight are in the ledger even when nothing was read.
+        if let Err(e) = FileLedger::new(self.lake.clone())
+            .publish(&ctx, self.catalog)
+            .await
+        {
+            tracing::warn!(job = %job.name, error = %e, "the lakejob.file_ledger table was not refreshed; the next run refreshes it");
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
         self.record(&summary).await?;
         Ok(summary)
     }
 
-    async fn load_references(&self, ctx: &SessionContext) -> Result<HashMap<String, DataFrame>, JobsError> {
+    async fn load_references(
+        &self,
+        ctx: &SessionContext,
+    ) -> Result<HashMap<String, DataFrame>, JobsError> {
         let readers = compile_references(ctx, self.job).map_err(|p| self.invalid(p))?;
         let mut frames = HashMap::new();
         for (name, path, reader) in readers {
-            let contents = self.lake.read(&path).await.map_err(|e| JobsError::Reference {
-                job: self.job.name.clone(),
-                reference: name.clone(),
-                reason: e.to_string(),
-            })?;
+            let contents = self
+                .lake
+                .read(&path)
+                .await
+                .map_err(|e| JobsError::Reference {
+                    job: self.job.name.clone(),
+                    reference: name.clone(),
+                    reason: e.to_string(),
+                })?;
             let read = reader.read_csv(&path, &contents).map_err(self.engine())?;
             let problem = read.file_error.clone().or_else(|| {
-                (read.rejected_rows > 0).then(|| format!("{} row(s) do not match the declared columns", read.rejected_rows))
+                (read.rejected_rows > 0).then(|| {
+                    format!(
+                        "{} row(s) do not match the declared columns",
+                        read.rejected_rows
+                    )
+                })
             });
             if let Some(reason) = problem {
-                return Err(JobsError::Reference { job: self.job.name.clone(), reference: name, reason: format!("{path}: {reason}") });
+                return Err(JobsError::Reference {
+                    job: self.job.name.clone(),
+                    reference: name,
+                    reason: format!("{path}: {reason}"),
+                });
             }
             let frame = read_frame(ctx, reader.typed_schema(), read.valid)?;
             self.check_reference_keys(&name, &frame).await?;
@@ -289,69 +422,136 @@ impl<'a> JobRun<'a> {
     /// A reference joined on a key with two rows would multiply rows: refuse it.
     async fn check_reference_keys(&self, name: &str, frame: &DataFrame) -> Result<(), JobsError> {
         for step in &self.job.steps {
-            let crate::spec::Step::Join(join) = step else { continue };
+            let crate::spec::Step::Join(join) = step else {
+                continue;
+            };
             if join.reference != name {
                 continue;
             }
             let keys = join.on.iter().map(|c| column(c)).collect();
             let duplicated = frame
                 .clone()
-                .aggregate(keys, vec![lakejob_engine::datafusion::functions_aggregate::count::count_all()])
-                .and_then(|counts| counts.filter(column("count(*)").gt(lakejob_engine::datafusion::logical_expr::lit(1i64))))
-                .map_err(|e| self.engine()(EngineError::datafusion(format!("checking reference {name}"))(e)))?
+                .aggregate(
+                    keys,
+                    vec![lakejob_engine::datafusion::functions_aggregate::count::count_all()],
+                )
+                .and_then(|counts| {
+                    counts.filter(
+                        column("count(*)").gt(lakejob_engine::datafusion::logical_expr::lit(1i64)),
+                    )
+                })
+                .map_err(|e| {
+                    self.engine()(EngineError::datafusion(format!(
+                        "checking reference {name}"
+                    ))(e))
+                })?
                 .count()
                 .await
-                .map_err(|e| self.engine()(EngineError::datafusion(format!("checking reference {name}"))(e)))?;
+                .map_err(|e| {
+                    self.engine()(EngineError::datafusion(format!(
+                        "checking reference {name}"
+                    ))(e))
+                })?;
             if duplicated > 0 {
                 return Err(JobsError::Reference {
                     job: self.job.name.clone(),
                     reference: name.to_string(),
-                    reason: format!("{duplicated} key(s) on ({}) have more than one row", join.on.join(", ")),
+                    reason: format!(
+                        "{duplicated} key(s) on ({}) have more than one row",
+                        join.on.join(", ")
+                    ),
                 });
             }
         }
         Ok(())
     }
 
-    async fn write_target(&self, ctx: &SessionContext, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<WriteMetrics, JobsError> {
+    async fn write_target(
+        &self,
+        ctx: &SessionContext,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<WriteMetrics, JobsError> {
         let target = &self.job.target;
         let mode = match target.mode {
             WriteModeSpec::Append => WriteMode::Append,
             WriteModeSpec::OverwritePartitions => WriteMode::OverwritePartitions,
-            WriteModeSpec::Merge => WriteMode::Merge { key: target.key.clone() },
+            WriteModeSpec::Merge => WriteMode::Merge {
+                key: target.key.clone(),
+            },
         };
-        let mut write = TableWrite::new(self.lake, ctx, TableName::new(&target.zone, &target.table), target.format)
-            .with_partition_columns(target.partition_by.clone())
-            .with_mode(mode);
+        let mut write = TableWrite::new(
+            self.lake,
+            ctx,
+            TableName::new(&target.zone, &target.table),
+            target.format,
+        )
+        .with_partition_columns(target.partition_by.clone())
+        .with_mode(mode);
         if let Some(description) = &self.job.description {
             write = write.with_description(description.clone());
         }
-        write.execute(schema, batches, self.catalog).await.map_err(self.engine())
-    }
-
-    /// Rejected rows go to `quarantine.<source>`, replacing what earlier runs rejected from the
-    /// same date folders, so re-runs never duplicate them.
-    async fn write_quarantine(&self, ctx: &SessionContext, reject_schema: &SchemaRef, rejects: Vec<RecordBatch>, dates: &[NaiveDate]) -> Result<WriteMetrics, JobsError> {
-        let schema = quarantine_schema(reject_schema);
-        let replacing = dates.iter().map(|d| vec![ScalarValue::Utf8(Some(d.to_string()))]).collect();
-        TableWrite::new(self.lake, ctx, TableName::new("quarantine", &self.job.source.name), TableFormat::Delta)
-            .with_partition_columns(vec![QUARANTINE_PARTITION.to_string()])
-            .with_mode(WriteMode::OverwritePartitions)
-            .replacing_partitions(replacing)
-            .with_description(format!("rows of raw/{} rejected with their reason, file and line", self.job.source.name))
-            .execute(schema, rejects, self.catalog)
+        write
+            .execute(schema, batches, self.catalog)
             .await
             .map_err(self.engine())
     }
 
+    /// Rejected rows go to `quarantine.<source>`, replacing what earlier runs rejected from the
+    /// same files (in one commit), so re-runs never duplicate them and other files' rows stay.
+    async fn write_quarantine(
+        &self,
+        ctx: &SessionContext,
+        reject_schema: &SchemaRef,
+        rejects: Vec<RecordBatch>,
+        dates: &[NaiveDate],
+        files: &[String],
+    ) -> Result<WriteMetrics, JobsError> {
+        let schema = quarantine_schema(reject_schema);
+        let in_list = |values: Vec<String>| values.into_iter().map(lit).collect::<Vec<_>>();
+        let predicate = col(QUARANTINE_PARTITION)
+            .in_list(
+                in_list(dates.iter().map(ToString::to_string).collect()),
+                false,
+            )
+            .and(col(SOURCE_FILE).in_list(in_list(files.to_vec()), false));
+        TableWrite::new(
+            self.lake,
+            ctx,
+            TableName::new("quarantine", &self.job.source.name),
+            TableFormat::Delta,
+        )
+        .with_partition_columns(vec![QUARANTINE_PARTITION.to_string()])
+        .with_mode(WriteMode::ReplaceWhere(predicate))
+        .with_description(format!(
+            "rows of raw/{} rejected with their reason, file and line",
+            self.job.source.name
+        ))
+        .execute(schema, rejects, self.catalog)
+        .await
+        .map_err(self.engine())
+    }
+
     /// Keeps the summary under `_lakejob/runs/<job>/`, the lake's own run log.
     async fn record(&self, summary: &RunSummary) -> Result<(), JobsError> {
-        let path = format!("{}/runs/{}/{}.json", lakejob_engine::lake::STATE_DIR, summary.job, summary.run_id);
-        self.lake.write(&path, json_bytes(summary)?).await.map_err(self.engine())
+        let path = format!(
+            "{}/runs/{}/{}.json",
+            lakejob_engine::lake::STATE_DIR,
+            summary.job,
+            summary.run_id
+        );
+        self.lake
+            .write(&path, json_bytes(summary)?)
+            .await
+            .map_err(self.engine())
     }
 }
 
-fn read_frame(ctx: &SessionContext, schema: SchemaRef, mut batches: Vec<RecordBatch>) -> Result<DataFrame, JobsError> {
+fn read_frame(
+    ctx: &SessionContext,
+    schema: SchemaRef,
+    mut batches: Vec<RecordBatch>,
+) -> Result<DataFrame, JobsError> {
     if batches.is_empty() {
         batches.push(RecordBatch::new_empty(schema));
     }
@@ -362,21 +562,31 @@ fn read_frame(ctx: &SessionContext, schema: SchemaRef, mut batches: Vec<RecordBa
 }
 
 fn quarantine_schema(reject_schema: &SchemaRef) -> SchemaRef {
-    let mut fields: Vec<Field> = reject_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = reject_schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new(QUARANTINE_RUN_ID, DataType::Utf8, false));
     fields.push(Field::new(QUARANTINE_PARTITION, DataType::Utf8, false));
     Arc::new(Schema::new(fields))
 }
 
-fn with_quarantine_columns(batch: &RecordBatch, raw_date: Option<NaiveDate>, run_id: &str) -> Result<RecordBatch, JobsError> {
+fn with_quarantine_columns(
+    batch: &RecordBatch,
+    raw_date: Option<NaiveDate>,
+    run_id: &str,
+) -> Result<RecordBatch, JobsError> {
     let rows = batch.num_rows();
     let date = raw_date.map(|d| d.to_string()).unwrap_or_default();
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     columns.push(Arc::new(StringArray::from(vec![run_id; rows])));
     columns.push(Arc::new(StringArray::from(vec![date.as_str(); rows])));
-    RecordBatch::try_new(quarantine_schema(&batch.schema()), columns).map_err(|e| JobsError::Engine {
-        job: String::new(),
-        source: EngineError::datafusion("building quarantine rows")(e.into()),
+    RecordBatch::try_new(quarantine_schema(&batch.schema()), columns).map_err(|e| {
+        JobsError::Engine {
+            job: String::new(),
+            source: EngineError::datafusion("building quarantine rows")(e.into()),
+        }
     })
 }
 
@@ -387,8 +597,19 @@ fn json_bytes(value: &impl Serialize) -> Result<bytes::Bytes, JobsError> {
 }
 
 /// Registers rows as an in-memory table, so quality rules query them with SQL.
-fn register_rows(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<(), JobsError> {
-    let staging = |e| JobsError::Engine { job: String::new(), source: EngineError::datafusion("staging the output")(e) };
-    let table = lakejob_engine::datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(staging)?;
-    ctx.register_table(name, Arc::new(table)).map(|_| ()).map_err(staging)
+fn register_rows(
+    ctx: &SessionContext,
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(), JobsError> {
+    let staging = |e| JobsError::Engine {
+        job: String::new(),
+        source: EngineError::datafusion("staging the output")(e),
+    };
+    let table = lakejob_engine::datafusion::datasource::MemTable::try_new(schema, vec![batches])
+        .map_err(staging)?;
+    ctx.register_table(name, Arc::new(table))
+        .map(|_| ())
+        .map_err(staging)
 }

@@ -20,8 +20,9 @@ pub struct JobSpec {
     /// Small reference tables that steps join.
     #[serde(default)]
     pub references: Vec<ReferenceSpec>,
-    /// Transformations, applied in order after reading.
-    #[serde(default)]
+    /// Transformations, applied in order after reading. Each is a one-key map
+    /// (`- dedupe: {...}`), the way people write YAML, rather than a YAML tag.
+    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
     pub steps: Vec<Step>,
     /// The table it writes.
     pub target: TargetSpec,
@@ -43,6 +44,16 @@ pub struct SourceSpec {
     /// Row rules checked after typing; a row matching one goes to quarantine with its reason.
     #[serde(default)]
     pub reject_when: Vec<RejectRule>,
+    /// The largest file `ingest` accepts for this source, as stored (e.g. `10GB`, `512MB`).
+    #[serde(default = "default_max_file_size")]
+    pub max_file_size: String,
+}
+
+/// Files above this size are refused at ingest unless a source says otherwise.
+pub const DEFAULT_MAX_FILE_SIZE: &str = "10GB";
+
+fn default_max_file_size() -> String {
+    DEFAULT_MAX_FILE_SIZE.to_string()
 }
 
 /// A file format.

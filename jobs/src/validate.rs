@@ -7,12 +7,13 @@ use std::sync::Arc;
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
+use lakejob_engine::ingest::{FileKind, SourceFiles};
 use lakejob_engine::reader::SourceReader;
 use lakejob_engine::{TableFormat, Zone};
 use lakejob_quality::QualitySpec;
 
 use crate::JobsError;
-use crate::plan::{Problem, plan_steps};
+use crate::plan::{Problem, plan_steps_past_problems};
 use crate::spec::{FormatSpec, JobSpec, WriteModeSpec};
 
 /// Parses a job file strictly. `origin` names the file in errors.
@@ -35,13 +36,44 @@ fn is_lake_relative(path: &str) -> bool {
         && !path.starts_with('/')
         && !path.contains("://")
         && !path.contains('\\')
-        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// What `ingest` checks files of the job's source against.
+pub fn source_files(job: &JobSpec) -> Result<SourceFiles, Problem> {
+    let FormatSpec::Csv(csv) = &job.source.format;
+    let max_file_bytes = lakejob_engine::parse_byte_size(&job.source.max_file_size)
+        .map_err(|e| Problem::new("source.max_file_size", e))?;
+    Ok(SourceFiles {
+        source: job.source.name.clone(),
+        kind: FileKind::Csv {
+            options: csv.clone(),
+            columns: job
+                .source
+                .columns
+                .iter()
+                .map(|c| c.source_name().to_string())
+                .collect(),
+        },
+        max_file_bytes,
+    })
 }
 
 /// Compiles the source declaration into a reader.
-pub(crate) fn compile_source(ctx: &SessionContext, job: &JobSpec) -> Result<SourceReader, Vec<Problem>> {
+pub(crate) fn compile_source(
+    ctx: &SessionContext,
+    job: &JobSpec,
+) -> Result<SourceReader, Vec<Problem>> {
     let FormatSpec::Csv(csv) = &job.source.format;
-    SourceReader::new(&job.source.columns, &job.source.reject_when, csv.clone(), ctx).map_err(|problems| {
+    SourceReader::new(
+        &job.source.columns,
+        &job.source.reject_when,
+        csv.clone(),
+        ctx,
+    )
+    .map_err(|problems| {
         problems
             .into_iter()
             .map(|p| match p.split_once(": ") {
@@ -63,20 +95,32 @@ pub(crate) fn compile_references(
     for (index, reference) in job.references.iter().enumerate() {
         let field = format!("references[{index}]");
         if !names.insert(reference.name.as_str()) {
-            problems.push(Problem::new(format!("{field}.name"), format!("'{}' is declared twice", reference.name)));
+            problems.push(Problem::new(
+                format!("{field}.name"),
+                format!("'{}' is declared twice", reference.name),
+            ));
         }
         if !is_lake_relative(&reference.path) {
             problems.push(Problem::new(
                 format!("{field}.path"),
-                format!("'{}' must be a path inside the lake, relative and without '..'", reference.path),
+                format!(
+                    "'{}' must be a path inside the lake, relative and without '..'",
+                    reference.path
+                ),
             ));
         }
         match SourceReader::new(&reference.columns, &[], reference.csv.clone(), ctx) {
             Ok(reader) => readers.push((reference.name.clone(), reference.path.clone(), reader)),
-            Err(errors) => problems.extend(errors.into_iter().map(|e| Problem::new(field.clone(), e))),
+            Err(errors) => {
+                problems.extend(errors.into_iter().map(|e| Problem::new(field.clone(), e)))
+            }
         }
     }
-    if problems.is_empty() { Ok(readers) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(readers)
+    } else {
+        Err(problems)
+    }
 }
 
 fn empty_frame(ctx: &SessionContext, schema: SchemaRef) -> Result<DataFrame, Problem> {
@@ -89,12 +133,31 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
     let ctx = SessionContext::new();
     let mut problems = Vec::new();
     if !is_identifier(&job.name) {
-        problems.push(Problem::new("name", format!("'{}' must be lower case letters, digits and _", job.name)));
+        problems.push(Problem::new(
+            "name",
+            format!("'{}' must be lower case letters, digits and _", job.name),
+        ));
     }
     if !is_identifier(&job.source.name) {
-        problems.push(Problem::new("source.name", format!("'{}' must be lower case letters, digits and _", job.source.name)));
+        problems.push(Problem::new(
+            "source.name",
+            format!(
+                "'{}' must be lower case letters, digits and _",
+                job.source.name
+            ),
+        ));
     }
-    let source = compile_source(&ctx, job).map_err(|p| problems.extend(p)).ok();
+    if let Err(e) = lakejob_engine::parse_byte_size(&job.source.max_file_size) {
+        problems.push(Problem::new("source.max_file_size", e));
+    }
+    let source = match compile_source(&ctx, job) {
+        Ok(source) => Some(source),
+        Err(source_problems) => {
+            problems.extend(source_problems);
+            // Plan the rest over a stand-in source, so later steps' problems show up too.
+            compile_source(&ctx, &stand_in_source(job)).ok()
+        }
+    };
     let mut references = HashMap::new();
     if let Ok(readers) = compile_references(&ctx, job).map_err(|p| problems.extend(p)) {
         for (name, _, reader) in readers {
@@ -111,19 +174,19 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
         return problems;
     };
     let output = match empty_frame(&ctx, source.typed_schema()) {
-        Ok(input) => match plan_steps(input, job, &references) {
-            Ok(frame) => Some(frame),
-            Err(plan_problems) => {
-                problems.extend(plan_problems);
-                None
-            }
-        },
+        Ok(input) => {
+            let (frame, plan_problems) = plan_steps_past_problems(input, job, &references);
+            problems.extend(plan_problems);
+            Some(frame)
+        }
         Err(problem) => {
             problems.push(problem);
             None
         }
     };
-    let output_schema = output.as_ref().map(|f| Arc::new(f.schema().as_arrow().clone()));
+    let output_schema = output
+        .as_ref()
+        .map(|f| Arc::new(f.schema().as_arrow().clone()));
     problems.extend(target_problems(job, output_schema.as_ref()));
     if let Some(schema) = output_schema {
         problems.extend(quality_problems(&ctx, schema, &job.quality).await);
@@ -131,28 +194,67 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
     problems
 }
 
+/// The job with each unknown column type replaced by its likeliest meaning (a misspelt
+/// numeric type as float64, anything else as string) and no reject rules: enough to plan the
+/// steps after a source with problems without reporting consequences of the typo.
+fn stand_in_source(job: &JobSpec) -> JobSpec {
+    let mut stand_in = job.clone();
+    for column in &mut stand_in.source.columns {
+        if column
+            .type_name
+            .parse::<lakejob_engine::types::ColumnType>()
+            .is_err()
+        {
+            let name = column.type_name.to_ascii_lowercase();
+            let numeric = ["dec", "int", "num", "float", "double", "real", "long"]
+                .iter()
+                .any(|n| name.contains(n));
+            column.type_name = if numeric { "float64" } else { "string" }.into();
+            column.format = None;
+            column.case = None;
+        }
+    }
+    stand_in.source.reject_when.clear();
+    stand_in
+}
+
 fn target_problems(job: &JobSpec, output: Option<&SchemaRef>) -> Vec<Problem> {
     let target = &job.target;
     let mut problems = Vec::new();
     match target.zone.parse::<Zone>() {
         Ok(Zone::Processed | Zone::Curated) => {}
-        Ok(zone) => problems.push(Problem::new("target.zone", format!("jobs write to processed or curated, not {zone}"))),
+        Ok(zone) => problems.push(Problem::new(
+            "target.zone",
+            format!("jobs write to processed or curated, not {zone}"),
+        )),
         Err(e) => problems.push(Problem::new("target.zone", e)),
     }
     if !is_identifier(&target.table) {
-        problems.push(Problem::new("target.table", format!("'{}' must be lower case letters, digits and _", target.table)));
+        problems.push(Problem::new(
+            "target.table",
+            format!(
+                "'{}' must be lower case letters, digits and _",
+                target.table
+            ),
+        ));
     }
     match target.mode {
         WriteModeSpec::Merge => {
             if target.format != TableFormat::Delta {
-                problems.push(Problem::new("target.mode", "merge needs format delta; parquet can append or overwrite_partitions"));
+                problems.push(Problem::new(
+                    "target.mode",
+                    "merge needs format delta; parquet can append or overwrite_partitions",
+                ));
             }
             if target.key.is_empty() {
                 problems.push(Problem::new("target.key", "merge needs the key columns"));
             }
         }
         _ if !target.key.is_empty() => {
-            problems.push(Problem::new("target.key", "a key is only used by mode merge"));
+            problems.push(Problem::new(
+                "target.key",
+                "a key is only used by mode merge",
+            ));
         }
         _ => {}
     }
@@ -163,10 +265,16 @@ fn target_problems(job: &JobSpec, output: Option<&SchemaRef>) -> Vec<Problem> {
         ));
     }
     if let Some(schema) = output {
-        for (field, names) in [("target.partition_by", &target.partition_by), ("target.key", &target.key)] {
+        for (field, names) in [
+            ("target.partition_by", &target.partition_by),
+            ("target.key", &target.key),
+        ] {
             for name in names {
                 if schema.field_with_name(name).is_err() {
-                    problems.push(Problem::new(field, format!("'{name}' is not an output column")));
+                    problems.push(Problem::new(
+                        field,
+                        format!("'{name}' is not an output column"),
+                    ));
                 }
             }
         }
@@ -176,19 +284,32 @@ fn target_problems(job: &JobSpec, output: Option<&SchemaRef>) -> Vec<Problem> {
 
 /// Plans each rule over an empty table of the output's schema, one at a time, so every
 /// broken rule is reported.
-async fn quality_problems(ctx: &SessionContext, schema: SchemaRef, spec: &QualitySpec) -> Vec<Problem> {
+async fn quality_problems(
+    ctx: &SessionContext,
+    schema: SchemaRef,
+    spec: &QualitySpec,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     if !(0.0..=1.0).contains(&spec.min_score) {
-        problems.push(Problem::new("quality.min_score", format!("{} is not between 0 and 1", spec.min_score)));
+        problems.push(Problem::new(
+            "quality.min_score",
+            format!("{} is not between 0 and 1", spec.min_score),
+        ));
     }
     if let Err(e) = ctx.register_batch("__validate_output", RecordBatch::new_empty(schema)) {
         problems.push(Problem::new("quality", e.strip_backtrace().to_string()));
         return problems;
     }
     for (index, rule) in spec.rules.iter().enumerate() {
-        let single = QualitySpec { min_score: 0.0, rules: vec![rule.clone()] };
+        let single = QualitySpec {
+            min_score: 0.0,
+            rules: vec![rule.clone()],
+        };
         if let Err(e) = lakejob_quality::evaluate(ctx, "__validate_output", &single).await {
-            problems.push(Problem::new(format!("quality.rules[{index}]"), e.to_string()));
+            problems.push(Problem::new(
+                format!("quality.rules[{index}]"),
+                e.to_string(),
+            ));
         }
     }
     problems

@@ -234,7 +234,13 @@ impl RuleSpec {
                     problems.push("check.columns: name at least one column".into());
                 }
             }
-            Check::ColumnValues { allowed, between, matches, min, .. } => {
+            Check::ColumnValues {
+                allowed,
+                between,
+                matches,
+                min,
+                ..
+            } => {
                 share(*min, &mut problems);
                 let conditions = [allowed.is_some(), between.is_some(), matches.is_some()];
                 if conditions.iter().filter(|c| **c).count() != 1 {
@@ -266,12 +272,16 @@ impl RuleSpec {
 
     /// The query returning the observed value, and how to judge it.
     fn plan(&self, table: &str) -> (String, Judge) {
-        let filter = self.filter.as_deref().map_or(String::new(), |f| format!(" WHERE ({f})"));
-        let and_filter = self.filter.as_deref().map_or(String::new(), |f| format!(" AND ({f})"));
+        let filter = self
+            .filter
+            .as_deref()
+            .map_or(String::new(), |f| format!(" WHERE ({f})"));
+        let and_filter = self
+            .filter
+            .as_deref()
+            .map_or(String::new(), |f| format!(" AND ({f})"));
         let share_of = |condition: &str| {
-            format!(
-                "SELECT AVG(CASE WHEN {condition} THEN 1.0 ELSE 0.0 END) FROM {table}{filter}"
-            )
+            format!("SELECT AVG(CASE WHEN {condition} THEN 1.0 ELSE 0.0 END) FROM {table}{filter}")
         };
         match &self.check {
             Check::Completeness { column, min } => (
@@ -283,7 +293,11 @@ impl RuleSpec {
                 Judge::AtLeast(1.0),
             ),
             Check::Uniqueness { columns, min } => {
-                let list = columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+                let list = columns
+                    .iter()
+                    .map(|c| ident(c))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 (
                     format!(
                         "SELECT CAST(COUNT(*) AS DOUBLE) / NULLIF((SELECT COUNT(*) FROM {table}{filter}), 0) \
@@ -292,16 +306,29 @@ impl RuleSpec {
                     Judge::AtLeast(*min),
                 )
             }
-            Check::ColumnValues { column, allowed, between, matches, min } => {
+            Check::ColumnValues {
+                column,
+                allowed,
+                between,
+                matches,
+                min,
+            } => {
                 let column = ident(column);
                 let condition = if let Some(values) = allowed {
-                    let list = values.iter().map(|v| sql_string(v)).collect::<Vec<_>>().join(", ");
+                    let list = values
+                        .iter()
+                        .map(|v| sql_string(v))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     format!("CAST({column} AS VARCHAR) IN ({list})")
                 } else if let Some([low, high]) = between {
                     format!("CAST({column} AS DOUBLE) BETWEEN {low} AND {high}")
                 } else {
                     let pattern = matches.as_deref().unwrap_or_default();
-                    format!("regexp_like(CAST({column} AS VARCHAR), {})", sql_string(&format!("^(?:{pattern})$")))
+                    format!(
+                        "regexp_like(CAST({column} AS VARCHAR), {})",
+                        sql_string(&format!("^(?:{pattern})$"))
+                    )
                 };
                 (
                     format!(
@@ -367,14 +394,23 @@ pub async fn evaluate(
     for rule in &spec.rules {
         let name = rule.display_name();
         if let Some(problem) = rule.problems().into_iter().next() {
-            return Err(QualityError::Declaration { rule: name, reason: problem });
+            return Err(QualityError::Declaration {
+                rule: name,
+                reason: problem,
+            });
         }
         let (sql, judge) = rule.plan(table);
         let error = |source| QualityError::Rule {
             rule: name.clone(),
             source: Box::new(source),
         };
-        let batches = ctx.sql(&sql).await.map_err(error)?.collect().await.map_err(error)?;
+        let batches = ctx
+            .sql(&sql)
+            .await
+            .map_err(error)?
+            .collect()
+            .await
+            .map_err(error)?;
         let observed = batches
             .iter()
             .find(|b| b.num_rows() > 0)
@@ -407,7 +443,11 @@ fn score(rules: Vec<RuleResult>, min_score: f64) -> QualityReport {
         score,
         min_score,
         passed: score + 1e-12 >= min_score,
-        failed_rules: rules.iter().filter(|r| !r.passed).map(|r| r.rule.clone()).collect(),
+        failed_rules: rules
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.rule.clone())
+            .collect(),
         rules,
     }
 }
@@ -429,7 +469,12 @@ mod tests {
             schema,
             vec![
                 Arc::new(Int64Array::from(vec![Some(1), Some(2), Some(2), None])),
-                Arc::new(StringArray::from(vec![Some("USD"), Some("EUR"), Some("XXX"), None])),
+                Arc::new(StringArray::from(vec![
+                    Some("USD"),
+                    Some("EUR"),
+                    Some("XXX"),
+                    None,
+                ])),
             ],
         )
         .unwrap();
@@ -449,7 +494,10 @@ mod tests {
     }
 
     async fn outcome(check: Check) -> (Option<f64>, bool) {
-        let spec = QualitySpec { min_score: 1.0, rules: vec![rule(check)] };
+        let spec = QualitySpec {
+            min_score: 1.0,
+            rules: vec![rule(check)],
+        };
         let report = evaluate(&table().await, "t", &spec).await.unwrap();
         (report.rules[0].observed, report.rules[0].passed)
     }
@@ -457,48 +505,150 @@ mod tests {
     #[tokio::test]
     async fn each_kind_passes_and_fails() {
         let column = |c: &str| c.to_string();
-        assert_eq!(outcome(Check::Completeness { column: column("id"), min: 0.75 }).await, (Some(0.75), true));
-        assert_eq!(outcome(Check::Completeness { column: column("id"), min: 0.8 }).await, (Some(0.75), false));
-        assert!(!outcome(Check::IsComplete { column: column("id") }).await.1);
-        assert_eq!(outcome(Check::Uniqueness { columns: vec![column("id")], min: 1.0 }).await, (Some(0.75), false));
-        let values = |allowed: Option<Vec<String>>, between, matches: Option<String>| Check::ColumnValues {
-            column: column("currency"), allowed, between, matches, min: 1.0,
-        };
+        assert_eq!(
+            outcome(Check::Completeness {
+                column: column("id"),
+                min: 0.75
+            })
+            .await,
+            (Some(0.75), true)
+        );
+        assert_eq!(
+            outcome(Check::Completeness {
+                column: column("id"),
+                min: 0.8
+            })
+            .await,
+            (Some(0.75), false)
+        );
+        assert!(
+            !outcome(Check::IsComplete {
+                column: column("id")
+            })
+            .await
+            .1
+        );
+        assert_eq!(
+            outcome(Check::Uniqueness {
+                columns: vec![column("id")],
+                min: 1.0
+            })
+            .await,
+            (Some(0.75), false)
+        );
+        let values =
+            |allowed: Option<Vec<String>>, between, matches: Option<String>| Check::ColumnValues {
+                column: column("currency"),
+                allowed,
+                between,
+                matches,
+                min: 1.0,
+            };
         let in_set = values(Some(vec!["USD".into(), "EUR".into()]), None, None);
         let observed = outcome(in_set).await;
         assert!(!observed.1 && (observed.0.unwrap() - 2.0 / 3.0).abs() < 1e-9);
         assert!(outcome(values(None, None, Some("[A-Z]{3}".into()))).await.1);
-        let range = Check::ColumnValues { column: column("id"), allowed: None, between: Some([1.0, 1.5]), matches: None, min: 1.0 };
+        let range = Check::ColumnValues {
+            column: column("id"),
+            allowed: None,
+            between: Some([1.0, 1.5]),
+            matches: None,
+            min: 1.0,
+        };
         assert!(!outcome(range).await.1);
-        assert_eq!(outcome(Check::RowCount { min: Some(1), max: Some(4) }).await, (Some(4.0), true));
-        assert!(!outcome(Check::RowCount { min: Some(5), max: None }).await.1);
+        assert_eq!(
+            outcome(Check::RowCount {
+                min: Some(1),
+                max: Some(4)
+            })
+            .await,
+            (Some(4.0), true)
+        );
+        assert!(
+            !outcome(Check::RowCount {
+                min: Some(5),
+                max: None
+            })
+            .await
+            .1
+        );
         let duplicates = "SELECT id FROM {table} GROUP BY id HAVING COUNT(*) > 1".to_string();
-        assert_eq!(outcome(Check::CustomSql { sql: duplicates.clone(), max: 0 }).await, (Some(1.0), false));
-        assert!(outcome(Check::CustomSql { sql: duplicates, max: 1 }).await.1);
+        assert_eq!(
+            outcome(Check::CustomSql {
+                sql: duplicates.clone(),
+                max: 0
+            })
+            .await,
+            (Some(1.0), false)
+        );
+        assert!(
+            outcome(Check::CustomSql {
+                sql: duplicates,
+                max: 1
+            })
+            .await
+            .1
+        );
     }
 
     #[tokio::test]
     async fn score_weighs_error_rules_and_gates() {
-        let mut failing = rule(Check::IsComplete { column: "id".into() });
+        let mut failing = rule(Check::IsComplete {
+            column: "id".into(),
+        });
         failing.weight = 3.0;
-        let mut warning = rule(Check::RowCount { min: Some(100), max: None });
+        let mut warning = rule(Check::RowCount {
+            min: Some(100),
+            max: None,
+        });
         warning.severity = Severity::Warn;
-        let passing = rule(Check::RowCount { min: Some(1), max: None });
-        let mut filtered = rule(Check::IsComplete { column: "id".into() });
+        let passing = rule(Check::RowCount {
+            min: Some(1),
+            max: None,
+        });
+        let mut filtered = rule(Check::IsComplete {
+            column: "id".into(),
+        });
         filtered.filter = Some("currency IS NOT NULL".into());
-        let spec = QualitySpec { min_score: 0.5, rules: vec![failing, warning, passing, filtered] };
+        let spec = QualitySpec {
+            min_score: 0.5,
+            rules: vec![failing, warning, passing, filtered],
+        };
         let report = evaluate(&table().await, "t", &spec).await.unwrap();
         assert_eq!(report.score, 2.0 / 5.0);
         assert!(!report.passed);
-        assert_eq!(report.failed_rules, vec!["is_complete(id)".to_string(), "row_count".to_string()]);
+        assert_eq!(
+            report.failed_rules,
+            vec!["is_complete(id)".to_string(), "row_count".to_string()]
+        );
     }
 
     #[tokio::test]
     async fn bad_rules_are_errors_naming_the_rule() {
-        let spec = QualitySpec { min_score: 1.0, rules: vec![rule(Check::IsComplete { column: "nope".into() })] };
-        let error = evaluate(&table().await, "t", &spec).await.unwrap_err().to_string();
-        assert!(error.starts_with("quality rule 'is_complete(nope)' cannot be evaluated"), "{error}");
-        let spec = QualitySpec { min_score: 1.0, rules: vec![rule(Check::RowCount { min: None, max: None })] };
-        assert!(matches!(evaluate(&table().await, "t", &spec).await, Err(QualityError::Declaration { .. })));
+        let spec = QualitySpec {
+            min_score: 1.0,
+            rules: vec![rule(Check::IsComplete {
+                column: "nope".into(),
+            })],
+        };
+        let error = evaluate(&table().await, "t", &spec)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("quality rule 'is_complete(nope)' cannot be evaluated"),
+            "{error}"
+        );
+        let spec = QualitySpec {
+            min_score: 1.0,
+            rules: vec![rule(Check::RowCount {
+                min: None,
+                max: None,
+            })],
+        };
+        assert!(matches!(
+            evaluate(&table().await, "t", &spec).await,
+            Err(QualityError::Declaration { .. })
+        ));
     }
 }

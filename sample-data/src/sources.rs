@@ -81,7 +81,13 @@ impl<'a> Day<'a> {
         }
     }
 
-    fn file(&self, folder_date: &str, suffix: &str, records: u64, contents: Vec<u8>) -> FileContents {
+    fn file(
+        &self,
+        folder_date: &str,
+        suffix: &str,
+        records: u64,
+        contents: Vec<u8>,
+    ) -> FileContents {
         let name = self.source.name();
         FileContents {
             source: name,
@@ -112,7 +118,11 @@ impl<'a> Day<'a> {
     }
 }
 
-pub(crate) fn generate_day(options: &GenerateOptions, source: Source, index: u32) -> Vec<FileContents> {
+pub(crate) fn generate_day(
+    options: &GenerateOptions,
+    source: Source,
+    index: u32,
+) -> Vec<FileContents> {
     let mut day = Day::new(options, source, index);
     match source {
         Source::Transactions => transactions(&mut day),
@@ -126,8 +136,16 @@ pub(crate) fn generate_day(options: &GenerateOptions, source: Source, index: u32
 // Products: fixed attributes derived from the product number.
 
 const BRANDS: [&str; 10] = [
-    "Northpeak", "Riverline", "Solace", "Kite & Co", "Urbano", "Fjell", "Ardent", "Lumen",
-    "Crestway", "Nimbus",
+    "Northpeak",
+    "Riverline",
+    "Solace",
+    "Kite & Co",
+    "Urbano",
+    "Fjell",
+    "Ardent",
+    "Lumen",
+    "Crestway",
+    "Nimbus",
 ];
 const ADJECTIVES: [&str; 12] = [
     "Trail", "Classic", "Ultra", "Compact", "Urban", "Alpine", "Swift", "Prime", "Eco", "Pro",
@@ -508,7 +526,7 @@ fn clickstream(day: &mut Day<'_>) -> Vec<FileContents> {
             }
             line.extend_from_slice(b",\"referrer\":");
             if step == 0 && day.chance(0.7) {
-                push_json_string(&mut line, day.pick(&REFERRERS));
+                push_json_string(&mut line, day.pick::<&str>(&REFERRERS));
             } else {
                 line.extend_from_slice(b"null");
             }
@@ -542,7 +560,11 @@ fn clickstream(day: &mut Day<'_>) -> Vec<FileContents> {
     let date = day.date.clone();
     let mut files = vec![day.file(&date, "", rows, out)];
     if has_next_day {
-        let next = day.options.day(day.index + 1).format("%Y-%m-%d").to_string();
+        let next = day
+            .options
+            .day(day.index + 1)
+            .format("%Y-%m-%d")
+            .to_string();
         files.push(day.file(&next, "_late", late_rows, late));
     }
     files
@@ -605,7 +627,7 @@ fn reviews(day: &mut Day<'_>) -> Vec<FileContents> {
         push_int(&mut line, rating);
         line.push(b',');
         if !day.chance(0.05) {
-            push_csv_quoted(&mut line, day.pick(&TITLES));
+            push_csv_quoted(&mut line, day.pick::<&str>(&TITLES));
         }
         line.push(b',');
         if !day.chance(0.02) {
@@ -617,7 +639,7 @@ fn reviews(day: &mut Day<'_>) -> Vec<FileContents> {
                 if sentence > 0 {
                     body.push_str(if day.chance(0.3) { "\n\n" } else { " " });
                 }
-                body.push_str(day.pick(&SENTENCES));
+                body.push_str(day.pick::<&str>(&SENTENCES));
             }
             if day.chance(0.005) {
                 // Control characters pasted from other tools: cleaning must strip them.
@@ -675,10 +697,19 @@ mod tests {
         assert_eq!(all.len() as u64, 1 + files[0].records);
         let has = |needle: &str| all.iter().any(|l| l.contains(needle));
         assert!(has(",N/A,"), "malformed unit_price");
-        assert!(all.iter().any(|l| l.contains("\",0.") || l.contains(",\"")), "decimal comma");
+        assert!(
+            all.iter().any(|l| l.contains("\",0.") || l.contains(",\"")),
+            "decimal comma"
+        );
         assert!(has("not a timestamp") || has("15/01/2025") || has("2025-13-45"));
-        assert!(all.iter().any(|l| l.split(',').nth(4) == Some("0")), "zero quantity");
-        assert!(all.iter().any(|l| l.split(',').nth(2) == Some("")), "guest checkout");
+        assert!(
+            all.iter().any(|l| l.split(',').nth(4) == Some("0")),
+            "zero quantity"
+        );
+        assert!(
+            all.iter().any(|l| l.split(',').nth(2) == Some("")),
+            "guest checkout"
+        );
         let mut sorted = all[1..].to_vec();
         sorted.sort();
         sorted.dedup();
@@ -694,9 +725,17 @@ mod tests {
         };
         let files = generate_day(&options, Source::Clickstream, 0);
         assert_eq!(files.len(), 2);
-        assert!(files[1].path.starts_with("raw/clickstream/date=2025-01-02/"));
+        assert!(
+            files[1]
+                .path
+                .starts_with("raw/clickstream/date=2025-01-02/")
+        );
         assert!(files[1].records > 0);
         let last = generate_day(&options, Source::Clickstream, 1);
-        assert_eq!(last.len(), 1, "the last day has no next day to be late into");
+        assert_eq!(
+            last.len(),
+            1,
+            "the last day has no next day to be late into"
+        );
     }
 }

@@ -227,7 +227,10 @@ impl CompiledColumn {
             ColumnType::Date => {
                 let format = self.spec.format.as_deref().unwrap_or("%Y-%m-%d");
                 let date = NaiveDate::parse_from_str(text, format).map_err(|_| invalid())?;
-                Value::Days(date.signed_duration_since(DateTime::UNIX_EPOCH.date_naive()).num_days() as i32)
+                Value::Days(
+                    date.signed_duration_since(DateTime::UNIX_EPOCH.date_naive())
+                        .num_days() as i32,
+                )
             }
         };
         Ok(value)
@@ -263,7 +266,9 @@ pub(crate) fn parse_decimal(text: &str, precision: u8, scale: i8) -> Option<i128
     }
     let mut value: i128 = 0;
     for digit in whole.bytes() {
-        value = value.checked_mul(10)?.checked_add(i128::from(digit - b'0'))?;
+        value = value
+            .checked_mul(10)?
+            .checked_add(i128::from(digit - b'0'))?;
     }
     let mut fraction_digits = fraction.bytes();
     for _ in 0..scale {
@@ -424,7 +429,11 @@ mod tests {
             type_name,
             nullable: !spec.contains("required"),
             trim: true,
-            case: if spec.contains("upper") { Some(Case::Upper) } else { None },
+            case: if spec.contains("upper") {
+                Some(Case::Upper)
+            } else {
+                None
+            },
             allowed: spec
                 .contains("currency")
                 .then(|| vec!["USD".to_string(), "EUR".to_string()]),
@@ -444,14 +453,21 @@ mod tests {
             assert_eq!(parse_decimal(bad, 12, 2), None, "{bad}");
         }
         assert_eq!(parse_decimal("1234567890.12", 12, 2), Some(123_456_789_012));
-        assert_eq!(parse_decimal("12345678901.00", 12, 2), None, "over precision");
+        assert_eq!(
+            parse_decimal("12345678901.00", 12, 2),
+            None,
+            "over precision"
+        );
     }
 
     #[test]
     fn values_are_normalised_checked_and_typed() {
         let mut scratch = String::new();
         let currency = column("currency string upper");
-        assert!(matches!(currency.parse(" usd ", &mut scratch), Ok(Value::Text)));
+        assert!(matches!(
+            currency.parse(" usd ", &mut scratch),
+            Ok(Value::Text)
+        ));
         assert_eq!(scratch, "USD");
         let error = currency.parse("JPY", &mut scratch).unwrap_err();
         assert_eq!(error, "currency: 'JPY' is not one of EUR, USD");
@@ -471,7 +487,10 @@ mod tests {
         );
         let quantity = column("quantity int64");
         assert!(matches!(quantity.parse("", &mut scratch), Ok(Value::Null)));
-        assert!(matches!(quantity.parse("-2", &mut scratch), Ok(Value::Int(-2))));
+        assert!(matches!(
+            quantity.parse("-2", &mut scratch),
+            Ok(Value::Int(-2))
+        ));
     }
 
     #[test]

@@ -8,19 +8,18 @@ use std::io::Read;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Builder, RecordBatch, StringBuilder,
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanArray, Int64Builder, RecordBatch, StringBuilder,
 };
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::DFSchema;
+use datafusion::logical_expr::ExprSchemable;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-pub use columns::{
-    Case, ColumnSpec, REJECT_REASON, SOURCE_FILE, SOURCE_LINE, reject_schema,
-};
+pub use columns::{Case, ColumnSpec, REJECT_REASON, SOURCE_FILE, SOURCE_LINE, reject_schema};
 use columns::{ColumnBuilder, CompiledColumn, Value, typed_schema};
 
 use crate::error::{EngineError, Result};
@@ -149,7 +148,9 @@ impl SourceReader {
         }
         for (name, ch) in [("delimiter", csv.delimiter), ("quote", csv.quote)] {
             if !ch.is_ascii() || ch == '\n' || ch == '\r' {
-                problems.push(format!("format.{name}: '{ch}' must be one ASCII character other than a line break"));
+                problems.push(format!(
+                    "format.{name}: '{ch}' must be one ASCII character other than a line break"
+                ));
             }
         }
         if !problems.is_empty() {
@@ -161,17 +162,15 @@ impl SourceReader {
         match DFSchema::try_from(typed_schema.as_ref().clone()) {
             Ok(df_schema) => {
                 for (index, rule) in rules.iter().enumerate() {
-                    let compiled = ctx
-                        .parse_sql_expr(&rule.when, &df_schema)
-                        .and_then(|expr| {
-                            let (data_type, _) = expr.data_type_and_nullable(&df_schema)?;
-                            if data_type != DataType::Boolean {
-                                return Err(datafusion::error::DataFusionError::Plan(format!(
-                                    "the condition is {data_type}, not boolean"
-                                )));
-                            }
-                            ctx.create_physical_expr(expr, &df_schema)
-                        });
+                    let compiled = ctx.parse_sql_expr(&rule.when, &df_schema).and_then(|expr| {
+                        let data_type = expr.get_type(&df_schema)?;
+                        if data_type != DataType::Boolean {
+                            return Err(datafusion::error::DataFusionError::Plan(format!(
+                                "the condition is {data_type}, not boolean"
+                            )));
+                        }
+                        ctx.create_physical_expr(expr, &df_schema)
+                    });
                     match compiled {
                         Ok(expr) => compiled_rules.push((expr, rule.reason.clone())),
                         Err(e) => problems.push(format!(
@@ -356,7 +355,10 @@ impl<'r> Assembler<'r> {
             let bytes = field(index).unwrap_or_default();
             let parsed = match std::str::from_utf8(bytes) {
                 Ok(text) => column.parse(text, &mut self.scratch[index]),
-                Err(_) => Err(format!("{}: the value is not valid UTF-8", column.spec.name)),
+                Err(_) => Err(format!(
+                    "{}: the value is not valid UTF-8",
+                    column.spec.name
+                )),
             };
             match parsed {
                 Ok(value) => self.values[index] = value,
@@ -381,7 +383,12 @@ impl<'r> Assembler<'r> {
         Ok(())
     }
 
-    fn reject_raw<'a>(&mut self, field: &dyn Fn(usize) -> Option<&'a [u8]>, reason: &str, line: i64) {
+    fn reject_raw<'a>(
+        &mut self,
+        field: &dyn Fn(usize) -> Option<&'a [u8]>,
+        reason: &str,
+        line: i64,
+    ) {
         self.rejects.push(
             |index| field(index).map(String::from_utf8_lossy),
             reason,
@@ -398,7 +405,11 @@ impl<'r> Assembler<'r> {
         if self.lines.is_empty() {
             return Ok(());
         }
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(ColumnBuilder::finish).collect();
+        let arrays: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .map(ColumnBuilder::finish)
+            .collect();
         let batch = RecordBatch::try_new(self.reader.typed_schema(), arrays)
             .map_err(|e| EngineError::datafusion(format!("typing {}", self.file))(e.into()))?;
         let batch = self.apply_rules(batch)?;
@@ -448,7 +459,10 @@ impl<'r> Assembler<'r> {
                 self.read.rejected_rows += 1;
             }
         }
-        let keep: BooleanArray = rule_of_row.iter().map(|rule| Some(rule.is_none())).collect();
+        let keep: BooleanArray = rule_of_row
+            .iter()
+            .map(|rule| Some(rule.is_none()))
+            .collect();
         filter_record_batch(&batch, &keep).map_err(|e| EngineError::datafusion(context())(e.into()))
     }
 

@@ -42,7 +42,13 @@ fn reader(rules: &[RejectRule]) -> SourceReader {
             ..column("body", "string")
         },
     ];
-    SourceReader::new(&columns, rules, CsvOptions::default(), &SessionContext::new()).unwrap()
+    SourceReader::new(
+        &columns,
+        rules,
+        CsvOptions::default(),
+        &SessionContext::new(),
+    )
+    .unwrap()
 }
 
 fn reasons(read: &FileRead) -> Vec<(i64, String)> {
@@ -125,7 +131,10 @@ fn reject_rules_run_on_typed_rows_in_order() {
         ]
     );
     assert_eq!(valid_rows(&read), 1);
-    assert_eq!(read.rejects[0].column(2).as_string::<i32>().value(1), "101.00");
+    assert_eq!(
+        read.rejects[0].column(2).as_string::<i32>().value(1),
+        "101.00"
+    );
 }
 
 #[test]
@@ -141,19 +150,33 @@ fn bad_rules_and_columns_are_all_reported() {
         },
     ];
     let columns = [column("a", "int64"), column("quantity", "int64")];
-    let problems =
-        SourceReader::new(&columns, &rules, CsvOptions::default(), &SessionContext::new())
-            .unwrap_err();
+    let problems = SourceReader::new(
+        &columns,
+        &rules,
+        CsvOptions::default(),
+        &SessionContext::new(),
+    )
+    .unwrap_err();
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems[0].starts_with("reject_when[0].when"), "{problems:?}");
+    assert!(
+        problems[0].starts_with("reject_when[0].when"),
+        "{problems:?}"
+    );
     assert!(problems[1].contains("not boolean"), "{problems:?}");
 
     let columns = [column("a", "integer64"), column("a", "string")];
-    let problems =
-        SourceReader::new(&columns, &[], CsvOptions::default(), &SessionContext::new())
-            .unwrap_err();
-    assert!(problems.iter().any(|p| p.starts_with("columns[0] (a).type")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("declared twice")), "{problems:?}");
+    let problems = SourceReader::new(&columns, &[], CsvOptions::default(), &SessionContext::new())
+        .unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("columns[0] (a).type")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("declared twice")),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -164,18 +187,35 @@ fn hostile_files_fail_whole_or_are_quarantined_never_panic() {
     let header_only = reader.read_csv("h.csv", HEADER.as_bytes()).unwrap();
     assert_eq!((header_only.rows, header_only.file_error), (0, None));
 
-    let wrong_header = reader.read_csv("w.csv", b"id;quantity;price\n1;2;3\n").unwrap();
+    let wrong_header = reader
+        .read_csv("w.csv", b"id;quantity;price\n1;2;3\n")
+        .unwrap();
     let error = wrong_header.file_error.unwrap();
-    assert!(error.contains("lacks the declared column(s) id, quantity"), "{error}");
+    assert!(
+        error.contains("lacks the declared column(s) id, quantity"),
+        "{error}"
+    );
 
     let latin1 = [HEADER.as_bytes(), b"T1,1,1.00,USD,caf\xe9\n"].concat();
     let read = reader.read_csv("l.csv", &latin1).unwrap();
-    assert_eq!(reasons(&read), [(2, "body: the value is not valid UTF-8".to_string())]);
-    assert_eq!(read.rejects[0].column(4).as_string::<i32>().value(0), "caf\u{fffd}");
+    assert_eq!(
+        reasons(&read),
+        [(2, "body: the value is not valid UTF-8".to_string())]
+    );
+    assert_eq!(
+        read.rejects[0].column(4).as_string::<i32>().value(0),
+        "caf\u{fffd}"
+    );
 
-    let bom_crlf = format!("\u{feff}{}T1,1,1.00,USD,x\r\nT2,1,2.00,USD,y\r\n", HEADER.replace('\n', "\r\n"));
+    let bom_crlf = format!(
+        "\u{feff}{}T1,1,1.00,USD,x\r\nT2,1,2.00,USD,y\r\n",
+        HEADER.replace('\n', "\r\n")
+    );
     let read = reader.read_csv("b.csv", bom_crlf.as_bytes()).unwrap();
-    assert_eq!((read.rows, read.rejected_rows, read.file_error), (2, 0, None));
+    assert_eq!(
+        (read.rows, read.rejected_rows, read.file_error),
+        (2, 0, None)
+    );
 
     let binary: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
     let read = reader.read_csv("bin.csv", &binary).unwrap();

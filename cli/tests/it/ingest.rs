@@ -1,0 +1,410 @@
+//! `lakejob ingest` and incremental runs: content-addressed dedupe through the file ledger,
+//! validation at the door, and files dropped straight into raw/.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::support::{TestLake, workspace};
+
+const HEADER: &str = "transaction_id,order_id,customer_id,product_id,quantity,unit_price,discount,currency,payment_method,status,country,event_time\n";
+
+fn fixture_csv() -> PathBuf {
+    workspace().join(
+        "sample-data/fixtures/lake/raw/transactions/date=2025-01-15/transactions_2025-01-15.csv",
+    )
+}
+
+/// Files under a folder of the lake, relative to it, sorted.
+fn files_under(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn outcomes(report: &Value) -> Vec<(String, String)> {
+    report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let name = Path::new(f["file"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (name, f["outcome"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let output = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .expect("gzip runs");
+    output.stdout
+}
+
+#[test]
+fn content_is_ingested_once_and_bad_files_are_quarantined_with_reasons() {
+    let lake = TestLake::with_references();
+    let incoming = tempfile::tempdir().unwrap();
+    let dir = incoming.path();
+    let good = std::fs::read(fixture_csv()).unwrap();
+    std::fs::write(dir.join("a.csv"), &good).unwrap();
+    std::fs::write(dir.join("b_same_bytes.csv"), &good).unwrap();
+    std::fs::write(dir.join("c_empty.csv"), b"").unwrap();
+    std::fs::write(dir.join("d_header_only.csv"), HEADER).unwrap();
+    std::fs::write(dir.join("e_other_header.csv"), "id,amount\n1,2\n").unwrap();
+    let whole = gzip(&good);
+    std::fs::write(dir.join("f_truncated.csv.gz"), &whole[..whole.len() / 2]).unwrap();
+    std::fs::write(
+        dir.join("g_binary.csv"),
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01",
+    )
+    .unwrap();
+    std::fs::write(dir.join("h_whole.csv.gz"), gzip(HEADER.as_bytes())).unwrap();
+
+    let report = lake.json(&[
+        "ingest",
+        "transactions",
+        &dir.display().to_string(),
+        "--date",
+        "2025-01-15",
+    ]);
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("a.csv", "ingested"),
+            ("b_same_bytes.csv", "duplicate"),
+            ("c_empty.csv", "rejected"),
+            ("d_header_only.csv", "rejected"),
+            ("e_other_header.csv", "rejected"),
+            ("f_truncated.csv.gz", "rejected"),
+            ("g_binary.csv", "rejected"),
+            ("h_whole.csv.gz", "rejected"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let reasons: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["reason"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        reasons[1].contains("same content") && reasons[1].contains("a.csv"),
+        "{}",
+        reasons[1]
+    );
+    assert_eq!(reasons[2], "the file is empty");
+    assert_eq!(reasons[3], "the file has a header but no rows");
+    assert!(
+        reasons[4].contains("lacks the declared column(s) transaction_id"),
+        "{}",
+        reasons[4]
+    );
+    assert!(
+        reasons[5].contains("not a whole gzip file"),
+        "{}",
+        reasons[5]
+    );
+    assert!(reasons[6].contains("binary"), "{}", reasons[6]);
+    assert_eq!(reasons[7], "the file has a header but no rows");
+    assert_eq!(
+        (
+            report["files_ingested"].as_u64(),
+            report["files_rejected"].as_u64()
+        ),
+        (Some(1), Some(6))
+    );
+
+    assert_eq!(
+        files_under(&lake.path().join("raw")),
+        ["transactions/date=2025-01-15/a.csv"]
+    );
+    assert_eq!(
+        files_under(
+            &lake
+                .path()
+                .join("quarantine/files/transactions/date=2025-01-15")
+        )
+        .len(),
+        6
+    );
+
+    // The same bytes re-sent a day later under another name are skipped.
+    let later = dir.join("date=2025-01-16");
+    std::fs::create_dir_all(&later).unwrap();
+    std::fs::write(later.join("resent.csv"), &good).unwrap();
+    let again = lake.json(&[
+        "ingest",
+        "transactions",
+        &later.join("resent.csv").display().to_string(),
+    ]);
+    assert_eq!(
+        outcomes(&again),
+        [("resent.csv".to_string(), "duplicate".to_string())]
+    );
+    assert_eq!(files_under(&lake.path().join("raw")).len(), 1);
+
+    // A glob pattern works, and a run then reads exactly the landed file.
+    let by_glob = lake.json(&[
+        "ingest",
+        "transactions",
+        &format!("{}/a*.csv", dir.display()),
+    ]);
+    assert_eq!(
+        outcomes(&by_glob),
+        [("a.csv".to_string(), "duplicate".to_string())]
+    );
+
+    // The ledger is a table like any other.
+    let ledger = lake.query(
+        "SELECT status, count(*) AS n FROM lakejob.file_ledger GROUP BY status ORDER BY status",
+    );
+    assert_eq!(
+        ledger,
+        [
+            serde_json::json!({"status": "ingested", "n": 1}),
+            serde_json::json!({"status": "rejected", "n": 6})
+        ]
+    );
+}
+
+#[test]
+fn two_ingests_at_once_land_one_copy() {
+    let lake = TestLake::new();
+    let incoming = tempfile::tempdir().unwrap();
+    let good = std::fs::read(fixture_csv()).unwrap();
+    for i in 0..6 {
+        // Distinct content per file: append a unique valid row.
+        let mut bytes = good.clone();
+        bytes.extend_from_slice(format!("T9999999999{i:02},O0000000001,C00000001,P000001,1,1.00,0.00,USD,card,completed,US,2025-01-15T10:00:00Z\n").as_bytes());
+        std::fs::write(incoming.path().join(format!("part-{i}.csv")), bytes).unwrap();
+    }
+    let folder = incoming.path().display().to_string();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            lake.command(&[
+                "ingest",
+                "transactions",
+                &folder,
+                "--date",
+                "2025-01-15",
+                "--output",
+                "json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let reports: Vec<Value> = children
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_slice(&output.stdout).unwrap()
+        })
+        .collect();
+    let landed: u64 = reports
+        .iter()
+        .map(|r| r["files_ingested"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        landed, 6,
+        "each content lands exactly once across both processes: {reports:?}"
+    );
+    assert_eq!(
+        files_under(&lake.path().join("raw/transactions/date=2025-01-15")).len(),
+        6
+    );
+    assert!(
+        files_under(&lake.path().join("_lakejob/ingest")).is_empty(),
+        "no staged copy is left behind"
+    );
+}
+
+#[test]
+fn a_file_that_grows_while_read_is_not_taken() {
+    let lake = TestLake::new();
+    let incoming = tempfile::tempdir().unwrap();
+    let path = incoming.path().join("growing.csv");
+    let row = "T000000000001,O0000000001,C00000001,P000001,2,10.00,0.00,USD,card,completed,US,2025-01-15T10:00:00Z\n";
+    std::fs::write(&path, HEADER.to_string() + &row.repeat(200_000)).unwrap();
+    let writer_path = path.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_writer = std::sync::Arc::clone(&stop);
+    let writer = std::thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(writer_path)
+            .unwrap();
+        while !stop_writer.load(std::sync::atomic::Ordering::Relaxed) {
+            file.write_all(row.as_bytes()).unwrap();
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let report = lake.json(&[
+        "ingest",
+        "transactions",
+        &path.display().to_string(),
+        "--date",
+        "2025-01-15",
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(
+        outcomes(&report),
+        [("growing.csv".to_string(), "skipped".to_string())]
+    );
+    let reason = report["files"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("changed while it was read"), "{reason}");
+    assert!(!lake.path().join("raw").exists(), "nothing landed");
+    // Once complete, the same file is taken.
+    let report = lake.json(&[
+        "ingest",
+        "transactions",
+        &path.display().to_string(),
+        "--date",
+        "2025-01-15",
+    ]);
+    assert_eq!(
+        outcomes(&report),
+        [("growing.csv".to_string(), "ingested".to_string())]
+    );
+}
+
+#[test]
+fn runs_read_only_new_files_and_skip_copies_dropped_into_raw() {
+    let lake = TestLake::with_fixture();
+    let first = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(
+        (first["files_ingested"].as_u64(), first["rows_in"].as_u64()),
+        (Some(1), Some(75))
+    );
+    let count = || {
+        lake.query("SELECT count(*) AS n FROM processed.transactions")[0]["n"]
+            .as_u64()
+            .unwrap()
+    };
+    let rows = count();
+
+    // Nothing new: nothing read, nothing written, and the summary says why.
+    let again = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(
+        (again["rows_in"].as_u64(), again["files_skipped"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert!(
+        again["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already processed by transaction_etl"),
+        "{again}"
+    );
+    assert_eq!(again["tables"], serde_json::json!([]));
+
+    // A copy under another name, dropped straight into raw/, is hashed and skipped.
+    let copy = lake
+        .path()
+        .join("raw/transactions/date=2025-01-16/copy.csv");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(fixture_csv(), &copy).unwrap();
+    // A new file for the same date as the first one is read alone; the first one's
+    // quarantined rows stay.
+    let extra = lake
+        .path()
+        .join("raw/transactions/date=2025-01-15/late.csv");
+    std::fs::write(&extra, format!("{HEADER}T000000000100,O0000000100,C00000100,P000100,1,5.00,0.00,USD,card,completed,US,2025-01-15T20:00:00Z\nT000000000101,O0000000100,C00000100,P000100,0,5.00,0.00,USD,card,completed,US,2025-01-15T20:00:00Z\n")).unwrap();
+    let third = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(
+        (
+            third["files_ingested"].as_u64(),
+            third["rows_in"].as_u64(),
+            third["rows_rejected"].as_u64()
+        ),
+        (Some(1), Some(2), Some(1))
+    );
+    let reasons: Vec<&str> = third["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("same content") && r.contains("transactions_2025-01-15.csv")),
+        "{reasons:?}"
+    );
+    assert_eq!(count(), rows + 1);
+    let quarantined = lake.query("SELECT count(*) AS n FROM quarantine.transactions")[0]["n"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(quarantined, first["rows_rejected"].as_u64().unwrap() + 1);
+
+    // --reprocess reads everything again and changes nothing.
+    let forced = lake.json(&["run", "transaction_etl", "--reprocess"]);
+    assert_eq!(forced["rows_in"].as_u64(), Some(77));
+    assert_eq!(forced["tables"][0]["rows_inserted"], 0);
+    assert_eq!(count(), rows + 1);
+    assert_eq!(
+        lake.query("SELECT count(*) AS n FROM quarantine.transactions")[0]["n"]
+            .as_u64()
+            .unwrap(),
+        quarantined
+    );
+
+    // The ledger table says which job processed what.
+    let ledger = lake.query("SELECT lake_path, array_to_string(processed_by, ',') AS jobs FROM lakejob.file_ledger ORDER BY lake_path");
+    let listed: Vec<(String, String)> = ledger
+        .iter()
+        .map(|r| {
+            (
+                r["lake_path"].as_str().unwrap().to_string(),
+                r["jobs"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "raw/transactions/date=2025-01-15/late.csv".to_string(),
+                "transaction_etl".to_string()
+            ),
+            (
+                "raw/transactions/date=2025-01-15/transactions_2025-01-15.csv".to_string(),
+                "transaction_etl".to_string()
+            ),
+        ]
+    );
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the `lakejob` binary, run as users run it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod architecture;
+mod config_errors;
+mod crash;
+mod golden;
+mod ingest;
+mod support;
+mod transaction_etl;

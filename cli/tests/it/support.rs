@@ -1,0 +1,128 @@
+//! Running the binary against a lake in a temporary folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A temporary lake and the commands that use it.
+pub struct TestLake {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestLake {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary folder"),
+        }
+    }
+
+    /// A lake holding a copy of the checked-in fixture.
+    pub fn with_fixture() -> Self {
+        let lake = Self::new();
+        copy_dir(&workspace().join("sample-data/fixtures/lake"), lake.path());
+        lake
+    }
+
+    /// An empty lake with only the fixture's reference tables.
+    pub fn with_references() -> Self {
+        let lake = Self::new();
+        copy_dir(
+            &workspace().join("sample-data/fixtures/lake/reference"),
+            &lake.path().join("reference"),
+        );
+        lake
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `lakejob <args>` on this lake, ready to start.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lakejob"));
+        command
+            .args(args)
+            .env("LAKEJOB_LAKE", self.path())
+            .env_remove("LAKEJOB_JOBS")
+            .env_remove("LAKEJOB_FAILPOINT")
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    /// Runs `lakejob <args>` on this lake.
+    pub fn lakejob(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("lakejob runs")
+    }
+
+    /// Runs a command that must succeed and print JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let output = self.lakejob(&all);
+        assert!(
+            output.status.success(),
+            "lakejob {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
+    /// The rows of a query, as JSON objects.
+    pub fn query(&self, sql: &str) -> Vec<Value> {
+        match self.json(&["query", sql]) {
+            Value::Array(rows) => rows,
+            other => panic!("query printed {other}"),
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read fixture") {
+        let entry = entry.expect("fixture entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy fixture file");
+        }
+    }
+}
+
+/// The Python with deltalake, pyarrow and duckdb that `scripts/test` installs.
+pub fn python() -> String {
+    std::env::var("LAKEJOB_PYTHON").unwrap_or_else(|_| {
+        let venv = workspace().join(".venv/bin/python");
+        if venv.exists() {
+            venv.display().to_string()
+        } else {
+            "python3".into()
+        }
+    })
+}
+
+/// Runs a Python snippet (an independent reader) and returns what it prints.
+pub fn run_python(code: &str) -> String {
+    let output = Command::new(python())
+        .args(["-c", code])
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "the independent reader failed (run scripts/test, which installs deltalake, pyarrow and duckdb): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}

@@ -1,0 +1,432 @@
+//! The file ledger: which raw files the lake holds, by content (MD5), and which jobs have
+//! processed them.
+//!
+//! The truth is one small JSON document per content under `_lakejob/ledger/files/<md5>.json`,
+//! created with a conditional put (create-if-absent), so two processes landing the same bytes
+//! at once agree on exactly one winner; and one document per (job, content) under
+//! `_lakejob/ledger/processed/<job>/<md5>.json`, written after the job's data commit. The Delta
+//! table `lakejob.file_ledger` is a projection of those documents for SQL (local or Athena),
+//! rebuilt from them after each ingest and run, so a crash before the rebuild loses nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::arrow::array::{
+    ArrayRef, Date32Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray, UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::prelude::SessionContext;
+use futures::{StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, TableFormat, TableName};
+use crate::error::{EngineError, Result};
+use crate::lake::{Lake, STATE_DIR};
+use crate::types::UTC;
+use crate::writer::{TableWrite, WriteMetrics, WriteMode};
+
+/// Objects read or written at once when the ledger touches many documents.
+const CONCURRENCY: usize = 16;
+
+/// Whether a file entered the raw zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    /// Landed in `raw/`.
+    Ingested,
+    /// Failed validation; kept under `quarantine/files/` with the reason.
+    Rejected,
+}
+
+impl FileStatus {
+    /// The name used in the ledger table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Ingested => "ingested",
+            FileStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// What the ledger knows of one content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// MD5 of the bytes, lower-case hex.
+    pub md5: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The source (`transactions`, ...).
+    pub source: String,
+    /// Where the file came from, as given to `ingest` (or its raw path when it was found
+    /// in `raw/` directly).
+    pub original_path: String,
+    /// Where it is in the lake: under `raw/` when ingested, `quarantine/files/` when rejected.
+    pub lake_path: String,
+    /// The raw date folder it belongs to.
+    pub raw_date: NaiveDate,
+    /// When it was first seen.
+    pub ingested_at: DateTime<Utc>,
+    /// Ingested or rejected.
+    pub status: FileStatus,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+}
+
+/// A job's processing of one content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessedMark {
+    /// The job.
+    pub job: String,
+    /// The run that committed its rows.
+    pub run_id: String,
+    /// When.
+    pub processed_at: DateTime<Utc>,
+    /// Why the file gave no rows, when it could not be read.
+    pub skipped_reason: Option<String>,
+}
+
+/// The outcome of claiming a content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This process recorded it first.
+    New,
+    /// The ledger already had it (from an earlier run, or a process that won the race).
+    Existing(FileRecord),
+}
+
+/// MD5 (hex) and size of an object, streamed: the file is never whole in memory.
+pub async fn md5_of(store: &dyn ObjectStore, path: &ObjectPath) -> Result<(String, u64)> {
+    let mut hasher = Md5::new();
+    let mut size = 0u64;
+    let mut stream = store
+        .get(path)
+        .await
+        .map_err(EngineError::storage(path.as_ref()))?
+        .into_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(EngineError::storage(path.as_ref()))?;
+        size += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// The ledger of a lake.
+#[derive(Debug, Clone)]
+pub struct FileLedger {
+    lake: Lake,
+}
+
+impl FileLedger {
+    /// The ledger of `lake`.
+    pub fn new(lake: Lake) -> Self {
+        Self { lake }
+    }
+
+    /// The catalog name of the ledger's table.
+    pub fn table_name() -> TableName {
+        TableName::new("lakejob", "file_ledger")
+    }
+
+    fn files_prefix() -> String {
+        format!("{STATE_DIR}/ledger/files")
+    }
+
+    fn record_path(md5: &str) -> String {
+        format!("{}/{md5}.json", Self::files_prefix())
+    }
+
+    fn processed_prefix(job: &str) -> String {
+        format!("{STATE_DIR}/ledger/processed/{job}")
+    }
+
+    /// Records a content unless the ledger has it already; atomic across processes.
+    pub async fn claim(&self, record: &FileRecord) -> Result<Claim> {
+        let path = Self::record_path(&record.md5);
+        let json =
+            serde_json::to_vec_pretty(record).map_err(|e| EngineError::Task(e.to_string()))?;
+        let options = PutOptions::from(PutMode::Create);
+        let store = self.lake.store();
+        match store
+            .put_opts(
+                &ObjectPath::from(path.as_str()),
+                PutPayload::from(json),
+                options,
+            )
+            .await
+        {
+            Ok(_) => Ok(Claim::New),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                Ok(Claim::Existing(self.read_record(&path).await?))
+            }
+            Err(e) => Err(EngineError::storage(path)(e)),
+        }
+    }
+
+    async fn read_record(&self, path: &str) -> Result<FileRecord> {
+        let bytes = self.lake.read(path).await?;
+        serde_json::from_slice(&bytes).map_err(|e| EngineError::Lake {
+            location: self.lake.location().to_string(),
+            reason: format!("ledger document {path} is not valid: {e}"),
+        })
+    }
+
+    /// The record of one content, if any.
+    pub async fn record(&self, md5: &str) -> Result<Option<FileRecord>> {
+        let path = Self::record_path(md5);
+        match self.read_record(&path).await {
+            Ok(record) => Ok(Some(record)),
+            Err(EngineError::Storage {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every record, sorted by lake path.
+    pub async fn records(&self) -> Result<Vec<FileRecord>> {
+        let paths: Vec<String> = self
+            .lake
+            .list(&Self::files_prefix())
+            .await?
+            .into_iter()
+            .map(|o| o.location.to_string())
+            .filter(|p| p.ends_with(".json"))
+            .collect();
+        let mut records: Vec<FileRecord> = futures::stream::iter(paths)
+            .map(|path| async move { self.read_record(&path).await })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        records.sort_by(|a, b| a.lake_path.cmp(&b.lake_path));
+        Ok(records)
+    }
+
+    /// What `job` has processed, by MD5.
+    pub async fn processed_by(&self, job: &str) -> Result<HashMap<String, ProcessedMark>> {
+        let prefix = Self::processed_prefix(job);
+        let paths: Vec<String> = self
+            .lake
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .map(|o| o.location.to_string())
+            .collect();
+        futures::stream::iter(paths)
+            .map(|path| async move {
+                let md5 = path
+                    .rsplit('/')
+                    .next()
+                    .and_then(|name| name.strip_suffix(".json"))
+                    .unwrap_or_default()
+                    .to_string();
+                let bytes = self.lake.read(&path).await?;
+                let mark: ProcessedMark =
+                    serde_json::from_slice(&bytes).map_err(|e| EngineError::Lake {
+                        location: self.lake.location().to_string(),
+                        reason: format!("ledger document {path} is not valid: {e}"),
+                    })?;
+                Ok::<_, EngineError>((md5, mark))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// Records that `job` processed these contents (after its data commit).
+    pub async fn mark_processed(
+        &self,
+        job: &str,
+        marks: impl IntoIterator<Item = (String, ProcessedMark)>,
+    ) -> Result<()> {
+        let prefix = Self::processed_prefix(job);
+        futures::stream::iter(marks)
+            .map(|(md5, mark)| {
+                let path = format!("{prefix}/{md5}.json");
+                async move {
+                    let json = serde_json::to_vec_pretty(&mark)
+                        .map_err(|e| EngineError::Task(e.to_string()))?;
+                    self.lake.write(&path, Bytes::from(json)).await
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// Every job that has processed something, sorted.
+    async fn jobs(&self) -> Result<Vec<String>> {
+        let prefix = format!("{STATE_DIR}/ledger/processed");
+        let mut jobs: Vec<String> = self
+            .lake
+            .list(&prefix)
+            .await?
+            .iter()
+            .filter_map(|o| {
+                let rest = o
+                    .location
+                    .as_ref()
+                    .strip_prefix(&prefix)?
+                    .trim_start_matches('/');
+                rest.split_once('/').map(|(job, _)| job.to_string())
+            })
+            .collect();
+        jobs.sort();
+        jobs.dedup();
+        Ok(jobs)
+    }
+
+    /// Rewrites the `lakejob.file_ledger` table from the ledger documents and registers it.
+    pub async fn publish(
+        &self,
+        ctx: &SessionContext,
+        catalog: &dyn Catalog,
+    ) -> Result<WriteMetrics> {
+        let records = self.records().await?;
+        let mut processed: HashMap<String, Vec<String>> = HashMap::new();
+        for job in self.jobs().await? {
+            for md5 in self.processed_by(&job).await?.into_keys() {
+                processed.entry(md5).or_default().push(job.clone());
+            }
+        }
+        let batch = ledger_batch(&records, &processed)?;
+        TableWrite::new(&self.lake, ctx, Self::table_name(), TableFormat::Delta)
+            .at_path(format!("{STATE_DIR}/file_ledger"))
+            .with_mode(WriteMode::Overwrite)
+            .with_description(
+                "every file the lake has seen, by MD5: where it landed and which jobs processed it",
+            )
+            .execute(batch.schema(), vec![batch], catalog)
+            .await
+    }
+}
+
+/// The schema of `lakejob.file_ledger`.
+pub fn ledger_schema() -> SchemaRef {
+    let item = Arc::new(Field::new("item", DataType::Utf8, true));
+    Arc::new(Schema::new(vec![
+        Field::new("md5", DataType::Utf8, false),
+        Field::new("size", DataType::UInt64, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("original_path", DataType::Utf8, false),
+        Field::new("lake_path", DataType::Utf8, false),
+        Field::new("raw_date", DataType::Date32, false),
+        Field::new("ingested_at", crate::types::timestamp_type(), false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, true),
+        Field::new("processed_by", DataType::List(item), false),
+    ]))
+}
+
+fn ledger_batch(
+    records: &[FileRecord],
+    processed: &HashMap<String, Vec<String>>,
+) -> Result<RecordBatch> {
+    let strings = |f: &dyn Fn(&FileRecord) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(records.iter().map(f)))
+    };
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let mut jobs = ListBuilder::new(StringBuilder::new());
+    for record in records {
+        for job in processed.get(&record.md5).into_iter().flatten() {
+            jobs.values().append_value(job);
+        }
+        jobs.append(true);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        strings(&|r| &r.md5),
+        Arc::new(UInt64Array::from_iter_values(
+            records.iter().map(|r| r.size),
+        )),
+        strings(&|r| &r.source),
+        strings(&|r| &r.original_path),
+        strings(&|r| &r.lake_path),
+        Arc::new(Date32Array::from_iter_values(
+            records
+                .iter()
+                .map(|r| (r.raw_date - epoch).num_days() as i32),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(
+                records.iter().map(|r| r.ingested_at.timestamp_micros()),
+            )
+            .with_timezone(UTC),
+        ),
+        strings(&|r| r.status.as_str()),
+        Arc::new(StringArray::from_iter(
+            records.iter().map(|r| r.reason.as_deref()),
+        )),
+        Arc::new(jobs.finish()),
+    ];
+    RecordBatch::try_new(ledger_schema(), columns)
+        .map_err(|e| EngineError::datafusion("building the ledger table")(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(md5: &str, path: &str) -> FileRecord {
+        FileRecord {
+            md5: md5.into(),
+            size: 3,
+            source: "transactions".into(),
+            original_path: format!("/incoming/{path}"),
+            lake_path: format!("raw/transactions/date=2025-01-15/{path}"),
+            raw_date: NaiveDate::from_ymd_opt(2025, 1, 15).unwrap_or_default(),
+            ingested_at: DateTime::<Utc>::UNIX_EPOCH,
+            status: FileStatus::Ingested,
+            reason: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_content_is_claimed_once_and_marks_are_per_job() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| EngineError::Task(e.to_string()))?;
+        let lake = Lake::open(&dir.path().to_string_lossy())?;
+        let ledger = FileLedger::new(lake.clone());
+        let first = record("aa", "a.csv");
+        assert_eq!(ledger.claim(&first).await?, Claim::New);
+        assert_eq!(
+            ledger.claim(&record("aa", "copy.csv")).await?,
+            Claim::Existing(first.clone())
+        );
+        assert_eq!(ledger.records().await?, vec![first]);
+        let mark = ProcessedMark {
+            job: "transaction_etl".into(),
+            run_id: "r1".into(),
+            processed_at: DateTime::<Utc>::UNIX_EPOCH,
+            skipped_reason: None,
+        };
+        ledger
+            .mark_processed("transaction_etl", [("aa".to_string(), mark.clone())])
+            .await?;
+        assert_eq!(
+            ledger.processed_by("transaction_etl").await?.get("aa"),
+            Some(&mark)
+        );
+        assert!(ledger.processed_by("reviews_etl").await?.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn md5_streams_the_object() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| EngineError::Task(e.to_string()))?;
+        let lake = Lake::open(&dir.path().to_string_lossy())?;
+        lake.write("x.txt", Bytes::from_static(b"hello")).await?;
+        let (md5, size) = md5_of(lake.store().as_ref(), &ObjectPath::from("x.txt")).await?;
+        assert_eq!(
+            (md5.as_str(), size),
+            ("5d41402abc4b2a76b9719d911017c592", 5)
+        );
+        Ok(())
+    }
+}

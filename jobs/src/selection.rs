@@ -1,0 +1,133 @@
+//! Which raw files a run reads. The ledger knows every content (by MD5) and which jobs have
+//! processed it: a run reads what its job has not processed yet, skips copies of content the
+//! lake already holds, and hashes files dropped straight into `raw/` on first sight.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::NaiveDate;
+use lakejob_engine::ledger::{Claim, FileLedger, FileRecord, FileStatus, md5_of};
+use lakejob_engine::object_store::path::Path as ObjectPath;
+use lakejob_engine::{Clock, EngineError, Lake, RawFile};
+
+use crate::runner::SkippedFile;
+
+/// The files a run reads, and the ones in its scope it leaves, with why.
+#[derive(Debug, Default)]
+pub(crate) struct Selection {
+    /// Files to read, in path order.
+    pub files: Vec<RawFile>,
+    /// MD5 of each file to read, by path.
+    pub md5: HashMap<String, String>,
+    /// Files in scope that are not read.
+    pub skipped: Vec<SkippedFile>,
+}
+
+/// What a run asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    pub job: &'a str,
+    pub source: &'a str,
+    pub date: Option<NaiveDate>,
+    /// Read processed files again.
+    pub reprocess: bool,
+    /// A date with any new file is read whole (targets that replace partitions need every
+    /// row of the partitions they write).
+    pub whole_dates: bool,
+}
+
+pub(crate) async fn select_files(
+    lake: &Lake,
+    clock: &dyn Clock,
+    scope: Scope<'_>,
+) -> Result<Selection, EngineError> {
+    let ledger = FileLedger::new(lake.clone());
+    let raw = lake.raw_files(scope.source, scope.date).await?;
+    let mut by_md5: HashMap<String, FileRecord> = HashMap::new();
+    let mut md5_by_path: HashMap<String, String> = HashMap::new();
+    for record in ledger.records().await? {
+        md5_by_path.insert(record.lake_path.clone(), record.md5.clone());
+        by_md5.insert(record.md5.clone(), record);
+    }
+    let store = lake.store();
+    for file in &raw {
+        if md5_by_path.contains_key(&file.path) {
+            continue;
+        }
+        let (md5, size) = md5_of(store.as_ref(), &ObjectPath::from(file.path.as_str())).await?;
+        let record = FileRecord {
+            md5: md5.clone(),
+            size,
+            source: scope.source.to_string(),
+            original_path: file.path.clone(),
+            lake_path: file.path.clone(),
+            raw_date: file.date,
+            ingested_at: clock.now(),
+            status: FileStatus::Ingested,
+            reason: None,
+        };
+        tracing::info!(file = %file.path, md5 = %md5, "a file found in raw/ is hashed on first sight");
+        let home = match ledger.claim(&record).await? {
+            Claim::New => record,
+            Claim::Existing(existing) => existing,
+        };
+        md5_by_path.insert(file.path.clone(), md5.clone());
+        by_md5.entry(md5).or_insert(home);
+    }
+    let processed = if scope.reprocess {
+        HashMap::new()
+    } else {
+        ledger.processed_by(scope.job).await?
+    };
+
+    let mut selection = Selection::default();
+    let mut candidates = Vec::new();
+    for file in raw {
+        let Some(md5) = md5_by_path.get(&file.path).cloned() else {
+            continue;
+        };
+        match by_md5.get(&md5) {
+            Some(home) if home.lake_path != file.path => {
+                let verdict = match home.status {
+                    FileStatus::Ingested => String::new(),
+                    FileStatus::Rejected => format!(
+                        ", rejected at ingest: {}",
+                        home.reason.as_deref().unwrap_or("no reason")
+                    ),
+                };
+                selection.skipped.push(SkippedFile {
+                    file: file.path.clone(),
+                    reason: format!("same content (md5 {md5}) as {}{verdict}", home.lake_path),
+                });
+            }
+            _ => candidates.push((file, md5)),
+        }
+    }
+    let new_dates: BTreeSet<NaiveDate> = candidates
+        .iter()
+        .filter(|(_, md5)| !processed.contains_key(md5))
+        .map(|(file, _)| file.date)
+        .collect();
+    for (file, md5) in candidates {
+        let read = match processed.get(&md5) {
+            None => true,
+            Some(_) if scope.whole_dates && new_dates.contains(&file.date) => true,
+            Some(mark) => {
+                selection.skipped.push(SkippedFile {
+                    file: file.path.clone(),
+                    reason: format!(
+                        "already processed by {} (run {} at {}); --reprocess reads it again",
+                        scope.job,
+                        mark.run_id,
+                        mark.processed_at.format("%Y-%m-%d %H:%M:%S UTC")
+                    ),
+                });
+                false
+            }
+        };
+        if read {
+            selection.md5.insert(file.path.clone(), md5);
+            selection.files.push(file);
+        }
+    }
+    Ok(selection)
+}
