@@ -129,12 +129,11 @@ impl Catalog for LocalCatalog {
         let prefix = Self::prefix();
         let mut names: Vec<TableName> = self
             .lake
-            .list(&prefix)
+            .list_relative(&prefix)
             .await?
             .iter()
-            .filter_map(|object| {
-                let relative = object.location.as_ref().strip_prefix(&prefix)?;
-                let (database, file) = relative.trim_start_matches('/').split_once('/')?;
+            .filter_map(|relative| {
+                let (database, file) = relative.split_once('/')?;
                 let table = file.strip_suffix(".json")?;
                 Some(TableName::new(database, table))
             })

@@ -239,6 +239,13 @@ impl<'a> Ingest<'a> {
                 format!("quarantine/files/{}", self.declaration.source),
             ),
         };
+        // Content already in place: nothing to hash or move.
+        if let Some(home) = ledger.record(md5).await?
+            && self.lake.has_objects(&home.lake_path).await?
+        {
+            discard(store.as_ref(), &staging).await;
+            return Ok((duplicate(file, md5, &home), bytes));
+        }
         let target = self
             .free_path(&format!("{folder}/date={date}"), &name, md5)
             .await?;
@@ -276,27 +283,7 @@ impl<'a> Ingest<'a> {
                 Some(home.lake_path),
                 home.reason,
             ),
-            (status, false) => {
-                let verdict = match status {
-                    FileStatus::Ingested => "ingested".to_string(),
-                    FileStatus::Rejected => format!(
-                        "rejected ({})",
-                        home.reason.as_deref().unwrap_or("no reason recorded")
-                    ),
-                };
-                let reason = format!(
-                    "same content (md5 {md5}) as {}, {verdict} on {} from {}",
-                    home.lake_path,
-                    home.ingested_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                    home.original_path
-                );
-                outcome(
-                    Outcome::Duplicate,
-                    Some(md5),
-                    Some(home.lake_path),
-                    Some(reason),
-                )
-            }
+            (_, false) => duplicate(file, md5, &home),
         };
         Ok((result, bytes))
     }
@@ -392,6 +379,29 @@ impl<'a> Ingest<'a> {
             problem: check.finish(),
             changed,
         })
+    }
+}
+
+/// The fate of a copy of content the lake already holds at `home`.
+fn duplicate(file: &Incoming, md5: &str, home: &FileRecord) -> IngestedFile {
+    let verdict = match home.status {
+        FileStatus::Ingested => "ingested".to_string(),
+        FileStatus::Rejected => format!(
+            "rejected ({})",
+            home.reason.as_deref().unwrap_or("no reason recorded")
+        ),
+    };
+    IngestedFile {
+        file: file.display.clone(),
+        outcome: Outcome::Duplicate,
+        md5: Some(md5.to_string()),
+        lake_path: Some(home.lake_path.clone()),
+        reason: Some(format!(
+            "same content (md5 {md5}) as {}, {verdict} on {} from {}",
+            home.lake_path,
+            home.ingested_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            home.original_path
+        )),
     }
 }
 

@@ -188,6 +188,19 @@ impl Lake {
         Ok(objects)
     }
 
+    /// The paths of every object under a prefix, relative to it (no leading `/`), sorted.
+    pub async fn list_relative(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list(prefix)
+            .await?
+            .iter()
+            .filter_map(|object| {
+                let rest = object.location.as_ref().strip_prefix(prefix)?;
+                Some(rest.trim_start_matches('/').to_string())
+            })
+            .collect())
+    }
+
     /// Whether any object lies under a prefix (reads at most one listing page).
     pub async fn has_objects(&self, prefix: &str) -> Result<bool> {
         let prefix_path = ObjectPath::from(prefix);

@@ -267,17 +267,10 @@ impl FileLedger {
         let prefix = format!("{STATE_DIR}/ledger/processed");
         let mut jobs: Vec<String> = self
             .lake
-            .list(&prefix)
+            .list_relative(&prefix)
             .await?
             .iter()
-            .filter_map(|o| {
-                let rest = o
-                    .location
-                    .as_ref()
-                    .strip_prefix(&prefix)?
-                    .trim_start_matches('/');
-                rest.split_once('/').map(|(job, _)| job.to_string())
-            })
+            .filter_map(|rest| rest.split_once('/').map(|(job, _)| job.to_string()))
             .collect();
         jobs.sort();
         jobs.dedup();

@@ -34,6 +34,9 @@ pub enum WriteMode {
     Merge {
         /// The key columns.
         key: Vec<String>,
+        /// A SQL condition over `source.` and `target.` columns a matched row must also meet
+        /// to be replaced (e.g. only newer versions win).
+        update_when: Option<String>,
     },
     /// Replace the rows matching a predicate, in one commit (Delta only).
     ReplaceWhere(Expr),
@@ -231,8 +234,10 @@ impl<'a> TableWrite<'a> {
         let exists = table.version().is_some();
         let session = Arc::new(self.ctx.state());
         let table = match (&self.mode, exists) {
-            (WriteMode::Merge { key }, true) => {
-                let (table, merged) = self.merge(table, key, schema, batches).await?;
+            (WriteMode::Merge { key, update_when }, true) => {
+                let (table, merged) = self
+                    .merge(table, key, update_when.as_deref(), schema, batches)
+                    .await?;
                 metrics.rows_inserted = merged.num_target_rows_inserted as u64;
                 metrics.rows_updated = merged.num_target_rows_updated as u64;
                 table
@@ -281,6 +286,7 @@ impl<'a> TableWrite<'a> {
         &self,
         table: DeltaTable,
         key: &[String],
+        update_when: Option<&str>,
         schema: &SchemaRef,
         batches: Vec<RecordBatch>,
     ) -> Result<(DeltaTable, deltalake::operations::merge::MergeMetrics)> {
@@ -307,6 +313,12 @@ impl<'a> TableWrite<'a> {
             })
             .collect::<Vec<_>>()
             .join(" OR ");
+        // A matched row is replaced only when it differs (re-runs change nothing) and, if the
+        // job says so, only by a newer version.
+        let changed = match update_when {
+            Some(condition) => format!("({changed}) AND ({condition})"),
+            None => changed,
+        };
         table
             .merge(source, matching.join(" AND "))
             .with_source_alias("source")

@@ -9,10 +9,20 @@ use crate::spec::JobSpec;
 use crate::validate::parse_job;
 
 /// The shipped job files: (file name, contents).
-pub const SHIPPED_JOBS: &[(&str, &str)] = &[(
-    "transaction_etl.yaml",
-    include_str!("../definitions/transaction_etl.yaml"),
-)];
+pub const SHIPPED_JOBS: &[(&str, &str)] = &[
+    (
+        "transaction_etl.yaml",
+        include_str!("../definitions/transaction_etl.yaml"),
+    ),
+    (
+        "product_enrichment.yaml",
+        include_str!("../definitions/product_enrichment.yaml"),
+    ),
+    (
+        "reviews_etl.yaml",
+        include_str!("../definitions/reviews_etl.yaml"),
+    ),
+];
 
 /// A job and where it came from.
 #[derive(Debug, Clone)]

@@ -396,7 +396,7 @@ impl<'a> JobRun<'a> {
                     reference: name.clone(),
                     reason: e.to_string(),
                 })?;
-            let read = reader.read_csv(&path, &contents).map_err(self.engine())?;
+            let read = reader.read(&path, &contents).map_err(self.engine())?;
             let problem = read.file_error.clone().or_else(|| {
                 (read.rejected_rows > 0).then(|| {
                     format!(
@@ -478,6 +478,7 @@ impl<'a> JobRun<'a> {
             WriteModeSpec::OverwritePartitions => WriteMode::OverwritePartitions,
             WriteModeSpec::Merge => WriteMode::Merge {
                 key: target.key.clone(),
+                update_when: target.update_when.clone(),
             },
         };
         let mut write = TableWrite::new(

@@ -2,7 +2,7 @@
 //! error, never silently ignored.
 
 use lakejob_engine::TableFormat;
-use lakejob_engine::reader::{ColumnSpec, CsvOptions, RejectRule};
+use lakejob_engine::reader::{ColumnSpec, CsvOptions, RejectRule, SourceFormat};
 use lakejob_quality::QualitySpec;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,19 @@ fn default_max_file_size() -> String {
 pub enum FormatSpec {
     /// RFC 4180 CSV, optionally gzip-compressed (`.gz`).
     Csv(CsvOptions),
+    /// One JSON object per line, optionally gzip-compressed; a column's `from` may be a
+    /// dotted path into nested objects (`attributes.color`).
+    JsonLines,
+}
+
+impl FormatSpec {
+    /// The engine's form of it.
+    pub fn source_format(&self) -> SourceFormat {
+        match self {
+            FormatSpec::Csv(options) => SourceFormat::Csv(options.clone()),
+            FormatSpec::JsonLines => SourceFormat::JsonLines,
+        }
+    }
 }
 
 /// A reference table: one CSV file in the lake, read whole.
@@ -158,6 +171,11 @@ pub struct TargetSpec {
     /// Key columns, for `merge`.
     #[serde(default)]
     pub key: Vec<String>,
+    /// For `merge`: a SQL condition over `source.` and `target.` columns that must hold for
+    /// a matched row to be replaced, e.g. `source.updated_at > target.updated_at` so a late,
+    /// older version never overwrites a newer one.
+    #[serde(default)]
+    pub update_when: Option<String>,
     /// The output columns in order; all columns when absent.
     #[serde(default)]
     pub columns: Option<Vec<String>>,

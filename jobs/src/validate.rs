@@ -43,19 +43,21 @@ fn is_lake_relative(path: &str) -> bool {
 
 /// What `ingest` checks files of the job's source against.
 pub fn source_files(job: &JobSpec) -> Result<SourceFiles, Problem> {
-    let FormatSpec::Csv(csv) = &job.source.format;
     let max_file_bytes = lakejob_engine::parse_byte_size(&job.source.max_file_size)
         .map_err(|e| Problem::new("source.max_file_size", e))?;
     Ok(SourceFiles {
         source: job.source.name.clone(),
-        kind: FileKind::Csv {
-            options: csv.clone(),
-            columns: job
-                .source
-                .columns
-                .iter()
-                .map(|c| c.source_name().to_string())
-                .collect(),
+        kind: match &job.source.format {
+            FormatSpec::Csv(csv) => FileKind::Csv {
+                options: csv.clone(),
+                columns: job
+                    .source
+                    .columns
+                    .iter()
+                    .map(|c| c.source_name().to_string())
+                    .collect(),
+            },
+            FormatSpec::JsonLines => FileKind::JsonLines,
         },
         max_file_bytes,
     })
@@ -66,11 +68,10 @@ pub(crate) fn compile_source(
     ctx: &SessionContext,
     job: &JobSpec,
 ) -> Result<SourceReader, Vec<Problem>> {
-    let FormatSpec::Csv(csv) = &job.source.format;
     SourceReader::new(
         &job.source.columns,
         &job.source.reject_when,
-        csv.clone(),
+        job.source.format.source_format(),
         ctx,
     )
     .map_err(|problems| {
@@ -254,6 +255,12 @@ fn target_problems(job: &JobSpec, output: Option<&SchemaRef>) -> Vec<Problem> {
             problems.push(Problem::new(
                 "target.key",
                 "a key is only used by mode merge",
+            ));
+        }
+        _ if target.update_when.is_some() => {
+            problems.push(Problem::new(
+                "target.update_when",
+                "only used by mode merge",
             ));
         }
         _ => {}

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::{TestLake, workspace};
 
-fn compare_with_golden(name: &str, rows: &[Value]) {
+pub fn compare_with_golden(name: &str, rows: &[Value]) {
     let path = workspace()
         .join("sample-data/fixtures/expected")
         .join(format!("{name}.jsonl"));

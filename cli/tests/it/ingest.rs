@@ -51,6 +51,17 @@ fn outcomes(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `lakejob ingest <source> <path> --date 2025-01-15`, as JSON.
+fn ingest_on_day(lake: &TestLake, source: &str, path: &Path) -> Value {
+    lake.json(&[
+        "ingest",
+        source,
+        &path.display().to_string(),
+        "--date",
+        "2025-01-15",
+    ])
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let output = std::process::Command::new("gzip")
         .arg("-c")
@@ -85,13 +96,7 @@ fn content_is_ingested_once_and_bad_files_are_quarantined_with_reasons() {
     .unwrap();
     std::fs::write(dir.join("h_whole.csv.gz"), gzip(HEADER.as_bytes())).unwrap();
 
-    let report = lake.json(&[
-        "ingest",
-        "transactions",
-        &dir.display().to_string(),
-        "--date",
-        "2025-01-15",
-    ]);
+    let report = ingest_on_day(&lake, "transactions", dir);
     assert_eq!(
         outcomes(&report),
         [
@@ -272,13 +277,7 @@ fn a_file_that_grows_while_read_is_not_taken() {
         }
     });
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let report = lake.json(&[
-        "ingest",
-        "transactions",
-        &path.display().to_string(),
-        "--date",
-        "2025-01-15",
-    ]);
+    let report = ingest_on_day(&lake, "transactions", &path);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
     assert_eq!(
@@ -289,13 +288,7 @@ fn a_file_that_grows_while_read_is_not_taken() {
     assert!(reason.contains("changed while it was read"), "{reason}");
     assert!(!lake.path().join("raw").exists(), "nothing landed");
     // Once complete, the same file is taken.
-    let report = lake.json(&[
-        "ingest",
-        "transactions",
-        &path.display().to_string(),
-        "--date",
-        "2025-01-15",
-    ]);
+    let report = ingest_on_day(&lake, "transactions", &path);
     assert_eq!(
         outcomes(&report),
         [("growing.csv".to_string(), "ingested".to_string())]
@@ -406,5 +399,45 @@ fn runs_read_only_new_files_and_skip_copies_dropped_into_raw() {
                 "transaction_etl".to_string()
             ),
         ]
+    );
+}
+
+#[test]
+fn json_lines_sources_are_checked_line_by_line() {
+    let lake = TestLake::with_references();
+    let incoming = tempfile::tempdir().unwrap();
+    let products = workspace()
+        .join("sample-data/fixtures/lake/raw/products/date=2025-01-15/products_2025-01-15.jsonl");
+    std::fs::copy(&products, incoming.path().join("a.jsonl")).unwrap();
+    std::fs::write(incoming.path().join("b.jsonl"), "id,name\n1,a\n").unwrap();
+    std::fs::write(
+        incoming.path().join("c.jsonl.gz"),
+        gzip(&std::fs::read(&products).unwrap()),
+    )
+    .unwrap();
+    let report = ingest_on_day(&lake, "products", incoming.path());
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("a.jsonl", "ingested"),
+            ("b.jsonl", "rejected"),
+            ("c.jsonl.gz", "ingested")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert!(
+        report["files"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no line is a JSON object"),
+        "{report}"
+    );
+    // The gzip copy holds the same lines in other bytes: a run reads both files; the merge
+    // keeps one row per product.
+    let run = lake.json(&["run", "product_enrichment"]);
+    assert_eq!(
+        (run["files_ingested"].as_u64(), run["rows_out"].as_u64()),
+        (Some(2), Some(4)),
+        "{run}"
     );
 }

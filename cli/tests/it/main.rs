@@ -6,5 +6,6 @@ mod config_errors;
 mod crash;
 mod golden;
 mod ingest;
+mod source_jobs;
 mod support;
 mod transaction_etl;

@@ -19,6 +19,8 @@ use crate::types::{ColumnType, UTC};
 pub const REJECT_REASON: &str = "_reject_reason";
 /// Name of the source file column in quarantine tables.
 pub const SOURCE_FILE: &str = "_source_file";
+/// Name of the column of quarantine tables holding a rejected JSON line as it came.
+pub const RAW_RECORD: &str = "_raw_record";
 /// Name of the line number column in quarantine tables.
 pub const SOURCE_LINE: &str = "_line";
 
@@ -398,7 +400,12 @@ pub(crate) fn typed_schema(columns: &[CompiledColumn]) -> SchemaRef {
 
 /// The schema of rejected rows: every declared column as raw text, the reason, the source
 /// file and the line the row starts on.
-pub fn reject_schema(column_names: impl IntoIterator<Item = impl Into<String>>) -> SchemaRef {
+/// With `raw_record`, a last column keeps the record as it came (JSON Lines, where a broken
+/// line has no columns to spread its text over).
+pub fn reject_schema(
+    column_names: impl IntoIterator<Item = impl Into<String>>,
+    raw_record: bool,
+) -> SchemaRef {
     let mut fields: Vec<Field> = column_names
         .into_iter()
         .map(|name| Field::new(name.into(), DataType::Utf8, true))
@@ -406,6 +413,9 @@ pub fn reject_schema(column_names: impl IntoIterator<Item = impl Into<String>>) 
     fields.push(Field::new(REJECT_REASON, DataType::Utf8, false));
     fields.push(Field::new(SOURCE_FILE, DataType::Utf8, false));
     fields.push(Field::new(SOURCE_LINE, DataType::Int64, false));
+    if raw_record {
+        fields.push(Field::new(RAW_RECORD, DataType::Utf8, true));
+    }
     Arc::new(Schema::new(fields))
 }
 

@@ -19,7 +19,9 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-pub use columns::{Case, ColumnSpec, REJECT_REASON, SOURCE_FILE, SOURCE_LINE, reject_schema};
+pub use columns::{
+    Case, ColumnSpec, RAW_RECORD, REJECT_REASON, SOURCE_FILE, SOURCE_LINE, reject_schema,
+};
 use columns::{ColumnBuilder, CompiledColumn, Value, typed_schema};
 
 use crate::error::{EngineError, Result};
@@ -69,6 +71,25 @@ impl Default for CsvOptions {
     }
 }
 
+/// How the files of a source are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// RFC 4180 CSV.
+    Csv(CsvOptions),
+    /// One JSON object per line; a column's `from` may be a dotted path (`attributes.color`).
+    JsonLines,
+}
+
+impl From<CsvOptions> for SourceFormat {
+    fn from(options: CsvOptions) -> Self {
+        SourceFormat::Csv(options)
+    }
+}
+
+/// The longest raw record kept in quarantine; longer ones are cut (hostile input must not
+/// blow up the quarantine table).
+pub const MAX_RAW_RECORD_BYTES: usize = 64 << 10;
+
 /// A row rule checked after typing: rows where `when` is true go to quarantine with `reason`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,7 +134,9 @@ pub struct SourceReader {
     typed_schema: SchemaRef,
     reject_schema: SchemaRef,
     rules: Vec<(Arc<dyn PhysicalExpr>, String)>,
-    csv: CsvOptions,
+    format: SourceFormat,
+    /// Each column's path in a JSON object.
+    json_paths: Vec<Vec<String>>,
 }
 
 impl SourceReader {
@@ -122,7 +145,7 @@ impl SourceReader {
     pub fn new(
         columns: &[ColumnSpec],
         rules: &[RejectRule],
-        csv: CsvOptions,
+        format: impl Into<SourceFormat>,
         ctx: &SessionContext,
     ) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
@@ -146,18 +169,24 @@ impl SourceReader {
                 problems.push(format!("columns: '{}' is declared twice", spec.name));
             }
         }
-        for (name, ch) in [("delimiter", csv.delimiter), ("quote", csv.quote)] {
-            if !ch.is_ascii() || ch == '\n' || ch == '\r' {
-                problems.push(format!(
-                    "format.{name}: '{ch}' must be one ASCII character other than a line break"
-                ));
+        let format = format.into();
+        if let SourceFormat::Csv(csv) = &format {
+            for (name, ch) in [("delimiter", csv.delimiter), ("quote", csv.quote)] {
+                if !ch.is_ascii() || ch == '\n' || ch == '\r' {
+                    problems.push(format!(
+                        "format.{name}: '{ch}' must be one ASCII character other than a line break"
+                    ));
+                }
             }
         }
         if !problems.is_empty() {
             return Err(problems);
         }
         let typed_schema = typed_schema(&compiled);
-        let reject_schema = reject_schema(columns.iter().map(|c| c.name.clone()));
+        let reject_schema = reject_schema(
+            columns.iter().map(|c| c.name.clone()),
+            format == SourceFormat::JsonLines,
+        );
         let mut compiled_rules = Vec::new();
         match DFSchema::try_from(typed_schema.as_ref().clone()) {
             Ok(df_schema) => {
@@ -191,7 +220,11 @@ impl SourceReader {
             typed_schema,
             reject_schema,
             rules: compiled_rules,
-            csv,
+            json_paths: columns
+                .iter()
+                .map(|c| c.source_name().split('.').map(str::to_string).collect())
+                .collect(),
+            format,
         })
     }
 
@@ -205,9 +238,10 @@ impl SourceReader {
         Arc::clone(&self.reject_schema)
     }
 
-    /// Reads a CSV file (gzip-compressed when its name ends in `.gz`). Row problems become
-    /// rejected rows; problems of the whole file are in [`FileRead::file_error`].
-    pub fn read_csv(&self, file: &str, contents: &[u8]) -> Result<FileRead> {
+    /// Reads a file in the source's format (gzip-compressed when its name ends in `.gz`).
+    /// Row problems become rejected rows; problems of the whole file are in
+    /// [`FileRead::file_error`].
+    pub fn read(&self, file: &str, contents: &[u8]) -> Result<FileRead> {
         let data = match decompress(file, contents) {
             Ok(data) => data,
             Err(reason) => return Ok(FileRead::failed(file, reason)),
@@ -216,14 +250,57 @@ impl SourceReader {
         if data.iter().all(u8::is_ascii_whitespace) {
             return Ok(FileRead::failed(file, "the file is empty"));
         }
+        match &self.format {
+            SourceFormat::Csv(options) => self.read_csv(file, data, options),
+            SourceFormat::JsonLines => self.read_json_lines(file, data),
+        }
+    }
+
+    /// JSON Lines: each line an object; a line that is not one is rejected whole, with its
+    /// text. Values become text (numbers as written, nested objects as JSON) and are then
+    /// checked and typed exactly like CSV fields.
+    fn read_json_lines(&self, file: &str, data: &[u8]) -> Result<FileRead> {
+        let mut assembler = Assembler::new(self, file);
+        let mut texts: Vec<Option<String>> = vec![None; self.columns.len()];
+        for (index, line) in data.split(|b| *b == b'\n').enumerate() {
+            let line_number = index as i64 + 1;
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<serde_json::Value>(line) {
+                Ok(serde_json::Value::Object(object)) => {
+                    for (text, path) in texts.iter_mut().zip(&self.json_paths) {
+                        *text = json_lookup(&object, path).and_then(json_text);
+                    }
+                    let field =
+                        |i: usize| texts.get(i).and_then(|t| t.as_deref()).map(str::as_bytes);
+                    assembler.raw_record = Some(line);
+                    assembler.push_row(&field, line_number)?;
+                }
+                Ok(_) => {
+                    assembler.reject_record(line, "the line is not a JSON object", line_number)
+                }
+                Err(e) => assembler.reject_record(
+                    line,
+                    &format!("the line is not valid JSON: {e}"),
+                    line_number,
+                ),
+            }
+        }
+        assembler.finish()
+    }
+
+    /// CSV, matching declared columns to the header by name.
+    fn read_csv(&self, file: &str, data: &[u8], options: &CsvOptions) -> Result<FileRead> {
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .delimiter(self.csv.delimiter as u8)
-            .quote(self.csv.quote as u8)
+            .delimiter(options.delimiter as u8)
+            .quote(options.quote as u8)
             .from_reader(data);
         let mut record = csv::ByteRecord::new();
-        let (mapping, expected_fields) = if self.csv.header {
+        let (mapping, expected_fields) = if options.header {
             match csv.read_byte_record(&mut record) {
                 Ok(true) => match self.map_header(&record) {
                     Ok(mapping) => (mapping, record.len()),
@@ -294,6 +371,37 @@ impl SourceReader {
     }
 }
 
+/// The value at a dotted path of a JSON object.
+fn json_lookup<'v>(
+    object: &'v serde_json::Map<String, serde_json::Value>,
+    path: &[String],
+) -> Option<&'v serde_json::Value> {
+    let (first, rest) = path.split_first()?;
+    rest.iter()
+        .try_fold(object.get(first)?, |value, key| value.get(key))
+}
+
+/// A JSON value as the text a CSV field would hold; null is missing.
+fn json_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text.clone()),
+        serde_json::Value::Bool(flag) => Some(flag.to_string()),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        nested => Some(nested.to_string()),
+    }
+}
+
+/// Raw text kept in quarantine, cut at a char boundary below the limit.
+fn raw_text(raw: &[u8]) -> Cow<'_, str> {
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(MAX_RAW_RECORD_BYTES)]);
+    if raw.len() > MAX_RAW_RECORD_BYTES {
+        Cow::Owned(format!("{text}... ({} bytes in all)", raw.len()))
+    } else {
+        text
+    }
+}
+
 fn decompress<'a>(file: &str, contents: &'a [u8]) -> std::result::Result<Cow<'a, [u8]>, String> {
     if !file.ends_with(".gz") {
         return Ok(Cow::Borrowed(contents));
@@ -321,6 +429,8 @@ struct Assembler<'r> {
     scratch: Vec<String>,
     rejects: RejectBuilder,
     read: FileRead,
+    /// The record being pushed, as it came, for sources that keep it in quarantine.
+    raw_record: Option<&'r [u8]>,
 }
 
 impl<'r> Assembler<'r> {
@@ -332,7 +442,11 @@ impl<'r> Assembler<'r> {
             lines: Vec::with_capacity(BATCH_ROWS),
             values: vec![Value::Null; reader.columns.len()],
             scratch: vec![String::new(); reader.columns.len()],
-            rejects: RejectBuilder::new(reader.columns.len()),
+            rejects: RejectBuilder::new(
+                reader.columns.len(),
+                reader.format == SourceFormat::JsonLines,
+            ),
+            raw_record: None,
             read: FileRead {
                 file: file.to_string(),
                 ..FileRead::default()
@@ -389,12 +503,22 @@ impl<'r> Assembler<'r> {
         reason: &str,
         line: i64,
     ) {
+        let raw = self.raw_record.map(raw_text);
         self.rejects.push(
             |index| field(index).map(String::from_utf8_lossy),
             reason,
             self.file,
             line,
+            raw,
         );
+        self.read.rows += 1;
+        self.read.rejected_rows += 1;
+    }
+
+    /// A record with no columns to read (a broken JSON line): kept whole, with the reason.
+    fn reject_record(&mut self, raw: &[u8], reason: &str, line: i64) {
+        self.rejects
+            .push(|_| None, reason, self.file, line, Some(raw_text(raw)));
         self.read.rows += 1;
         self.read.rejected_rows += 1;
     }
@@ -455,6 +579,7 @@ impl<'r> Assembler<'r> {
                     &self.reader.rules[*rule].1,
                     self.file,
                     self.lines[row],
+                    None,
                 );
                 self.read.rejected_rows += 1;
             }
@@ -481,15 +606,17 @@ struct RejectBuilder {
     reason: StringBuilder,
     file: StringBuilder,
     line: Int64Builder,
+    raw: Option<StringBuilder>,
 }
 
 impl RejectBuilder {
-    fn new(columns: usize) -> Self {
+    fn new(columns: usize, raw_record: bool) -> Self {
         Self {
             columns: (0..columns).map(|_| StringBuilder::new()).collect(),
             reason: StringBuilder::new(),
             file: StringBuilder::new(),
             line: Int64Builder::new(),
+            raw: raw_record.then(StringBuilder::new),
         }
     }
 
@@ -499,6 +626,7 @@ impl RejectBuilder {
         reason: &str,
         file: &str,
         line: i64,
+        raw: Option<Cow<'_, str>>,
     ) {
         for (index, column) in self.columns.iter_mut().enumerate() {
             column.append_option(value(index));
@@ -506,6 +634,9 @@ impl RejectBuilder {
         self.reason.append_value(reason);
         self.file.append_value(file);
         self.line.append_value(line);
+        if let Some(builder) = &mut self.raw {
+            builder.append_option(raw);
+        }
     }
 
     fn finish(&mut self, schema: SchemaRef) -> Result<Option<RecordBatch>> {
@@ -520,6 +651,9 @@ impl RejectBuilder {
         arrays.push(Arc::new(self.reason.finish()));
         arrays.push(Arc::new(self.file.finish()));
         arrays.push(Arc::new(self.line.finish()));
+        if let Some(builder) = &mut self.raw {
+            arrays.push(Arc::new(builder.finish()));
+        }
         RecordBatch::try_new(schema, arrays)
             .map(Some)
             .map_err(|e| EngineError::datafusion("building rejected rows")(e.into()))
@@ -538,7 +672,7 @@ pub async fn read_files(
             let reader = Arc::clone(&reader);
             async move {
                 let contents = lake.read(&file.path).await?;
-                tokio::task::spawn_blocking(move || reader.read_csv(&file.path, &contents))
+                tokio::task::spawn_blocking(move || reader.read(&file.path, &contents))
                     .await
                     .map_err(|e| EngineError::Task(e.to_string()))?
             }

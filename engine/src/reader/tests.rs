@@ -82,7 +82,7 @@ fn every_row_is_typed_or_rejected_with_its_line() {
          T7,,,EUR,x\n\
          T8,-1,1.00,eur,é ü 日本\n"
     );
-    let read = reader(&[]).read_csv("f.csv", csv.as_bytes()).unwrap();
+    let read = reader(&[]).read("f.csv", csv.as_bytes()).unwrap();
     assert_eq!(read.rows, 8);
     assert_eq!(read.rejected_rows, 6);
     assert_eq!(valid_rows(&read), 2);
@@ -122,7 +122,7 @@ fn reject_rules_run_on_typed_rows_in_order() {
         },
     ];
     let csv = format!("{HEADER}T1,0,1.00,USD,\nT2,1,101.00,USD,\nT3,1,1.00,USD,\n");
-    let read = reader(&rules).read_csv("f.csv", csv.as_bytes()).unwrap();
+    let read = reader(&rules).read("f.csv", csv.as_bytes()).unwrap();
     assert_eq!(
         reasons(&read),
         [
@@ -182,14 +182,12 @@ fn bad_rules_and_columns_are_all_reported() {
 #[test]
 fn hostile_files_fail_whole_or_are_quarantined_never_panic() {
     let reader = reader(&[]);
-    let empty = reader.read_csv("e.csv", b"").unwrap();
+    let empty = reader.read("e.csv", b"").unwrap();
     assert_eq!(empty.file_error.as_deref(), Some("the file is empty"));
-    let header_only = reader.read_csv("h.csv", HEADER.as_bytes()).unwrap();
+    let header_only = reader.read("h.csv", HEADER.as_bytes()).unwrap();
     assert_eq!((header_only.rows, header_only.file_error), (0, None));
 
-    let wrong_header = reader
-        .read_csv("w.csv", b"id;quantity;price\n1;2;3\n")
-        .unwrap();
+    let wrong_header = reader.read("w.csv", b"id;quantity;price\n1;2;3\n").unwrap();
     let error = wrong_header.file_error.unwrap();
     assert!(
         error.contains("lacks the declared column(s) id, quantity"),
@@ -197,7 +195,7 @@ fn hostile_files_fail_whole_or_are_quarantined_never_panic() {
     );
 
     let latin1 = [HEADER.as_bytes(), b"T1,1,1.00,USD,caf\xe9\n"].concat();
-    let read = reader.read_csv("l.csv", &latin1).unwrap();
+    let read = reader.read("l.csv", &latin1).unwrap();
     assert_eq!(
         reasons(&read),
         [(2, "body: the value is not valid UTF-8".to_string())]
@@ -211,14 +209,14 @@ fn hostile_files_fail_whole_or_are_quarantined_never_panic() {
         "\u{feff}{}T1,1,1.00,USD,x\r\nT2,1,2.00,USD,y\r\n",
         HEADER.replace('\n', "\r\n")
     );
-    let read = reader.read_csv("b.csv", bom_crlf.as_bytes()).unwrap();
+    let read = reader.read("b.csv", bom_crlf.as_bytes()).unwrap();
     assert_eq!(
         (read.rows, read.rejected_rows, read.file_error),
         (2, 0, None)
     );
 
     let binary: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
-    let read = reader.read_csv("bin.csv", &binary).unwrap();
+    let read = reader.read("bin.csv", &binary).unwrap();
     assert!(read.file_error.is_some() || read.rejected_rows == read.rows);
 }
 
@@ -229,9 +227,9 @@ fn gzip_is_read_whole_and_truncation_is_a_file_error() {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(csv.as_bytes()).unwrap();
     let gz = encoder.finish().unwrap();
-    let read = reader.read_csv("f.csv.gz", &gz).unwrap();
+    let read = reader.read("f.csv.gz", &gz).unwrap();
     assert_eq!((read.rows, read.file_error), (1, None));
-    let truncated = reader.read_csv("f.csv.gz", &gz[..gz.len() - 6]).unwrap();
+    let truncated = reader.read("f.csv.gz", &gz[..gz.len() - 6]).unwrap();
     let error = truncated.file_error.unwrap();
     assert!(error.starts_with("not a whole gzip file"), "{error}");
 }
@@ -242,7 +240,7 @@ fn large_inputs_come_out_in_bounded_batches() {
     for i in 0..(BATCH_ROWS * 2 + 10) {
         csv.push_str(&format!("T{i},{i},1.00,USD,x\n"));
     }
-    let read = reader(&[]).read_csv("f.csv", csv.as_bytes()).unwrap();
+    let read = reader(&[]).read("f.csv", csv.as_bytes()).unwrap();
     assert_eq!(read.valid.len(), 3);
     assert!(read.valid.iter().all(|b| b.num_rows() <= BATCH_ROWS));
     assert_eq!(valid_rows(&read), BATCH_ROWS * 2 + 10);
