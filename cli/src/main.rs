@@ -253,11 +253,21 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             date,
         } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let job = registry
+            let (job, declared) = registry
                 .entries()
-                .find(|e| e.spec.source.name == source)
-                .ok_or_else(|| CliError::Usage(format!("no job reads the source '{source}'; `lakejob jobs` lists the sources jobs read")))?;
-            let declaration = source_files(&job.spec)
+                .find_map(|e| {
+                    e.spec
+                        .source
+                        .as_ref()
+                        .filter(|s| s.name == source)
+                        .map(|s| (e, s))
+                })
+                .ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "no job reads the source '{source}'; `lakejob jobs` lists what jobs read"
+                    ))
+                })?;
+            let declaration = source_files(declared)
                 .map_err(|p| CliError::Usage(format!("job {}: {p}", job.spec.name)))?;
             let files = incoming_files(&paths)?;
             let (lake, catalog) = open()?;

@@ -159,16 +159,16 @@ impl Printer {
         if self.json {
             let jobs: Vec<_> = registry
                 .entries()
-                .map(|e| json!({"name": e.spec.name, "origin": e.origin, "source": e.spec.source.name, "target": format!("{}.{}", e.spec.target.zone, e.spec.target.table), "description": e.spec.description}))
+                .map(|e| json!({"name": e.spec.name, "origin": e.origin, "input": e.spec.input_name(), "target": format!("{}.{}", e.spec.target.zone, e.spec.target.table), "description": e.spec.description}))
                 .collect();
             self.emit(&json!(jobs));
             return;
         }
         for entry in registry.entries() {
             println!(
-                "{:<24} raw/{} -> {}.{}  ({})",
+                "{:<24} {} -> {}.{}  ({})",
                 entry.spec.name,
-                entry.spec.source.name,
+                entry.spec.input_name(),
                 entry.spec.target.zone,
                 entry.spec.target.table,
                 entry.origin

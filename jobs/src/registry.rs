@@ -22,6 +22,10 @@ pub const SHIPPED_JOBS: &[(&str, &str)] = &[
         "reviews_etl.yaml",
         include_str!("../definitions/reviews_etl.yaml"),
     ),
+    (
+        "product_ratings.yaml",
+        include_str!("../definitions/product_ratings.yaml"),
+    ),
 ];
 
 /// A job and where it came from.

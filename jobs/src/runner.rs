@@ -203,12 +203,22 @@ impl<'a> JobRun<'a> {
         }
         let job = self.job;
         let ctx = new_session(&self.session).map_err(self.engine())?;
-        let reader = Arc::new(compile_source(&ctx, job).map_err(|p| self.invalid(p))?);
+        let source = match (&job.source, &job.query) {
+            (Some(source), _) => source,
+            (None, Some(query)) => {
+                let summary = self.summary(&run_id, started_at);
+                return self.execute_query(&ctx, query, summary, started).await;
+            }
+            (None, None) => {
+                return Err(self.invalid(vec![Problem::new("source", "the job reads nothing")]));
+            }
+        };
+        let reader = Arc::new(compile_source(&ctx, source).map_err(|p| self.invalid(p))?);
         let references = self.load_references(&ctx).await?;
 
         let scope = Scope {
             job: &job.name,
-            source: &job.source.name,
+            source: &source.name,
             date: self.date,
             reprocess: self.reprocess,
             whole_dates: job.target.mode == WriteModeSpec::OverwritePartitions,
@@ -218,7 +228,7 @@ impl<'a> JobRun<'a> {
             .map_err(self.engine())?;
         let files = selection.files;
         if files.is_empty() {
-            tracing::warn!(job = %job.name, source = %job.source.name, date = ?self.date, "no new raw files to read");
+            tracing::warn!(job = %job.name, source = %source.name, date = ?self.date, "no new raw files to read");
         }
         let mut dates: Vec<NaiveDate> = files.iter().map(|f| f.date).collect();
         dates.dedup();
@@ -234,27 +244,10 @@ impl<'a> JobRun<'a> {
         .map_err(self.engine())?;
 
         let mut summary = RunSummary {
-            run_id: run_id.clone(),
-            job: job.name.clone(),
-            date: self.date,
             dates: dates.clone(),
-            status: RunStatus::Succeeded,
-            rows_in: 0,
-            rows_out: 0,
-            rows_rejected: 0,
-            rows_duplicate: 0,
-            files_ingested: 0,
             files_skipped: selection.skipped.len() as u64,
             skipped: selection.skipped,
-            tables: Vec::new(),
-            quality: QualitySummary {
-                score: 1.0,
-                min_score: job.quality.min_score,
-                failed_rules: Vec::new(),
-                rules: Vec::new(),
-            },
-            started_at,
-            duration_ms: 0,
+            ..self.summary(&run_id, started_at)
         };
         let mut valid = Vec::new();
         let mut rejects = Vec::new();
@@ -328,18 +321,9 @@ impl<'a> JobRun<'a> {
             });
         }
 
-        register_rows(
-            &ctx,
-            "__output",
-            Arc::clone(&output_schema),
-            batches.clone(),
-        )?;
-        let report = lakejob_quality::evaluate(&ctx, "__output", &job.quality)
-            .await
-            .map_err(|source| JobsError::Quality {
-                job: job.name.clone(),
-                source,
-            })?;
+        let report = self
+            .check_quality(&ctx, Arc::clone(&output_schema), &batches)
+            .await?;
         let gate_passed = report.passed;
         summary.quality = report.into();
         if gate_passed && files.is_empty() {
@@ -352,8 +336,15 @@ impl<'a> JobRun<'a> {
             failpoint("after_target_commit");
             let read_files: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
             summary.tables.push(
-                self.write_quarantine(&ctx, &reader.reject_schema(), rejects, &dates, &read_files)
-                    .await?,
+                self.write_quarantine(
+                    &ctx,
+                    &reader.reject_schema(),
+                    rejects,
+                    &dates,
+                    &read_files,
+                    &source.name,
+                )
+                .await?,
             );
             failpoint("after_quarantine_commit");
             // The ledger follows the data: a crash before this line re-reads the files next
@@ -374,6 +365,95 @@ impl<'a> JobRun<'a> {
             .await
         {
             tracing::warn!(job = %job.name, error = %e, "the lakejob.file_ledger table was not refreshed; the next run refreshes it");
+        }
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        self.record(&summary).await?;
+        Ok(summary)
+    }
+
+    /// A summary with nothing done yet.
+    fn summary(&self, run_id: &str, started_at: DateTime<Utc>) -> RunSummary {
+        RunSummary {
+            run_id: run_id.to_string(),
+            job: self.job.name.clone(),
+            date: self.date,
+            dates: Vec::new(),
+            status: RunStatus::Succeeded,
+            rows_in: 0,
+            rows_out: 0,
+            rows_rejected: 0,
+            rows_duplicate: 0,
+            files_ingested: 0,
+            files_skipped: 0,
+            skipped: Vec::new(),
+            tables: Vec::new(),
+            quality: QualitySummary {
+                score: 1.0,
+                min_score: self.job.quality.min_score,
+                failed_rules: Vec::new(),
+                rules: Vec::new(),
+            },
+            started_at,
+            duration_ms: 0,
+        }
+    }
+
+    /// The rules of the job over the rows about to be written.
+    async fn check_quality(
+        &self,
+        ctx: &SessionContext,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<QualityReport, JobsError> {
+        register_rows(ctx, "__output", schema, batches.to_vec())?;
+        lakejob_quality::evaluate(ctx, "__output", &self.job.quality)
+            .await
+            .map_err(|source| JobsError::Quality {
+                job: self.job.name.clone(),
+                source,
+            })
+    }
+
+    /// A job over catalog tables: the query's rows go through the steps, the quality gate
+    /// and into the target. Reading the whole inputs again makes re-runs idempotent.
+    async fn execute_query(
+        &self,
+        ctx: &SessionContext,
+        query: &str,
+        mut summary: RunSummary,
+        started: Instant,
+    ) -> Result<RunSummary, JobsError> {
+        let job = self.job;
+        lakejob_engine::query::register_catalog_tables(ctx, self.catalog)
+            .await
+            .map_err(self.engine())?;
+        let references = self.load_references(ctx).await?;
+        let input = match ctx.sql(query).await {
+            Ok(frame) => frame,
+            Err(e) => {
+                let problem = Problem::new("query", e.strip_backtrace().to_string());
+                return Err(self.invalid(vec![problem]));
+            }
+        };
+        let output = plan_steps(input, job, &references).map_err(|p| self.invalid(p))?;
+        let output_schema: SchemaRef = Arc::new(output.schema().as_arrow().clone());
+        let batches = output.collect().await.map_err(|e| {
+            self.engine()(EngineError::datafusion("running the query and steps")(e))
+        })?;
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        (summary.rows_in, summary.rows_out) = (rows, rows);
+        let report = self
+            .check_quality(ctx, Arc::clone(&output_schema), &batches)
+            .await?;
+        let gate_passed = report.passed;
+        summary.quality = report.into();
+        if gate_passed {
+            summary
+                .tables
+                .push(self.write_target(ctx, output_schema, batches).await?);
+        } else {
+            summary.status = RunStatus::QualityFailed;
+            tracing::warn!(job = %job.name, score = summary.quality.score, "quality gate failed; nothing was written");
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
         self.record(&summary).await?;
@@ -476,6 +556,7 @@ impl<'a> JobRun<'a> {
         let mode = match target.mode {
             WriteModeSpec::Append => WriteMode::Append,
             WriteModeSpec::OverwritePartitions => WriteMode::OverwritePartitions,
+            WriteModeSpec::Overwrite => WriteMode::Overwrite,
             WriteModeSpec::Merge => WriteMode::Merge {
                 key: target.key.clone(),
                 update_when: target.update_when.clone(),
@@ -507,6 +588,7 @@ impl<'a> JobRun<'a> {
         rejects: Vec<RecordBatch>,
         dates: &[NaiveDate],
         files: &[String],
+        source_name: &str,
     ) -> Result<WriteMetrics, JobsError> {
         let schema = quarantine_schema(reject_schema);
         let in_list = |values: Vec<String>| values.into_iter().map(lit).collect::<Vec<_>>();
@@ -519,14 +601,13 @@ impl<'a> JobRun<'a> {
         TableWrite::new(
             self.lake,
             ctx,
-            TableName::new("quarantine", &self.job.source.name),
+            TableName::new("quarantine", source_name),
             TableFormat::Delta,
         )
         .with_partition_columns(vec![QUARANTINE_PARTITION.to_string()])
         .with_mode(WriteMode::ReplaceWhere(predicate))
         .with_description(format!(
-            "rows of raw/{} rejected with their reason, file and line",
-            self.job.source.name
+            "rows of raw/{source_name} rejected with their reason, file and line"
         ))
         .execute(schema, rejects, self.catalog)
         .await

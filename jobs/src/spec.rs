@@ -15,8 +15,13 @@ pub struct JobSpec {
     /// What the job does, for people and the catalog.
     #[serde(default)]
     pub description: Option<String>,
-    /// The raw source it reads.
-    pub source: SourceSpec,
+    /// The raw source it reads. A job has a source or a query, not both.
+    #[serde(default)]
+    pub source: Option<SourceSpec>,
+    /// Instead of a raw source: SQL over tables already in the catalog (`processed.reviews`),
+    /// for jobs that build on other jobs' output. The whole result is the job's input.
+    #[serde(default)]
+    pub query: Option<String>,
     /// Small reference tables that steps join.
     #[serde(default)]
     pub references: Vec<ReferenceSpec>,
@@ -148,6 +153,8 @@ pub enum WriteModeSpec {
     /// Replace the partitions the new rows fall in.
     #[default]
     OverwritePartitions,
+    /// Replace the whole table (aggregates recomputed from their inputs).
+    Overwrite,
     /// Upsert on `key` (Delta only).
     Merge,
 }
@@ -179,4 +186,15 @@ pub struct TargetSpec {
     /// The output columns in order; all columns when absent.
     #[serde(default)]
     pub columns: Option<Vec<String>>,
+}
+
+impl JobSpec {
+    /// What the job reads, for people: `raw/<source>` or `query`.
+    pub fn input_name(&self) -> String {
+        match (&self.source, &self.query) {
+            (Some(source), _) => format!("raw/{}", source.name),
+            (None, Some(_)) => "query".to_string(),
+            (None, None) => "nothing".to_string(),
+        }
+    }
 }

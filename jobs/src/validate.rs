@@ -7,6 +7,7 @@ use std::sync::Arc;
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
+use lakejob_engine::datafusion::sql::parser::DFParser;
 use lakejob_engine::ingest::{FileKind, SourceFiles};
 use lakejob_engine::reader::SourceReader;
 use lakejob_engine::{TableFormat, Zone};
@@ -14,7 +15,7 @@ use lakejob_quality::QualitySpec;
 
 use crate::JobsError;
 use crate::plan::{Problem, plan_steps_past_problems};
-use crate::spec::{FormatSpec, JobSpec, WriteModeSpec};
+use crate::spec::{FormatSpec, JobSpec, SourceSpec, WriteModeSpec};
 
 /// Parses a job file strictly. `origin` names the file in errors.
 pub fn parse_job(text: &str, origin: &str) -> Result<JobSpec, JobsError> {
@@ -42,16 +43,15 @@ fn is_lake_relative(path: &str) -> bool {
 }
 
 /// What `ingest` checks files of the job's source against.
-pub fn source_files(job: &JobSpec) -> Result<SourceFiles, Problem> {
-    let max_file_bytes = lakejob_engine::parse_byte_size(&job.source.max_file_size)
+pub fn source_files(source: &SourceSpec) -> Result<SourceFiles, Problem> {
+    let max_file_bytes = lakejob_engine::parse_byte_size(&source.max_file_size)
         .map_err(|e| Problem::new("source.max_file_size", e))?;
     Ok(SourceFiles {
-        source: job.source.name.clone(),
-        kind: match &job.source.format {
+        source: source.name.clone(),
+        kind: match &source.format {
             FormatSpec::Csv(csv) => FileKind::Csv {
                 options: csv.clone(),
-                columns: job
-                    .source
+                columns: source
                     .columns
                     .iter()
                     .map(|c| c.source_name().to_string())
@@ -66,12 +66,12 @@ pub fn source_files(job: &JobSpec) -> Result<SourceFiles, Problem> {
 /// Compiles the source declaration into a reader.
 pub(crate) fn compile_source(
     ctx: &SessionContext,
-    job: &JobSpec,
+    source: &SourceSpec,
 ) -> Result<SourceReader, Vec<Problem>> {
     SourceReader::new(
-        &job.source.columns,
-        &job.source.reject_when,
-        job.source.format.source_format(),
+        &source.columns,
+        &source.reject_when,
+        source.format.source_format(),
         ctx,
     )
     .map_err(|problems| {
@@ -139,24 +139,27 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
             format!("'{}' must be lower case letters, digits and _", job.name),
         ));
     }
-    if !is_identifier(&job.source.name) {
-        problems.push(Problem::new(
-            "source.name",
-            format!(
-                "'{}' must be lower case letters, digits and _",
-                job.source.name
-            ),
-        ));
-    }
-    if let Err(e) = lakejob_engine::parse_byte_size(&job.source.max_file_size) {
-        problems.push(Problem::new("source.max_file_size", e));
-    }
-    let source = match compile_source(&ctx, job) {
-        Ok(source) => Some(source),
-        Err(source_problems) => {
-            problems.extend(source_problems);
-            // Plan the rest over a stand-in source, so later steps' problems show up too.
-            compile_source(&ctx, &stand_in_source(job)).ok()
+    let source = match (&job.source, &job.query) {
+        (Some(source), None) => source_problems(&ctx, source, &mut problems),
+        (None, Some(query)) => {
+            if let Err(e) = DFParser::parse_sql(query) {
+                problems.push(Problem::new("query", e.to_string()));
+            }
+            None
+        }
+        (Some(_), Some(_)) => {
+            problems.push(Problem::new(
+                "query",
+                "a job reads a source or a query, not both",
+            ));
+            None
+        }
+        (None, None) => {
+            problems.push(Problem::new(
+                "source",
+                "a job reads a source (raw files) or a query (catalog tables)",
+            ));
+            None
         }
     };
     let mut references = HashMap::new();
@@ -195,12 +198,37 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
     problems
 }
 
+/// Problems of a raw source declaration; its reader (or a stand-in's, so later steps are
+/// still planned) when one can be built.
+fn source_problems(
+    ctx: &SessionContext,
+    source: &SourceSpec,
+    problems: &mut Vec<Problem>,
+) -> Option<SourceReader> {
+    if !is_identifier(&source.name) {
+        problems.push(Problem::new(
+            "source.name",
+            format!("'{}' must be lower case letters, digits and _", source.name),
+        ));
+    }
+    if let Err(e) = lakejob_engine::parse_byte_size(&source.max_file_size) {
+        problems.push(Problem::new("source.max_file_size", e));
+    }
+    match compile_source(ctx, source) {
+        Ok(reader) => Some(reader),
+        Err(source_problems) => {
+            problems.extend(source_problems);
+            compile_source(ctx, &stand_in_source(source)).ok()
+        }
+    }
+}
+
 /// The job with each unknown column type replaced by its likeliest meaning (a misspelt
 /// numeric type as float64, anything else as string) and no reject rules: enough to plan the
 /// steps after a source with problems without reporting consequences of the typo.
-fn stand_in_source(job: &JobSpec) -> JobSpec {
-    let mut stand_in = job.clone();
-    for column in &mut stand_in.source.columns {
+fn stand_in_source(source: &SourceSpec) -> SourceSpec {
+    let mut stand_in = source.clone();
+    for column in &mut stand_in.columns {
         if column
             .type_name
             .parse::<lakejob_engine::types::ColumnType>()
@@ -215,7 +243,7 @@ fn stand_in_source(job: &JobSpec) -> JobSpec {
             column.case = None;
         }
     }
-    stand_in.source.reject_when.clear();
+    stand_in.reject_when.clear();
     stand_in
 }
 

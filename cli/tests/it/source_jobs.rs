@@ -141,3 +141,53 @@ fn reviews_etl_cleans_multiline_text_and_rejects_out_of_range_rows() {
     );
     assert_eq!(reviews[0]["word_count"], 7);
 }
+
+#[test]
+fn product_ratings_match_duckdb_over_the_raw_file() {
+    let lake = TestLake::with_fixture();
+    lake.json(&["run", "reviews_etl"]);
+    let first = lake.json(&["run", "product_ratings"]);
+    assert_eq!(
+        (&first["status"], &first["rows_out"]),
+        (&json!("succeeded"), &json!(3)),
+        "{first}"
+    );
+    // A second run recomputes the whole table: same rows, not twice as many.
+    lake.json(&["run", "product_ratings"]);
+    let ours = lake.query(
+        "SELECT product_id, CAST(average_rating AS VARCHAR) AS average, reviews, rating_1, rating_5, \
+         CAST(round(verified_share, 4) AS VARCHAR) AS verified FROM curated.product_ratings ORDER BY product_id",
+    );
+    let ours: Vec<String> = ours
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {} {} {}",
+                r["product_id"].as_str().unwrap(),
+                r["average"].as_str().unwrap(),
+                r["reviews"],
+                r["rating_1"],
+                r["rating_5"],
+                r["verified"].as_str().unwrap()
+            )
+        })
+        .collect();
+    // DuckDB applies DATA.md's rules to the raw CSV on its own: valid rating, boolean and
+    // votes, one row per review_id.
+    let raw = crate::support::workspace()
+        .join("sample-data/fixtures/lake/raw/reviews/date=2025-01-15/reviews_2025-01-15.csv");
+    let theirs = run_python(&format!(
+        "import duckdb\n\
+         rows = duckdb.sql(\"\"\"\n\
+           WITH raw AS (SELECT * FROM read_csv('{}', all_varchar=true, header=true)),\n\
+           valid AS (SELECT DISTINCT review_id, product_id, CAST(rating AS INT) AS rating, verified_purchase = 'true' AS verified\n\
+                     FROM raw WHERE TRY_CAST(rating AS INT) BETWEEN 1 AND 5 AND verified_purchase IN ('true', 'false')\n\
+                       AND TRY_CAST(helpful_votes AS BIGINT) >= 0)\n\
+           SELECT product_id, CAST(avg(rating) AS DECIMAL(4,2)), count(*), count(*) FILTER (rating = 1), count(*) FILTER (rating = 5),\n\
+                  round(avg(CASE WHEN verified THEN 1.0 ELSE 0.0 END), 4)\n\
+           FROM valid GROUP BY product_id ORDER BY product_id\"\"\").fetchall()\n\
+         for r in rows: print(r[0], r[1], r[2], r[3], r[4], float(r[5]))",
+        raw.display()
+    ));
+    assert_eq!(ours.join("\n"), theirs);
+}
