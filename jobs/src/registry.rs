@@ -26,6 +26,22 @@ pub const SHIPPED_JOBS: &[(&str, &str)] = &[
         "product_ratings.yaml",
         include_str!("../definitions/product_ratings.yaml"),
     ),
+    (
+        "clickstream_events.yaml",
+        include_str!("../definitions/clickstream_events.yaml"),
+    ),
+    (
+        "sessions.yaml",
+        include_str!("../definitions/sessions.yaml"),
+    ),
+    (
+        "traffic_windows.yaml",
+        include_str!("../definitions/traffic_windows.yaml"),
+    ),
+    (
+        "funnel_daily.yaml",
+        include_str!("../definitions/funnel_daily.yaml"),
+    ),
 ];
 
 /// A job and where it came from.
