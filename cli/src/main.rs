@@ -16,7 +16,8 @@ use lakejob_engine::{
     Catalog, EngineError, Lake, SessionOptions, SystemClock, TableName, parse_byte_size,
 };
 use lakejob_jobs::{
-    JobRegistry, JobRun, JobsError, RunStatus, job_files_in, parse_job, source_files, validate_job,
+    JobRegistry, JobRun, JobsError, PipelineRun, RunStatus, StageStatus, job_files_in, parse_job,
+    shipped_pipeline, source_files, validate_job,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
@@ -101,6 +102,11 @@ enum Command {
         #[arg(long)]
         date: Option<NaiveDate>,
     },
+    /// Pipelines: graphs of jobs.
+    Pipeline {
+        #[command(subcommand)]
+        command: PipelineCommand,
+    },
     /// Check job files and report every problem.
     Validate {
         /// Job files or folders; the shipped jobs and --jobs when absent.
@@ -119,6 +125,18 @@ enum Command {
     Query {
         /// The SQL, e.g. "SELECT count(*) FROM processed.transactions".
         sql: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PipelineCommand {
+    /// Run a pipeline: independent stages at once, each stage's jobs in order.
+    Run {
+        /// The pipeline, e.g. daily.
+        pipeline: String,
+        /// Source jobs read only this date's raw files; all new files when absent.
+        #[arg(long)]
+        date: Option<NaiveDate>,
     },
 }
 
@@ -194,7 +212,7 @@ fn init_tracing(global: &Global) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "lakejob={level},lakejob_engine={level},lakejob_jobs={level},warn"
+            "lakejob={level},lakejob_engine={level},lakejob_jobs={level},deltalake_core=off,warn"
         ))
     });
     let builder = tracing_subscriber::fmt()
@@ -303,6 +321,28 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 RunStatus::Succeeded => ExitCode::SUCCESS,
                 RunStatus::QualityFailed => ExitCode::from(3),
                 RunStatus::Failed => ExitCode::from(1),
+            })
+        }
+        Command::Pipeline {
+            command: PipelineCommand::Run { pipeline, date },
+        } => {
+            let registry = JobRegistry::load(global.jobs.as_deref())?;
+            let spec = shipped_pipeline(&pipeline)?;
+            let (lake, catalog) = open()?;
+            let session = SessionOptions {
+                memory_limit: global.memory_limit,
+                target_partitions: None,
+            };
+            let summary = PipelineRun::new(&lake, &catalog, &SystemClock, &registry, &spec)
+                .with_date(date)
+                .with_session(session)
+                .execute()
+                .await?;
+            printer.pipeline_summary(&summary);
+            Ok(match summary.status {
+                StageStatus::Succeeded => ExitCode::SUCCESS,
+                StageStatus::QualityFailed => ExitCode::from(3),
+                StageStatus::Failed | StageStatus::Skipped => ExitCode::from(1),
             })
         }
         Command::Validate { paths } => validate(&printer, &paths, global.jobs.as_deref()).await,

@@ -8,7 +8,7 @@ use lakejob_engine::CatalogTable;
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::util::pretty::pretty_format_batches;
 use lakejob_engine::ingest::IngestMetrics;
-use lakejob_jobs::{JobRegistry, RunSummary};
+use lakejob_jobs::{JobRegistry, PipelineSummary, RunSummary, StageStatus};
 use lakejob_sample_data::GenerateMetrics;
 use serde_json::json;
 
@@ -152,6 +152,57 @@ impl Printer {
                 .as_deref()
                 .map_or(String::new(), |r| format!(": {r}"));
             println!("  {outcome:<9} {}{place}{reason}", file.file);
+        }
+    }
+
+    pub fn pipeline_summary(&self, summary: &PipelineSummary) {
+        if self.json {
+            self.emit(&serde_json::to_value(summary).unwrap_or_default());
+            return;
+        }
+        let label = |status: StageStatus| {
+            serde_json::to_value(status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        println!(
+            "pipeline {} {} {} in {:.2} s",
+            summary.pipeline,
+            summary
+                .date
+                .map_or("all new files".to_string(), |d| d.to_string()),
+            label(summary.status),
+            summary.duration_ms as f64 / 1000.0
+        );
+        for stage in &summary.stages {
+            println!(
+                "  {:<18} {:<14} {:>7.2} s{}",
+                stage.stage,
+                label(stage.status),
+                stage.duration_ms as f64 / 1000.0,
+                stage
+                    .reason
+                    .as_deref()
+                    .map_or(String::new(), |r| format!("  {r}"))
+            );
+            for run in &stage.jobs {
+                let written: Vec<&str> = run.tables.iter().map(|t| t.table.as_str()).collect();
+                println!(
+                    "      {:<22} {:>9} in {:>9} out {:>7} rejected {:>7} dup  {:.2} s  -> {}",
+                    run.job,
+                    run.rows_in,
+                    run.rows_out,
+                    run.rows_rejected,
+                    run.rows_duplicate,
+                    run.duration_ms as f64 / 1000.0,
+                    if written.is_empty() {
+                        "nothing new".to_string()
+                    } else {
+                        written.join(", ")
+                    }
+                );
+            }
         }
     }
 

@@ -31,6 +31,8 @@ use crate::lake::{Lake, STATE_DIR};
 use crate::types::UTC;
 use crate::writer::{TableWrite, WriteMetrics, WriteMode};
 
+/// Tries at publishing the ledger table when concurrent runs race for the commit.
+const PUBLISH_ATTEMPTS: u32 = 5;
 /// Objects read or written at once when the ledger touches many documents.
 const CONCURRENCY: usize = 16;
 
@@ -278,7 +280,26 @@ impl FileLedger {
     }
 
     /// Rewrites the `lakejob.file_ledger` table from the ledger documents and registers it.
+    /// Another run may publish at the same moment: the loser of the Delta commit reads the
+    /// documents again (they now hold both runs' files) and retries.
     pub async fn publish(
+        &self,
+        ctx: &SessionContext,
+        catalog: &dyn Catalog,
+    ) -> Result<WriteMetrics> {
+        let mut attempt = 1;
+        loop {
+            match self.publish_once(ctx, catalog).await {
+                Err(EngineError::Delta { source, .. }) if attempt < PUBLISH_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %source, "the ledger table moved; publishing again");
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn publish_once(
         &self,
         ctx: &SessionContext,
         catalog: &dyn Catalog,

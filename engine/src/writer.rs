@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::logical_expr::{Expr, col, lit};
@@ -154,6 +155,7 @@ impl<'a> TableWrite<'a> {
         batches: Vec<RecordBatch>,
         catalog: &dyn Catalog,
     ) -> Result<WriteMetrics> {
+        let (schema, batches) = with_utc_microsecond_timestamps(schema, batches)?;
         for column in &self.partition_columns {
             if schema.field_with_name(column).is_err() {
                 return Err(EngineError::Declaration {
@@ -450,6 +452,56 @@ impl<'a> TableWrite<'a> {
         }
         Ok(())
     }
+}
+
+/// Every timestamp as microseconds in UTC: Delta stores no finer unit, and a time zone keeps
+/// the table off the timestampNtz feature that Athena cannot read.
+fn with_utc_microsecond_timestamps(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let wanted = crate::types::timestamp_type();
+    let is_other_timestamp = |t: &DataType| matches!(t, DataType::Timestamp(..)) && *t != wanted;
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| is_other_timestamp(f.data_type()))
+    {
+        return Ok((schema, batches));
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if is_other_timestamp(f.data_type()) {
+                f.as_ref().clone().with_data_type(wanted.clone())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let normalised = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let error = |e: datafusion::arrow::error::ArrowError| {
+        EngineError::datafusion("converting timestamps to microseconds UTC")(e.into())
+    };
+    let batches = batches
+        .into_iter()
+        .map(|batch| {
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|column| {
+                    if is_other_timestamp(column.data_type()) {
+                        cast(column, &wanted).map_err(error)
+                    } else {
+                        Ok(Arc::clone(column))
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            RecordBatch::try_new(Arc::clone(&normalised), columns).map_err(error)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((normalised, batches))
 }
 
 async fn delete(store: &dyn ObjectStore, path: &ObjectPath) -> Result<()> {

@@ -1,6 +1,7 @@
 //! lakejob's jobs: the YAML job spec, its validation, the registry of shipped and user jobs,
 //! and the runner.
 
+mod pipeline;
 mod plan;
 mod registry;
 mod runner;
@@ -8,6 +9,10 @@ mod selection;
 mod spec;
 mod validate;
 
+pub use pipeline::{
+    PipelineRun, PipelineSpec, PipelineSummary, SHIPPED_PIPELINES, StageSpec, StageStatus,
+    StageSummary, parse_pipeline, shipped_pipeline, validate_pipeline,
+};
 pub use plan::Problem;
 pub use registry::{JobEntry, JobRegistry, SHIPPED_JOBS, job_files_in};
 pub use runner::{

@@ -42,6 +42,18 @@ pub const SHIPPED_JOBS: &[(&str, &str)] = &[
         "funnel_daily.yaml",
         include_str!("../definitions/funnel_daily.yaml"),
     ),
+    (
+        "sales_daily.yaml",
+        include_str!("../definitions/sales_daily.yaml"),
+    ),
+    (
+        "product_performance.yaml",
+        include_str!("../definitions/product_performance.yaml"),
+    ),
+    (
+        "customer_summary.yaml",
+        include_str!("../definitions/customer_summary.yaml"),
+    ),
 ];
 
 /// A job and where it came from.

@@ -292,11 +292,7 @@ impl<'a> JobRun<'a> {
 
         let input = read_frame(&ctx, reader.typed_schema(), valid)?;
         let output = plan_steps(input, job, &references).map_err(|p| self.invalid(p))?;
-        let output_schema: SchemaRef = Arc::new(output.schema().as_arrow().clone());
-        let batches = output
-            .collect()
-            .await
-            .map_err(|e| self.engine()(EngineError::datafusion("running the steps")(e)))?;
+        let (output_schema, batches) = self.collect(output, "running the steps").await?;
         summary.rows_out = batches.iter().map(|b| b.num_rows() as u64).sum();
         summary.rows_duplicate =
             valid_rows
@@ -398,6 +394,22 @@ impl<'a> JobRun<'a> {
         }
     }
 
+    /// Runs a plan. The schema is the rows' own: the physical plan may be more precise about
+    /// nullability than the logical one.
+    async fn collect(
+        &self,
+        frame: DataFrame,
+        doing: &str,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), JobsError> {
+        let planned: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame
+            .collect()
+            .await
+            .map_err(|e| self.engine()(EngineError::datafusion(doing)(e)))?;
+        let schema = batches.first().map_or(planned, RecordBatch::schema);
+        Ok((schema, batches))
+    }
+
     /// The rules of the job over the rows about to be written.
     async fn check_quality(
         &self,
@@ -405,7 +417,11 @@ impl<'a> JobRun<'a> {
         schema: SchemaRef,
         batches: &[RecordBatch],
     ) -> Result<QualityReport, JobsError> {
-        register_rows(ctx, "__output", schema, batches.to_vec())?;
+        register_rows(ctx, "__output", schema, batches.to_vec()).map_err(|e| {
+            self.engine()(EngineError::datafusion(
+                "staging the output for quality rules",
+            )(e))
+        })?;
         lakejob_quality::evaluate(ctx, "__output", &self.job.quality)
             .await
             .map_err(|source| JobsError::Quality {
@@ -436,10 +452,7 @@ impl<'a> JobRun<'a> {
             }
         };
         let output = plan_steps(input, job, &references).map_err(|p| self.invalid(p))?;
-        let output_schema: SchemaRef = Arc::new(output.schema().as_arrow().clone());
-        let batches = output.collect().await.map_err(|e| {
-            self.engine()(EngineError::datafusion("running the query and steps")(e))
-        })?;
+        let (output_schema, batches) = self.collect(output, "running the query and steps").await?;
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         (summary.rows_in, summary.rows_out) = (rows, rows);
         let report = self
@@ -684,14 +697,7 @@ fn register_rows(
     name: &str,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
-) -> Result<(), JobsError> {
-    let staging = |e| JobsError::Engine {
-        job: String::new(),
-        source: EngineError::datafusion("staging the output")(e),
-    };
-    let table = lakejob_engine::datafusion::datasource::MemTable::try_new(schema, vec![batches])
-        .map_err(staging)?;
-    ctx.register_table(name, Arc::new(table))
-        .map(|_| ())
-        .map_err(staging)
+) -> lakejob_engine::datafusion::error::Result<()> {
+    let table = lakejob_engine::datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
+    ctx.register_table(name, Arc::new(table)).map(|_| ())
 }

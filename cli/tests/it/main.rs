@@ -7,6 +7,7 @@ mod config_errors;
 mod crash;
 mod golden;
 mod ingest;
+mod pipeline;
 mod source_jobs;
 mod support;
 mod transaction_etl;

@@ -1,0 +1,149 @@
+//! `lakejob pipeline run daily`: every stage on the fixture, curated numbers checked against
+//! DuckDB over the raw files, a failing stage stopping its dependants, and a re-run reading
+//! nothing new.
+
+use serde_json::{Value, json};
+
+use crate::support::{TestLake, run_python, workspace};
+
+fn stage_statuses(summary: &Value) -> Vec<(String, String)> {
+    summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_daily_pipeline_fills_the_curated_zone_with_numbers_duckdb_agrees_with() {
+    let lake = TestLake::with_fixture();
+    let summary = lake.json(&["pipeline", "run", "daily"]);
+    assert_eq!(summary["status"], "succeeded", "{summary}");
+    assert!(
+        stage_statuses(&summary)
+            .iter()
+            .all(|(_, status)| status == "succeeded")
+    );
+
+    let ours = lake.query(
+        "SELECT CAST(sum(revenue_usd) AS VARCHAR) AS revenue, sum(units) AS units, sum(returns) AS returns FROM curated.sales_daily",
+    );
+    // DuckDB applies DATA.md's rules to the raw CSV by itself.
+    let raw = workspace().join("sample-data/fixtures/lake");
+    let theirs = run_python(&format!(
+        "import duckdb\n\
+         print(duckdb.sql(\"\"\"\n\
+         WITH raw AS (SELECT * FROM read_csv('{raw}/raw/transactions/*/*.csv', all_varchar=true, header=true, ignore_errors=true)),\n\
+         typed AS (SELECT DISTINCT transaction_id, order_id, TRY_CAST(quantity AS BIGINT) AS q, TRY_CAST(unit_price AS DECIMAL(12,2)) AS p,\n\
+                          TRY_CAST(discount AS DECIMAL(12,2)) AS d, upper(trim(currency)) AS currency, lower(trim(status)) AS status,\n\
+                          TRY_CAST(event_time AS TIMESTAMPTZ) AS t, lower(trim(payment_method)) AS pm, upper(trim(country)) AS country\n\
+                   FROM raw),\n\
+         valid AS (SELECT * FROM typed WHERE q IS NOT NULL AND q <> 0 AND p IS NOT NULL AND p >= 0 AND d IS NOT NULL AND d >= 0\n\
+                     AND NOT (q > 0 AND d > q * p) AND t IS NOT NULL AND currency IN ('USD','EUR','GBP','INR')\n\
+                     AND status IN ('completed','pending','cancelled','refunded') AND pm IN ('card','paypal','upi','cod','gift_card')\n\
+                     AND regexp_full_match(country, '[A-Z]{{2}}') AND regexp_full_match(transaction_id, 'T[0-9]{{12}}')),\n\
+         fx AS (SELECT * FROM read_csv('{raw}/reference/fx_rates.csv', header=true, columns={{'currency': 'VARCHAR', 'rate': 'DECIMAL(18,6)'}})),\n\
+         usd AS (SELECT v.*, CAST(CAST(CAST(q * p AS DECIMAL(14,2)) - d AS DECIMAL(14,2)) * fx.rate AS DECIMAL(16,2)) AS amount_usd\n\
+                 FROM valid v JOIN fx USING (currency) WHERE status <> 'cancelled')\n\
+         SELECT sum(amount_usd), sum(CASE WHEN q > 0 THEN q ELSE 0 END), count(*) FILTER (q < 0) FROM usd\"\"\").fetchall()[0])",
+        raw = raw.display()
+    ));
+    assert_eq!(
+        theirs,
+        format!(
+            "(Decimal('{}'), {}, {})",
+            ours[0]["revenue"].as_str().unwrap(),
+            ours[0]["units"],
+            ours[0]["returns"]
+        )
+    );
+
+    let performance = lake.query("SELECT product_id, units_sold, views, review_count FROM curated.product_performance ORDER BY product_id");
+    assert_eq!(
+        performance[0],
+        json!({"product_id": "P000001", "units_sold": 5, "views": 1, "review_count": 1})
+    );
+    let customers =
+        lake.query("SELECT count(*) AS n FROM curated.customer_summary WHERE orders < 1");
+    assert_eq!(customers[0]["n"], 0);
+
+    // The same day again: source jobs find nothing new to read.
+    let again = lake.json(&["pipeline", "run", "daily"]);
+    assert_eq!(again["status"], "succeeded");
+    for stage in again["stages"].as_array().unwrap() {
+        let first_job = &stage["jobs"][0];
+        if first_job["files_skipped"].as_u64().unwrap_or(0) > 0 {
+            assert_eq!(first_job["rows_in"], 0, "{first_job}");
+        }
+    }
+}
+
+#[test]
+fn a_stage_that_fails_its_gate_stops_the_stages_after_it() {
+    let lake = TestLake::with_fixture();
+    let jobs = lake.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    let shipped =
+        std::fs::read_to_string(workspace().join("jobs/definitions/reviews_etl.yaml")).unwrap();
+    let strict = shipped.replace(
+        "check: { kind: row_count, min: 1 }\n      severity: warn",
+        "check: { kind: row_count, min: 1000 }",
+    );
+    assert_ne!(strict, shipped);
+    std::fs::write(jobs.join("reviews_etl.yaml"), strict).unwrap();
+
+    let output = lake.lakejob(&[
+        "pipeline",
+        "run",
+        "daily",
+        "--output",
+        "json",
+        "--jobs",
+        &jobs.display().to_string(),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let statuses = stage_statuses(&summary);
+    assert_eq!(
+        statuses,
+        [
+            ("transactions", "succeeded"),
+            ("products", "succeeded"),
+            ("reviews", "quality_failed"),
+            ("clickstream", "succeeded"),
+            ("master_data_merge", "skipped")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let reviews = &summary["stages"][2];
+    assert!(
+        reviews["reason"]
+            .as_str()
+            .unwrap()
+            .contains("job reviews_etl: quality gate failed"),
+        "{reviews}"
+    );
+    assert_eq!(
+        summary["stages"][4]["reason"],
+        "stage reviews did not succeed"
+    );
+    assert!(
+        !lake.path().join("curated/sales_daily").exists(),
+        "a skipped stage writes nothing"
+    );
+    assert!(
+        !lake.path().join("processed/reviews").exists(),
+        "below the gate nothing is written"
+    );
+}
