@@ -16,8 +16,8 @@ use lakejob_engine::{
     Catalog, EngineError, Lake, SessionOptions, SystemClock, TableName, parse_byte_size,
 };
 use lakejob_jobs::{
-    JobRegistry, JobRun, JobsError, PipelineRun, RunStatus, StageStatus, job_files_in, parse_job,
-    shipped_pipeline, source_files, validate_job,
+    JobRegistry, JobRun, JobsError, PipelineRun, RunStatus, StageStatus, job_files_in, named_query,
+    parse_job, shipped_pipeline, source_files, validate_job,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
@@ -122,9 +122,14 @@ enum Command {
         table: String,
     },
     /// Run SQL over the catalog's tables.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["sql", "named"])))]
     Query {
         /// The SQL, e.g. "SELECT count(*) FROM processed.transactions".
-        sql: String,
+        sql: Option<String>,
+        /// A shipped analytical query instead: revenue_by_day_and_department, top_products,
+        /// conversion_funnel, rating_vs_sales, customer_cohorts.
+        #[arg(long)]
+        named: Option<String>,
     },
 }
 
@@ -372,7 +377,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             printer.describe(&found);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Query { sql } => {
+        Command::Query { sql, named } => {
+            let sql = match (sql, named) {
+                (Some(sql), _) => sql,
+                (None, Some(name)) => named_query(&name)?.to_string(),
+                (None, None) => return Err(CliError::Usage("give SQL or --named <query>".into())),
+            };
             let (_, catalog) = open()?;
             let ctx = lakejob_engine::new_session(&SessionOptions {
                 memory_limit: global.memory_limit,

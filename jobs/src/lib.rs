@@ -14,7 +14,7 @@ pub use pipeline::{
     StageSummary, parse_pipeline, shipped_pipeline, validate_pipeline,
 };
 pub use plan::Problem;
-pub use registry::{JobEntry, JobRegistry, SHIPPED_JOBS, job_files_in};
+pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files_in, named_query};
 pub use runner::{
     JobRun, QUARANTINE_PARTITION, QualitySummary, RunStatus, RunSummary, SkippedFile,
 };

@@ -56,6 +56,40 @@ pub const SHIPPED_JOBS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The shipped analytical queries over the curated zone: (name, SQL). Written in the SQL that
+/// both Athena (Trino) and DataFusion accept, so the same text runs locally and in the cloud.
+pub const NAMED_QUERIES: &[(&str, &str)] = &[
+    (
+        "revenue_by_day_and_department",
+        include_str!("../queries/revenue_by_day_and_department.sql"),
+    ),
+    ("top_products", include_str!("../queries/top_products.sql")),
+    (
+        "conversion_funnel",
+        include_str!("../queries/conversion_funnel.sql"),
+    ),
+    (
+        "rating_vs_sales",
+        include_str!("../queries/rating_vs_sales.sql"),
+    ),
+    (
+        "customer_cohorts",
+        include_str!("../queries/customer_cohorts.sql"),
+    ),
+];
+
+/// The SQL of a shipped named query.
+pub fn named_query(name: &str) -> Result<&'static str, JobsError> {
+    NAMED_QUERIES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, sql)| *sql)
+        .ok_or_else(|| JobsError::UnknownJob {
+            name: format!("query {name}"),
+            known: NAMED_QUERIES.iter().map(|(n, _)| n.to_string()).collect(),
+        })
+}
+
 /// A job and where it came from.
 #[derive(Debug, Clone)]
 pub struct JobEntry {

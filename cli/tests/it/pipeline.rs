@@ -73,6 +73,12 @@ fn the_daily_pipeline_fills_the_curated_zone_with_numbers_duckdb_agrees_with() {
         lake.query("SELECT count(*) AS n FROM curated.customer_summary WHERE orders < 1");
     assert_eq!(customers[0]["n"], 0);
 
+    // Every shipped analytical query runs on the curated tables and returns rows.
+    for name in NAMED_QUERIES {
+        let rows = lake.query_named(name);
+        assert!(!rows.is_empty(), "{name} returned nothing");
+    }
+
     // The same day again: source jobs find nothing new to read.
     let again = lake.json(&["pipeline", "run", "daily"]);
     assert_eq!(again["status"], "succeeded");
@@ -147,3 +153,12 @@ fn a_stage_that_fails_its_gate_stops_the_stages_after_it() {
         "below the gate nothing is written"
     );
 }
+
+/// The shipped analytical queries, as the README lists them.
+const NAMED_QUERIES: [&str; 5] = [
+    "revenue_by_day_and_department",
+    "top_products",
+    "conversion_funnel",
+    "rating_vs_sales",
+    "customer_cohorts",
+];

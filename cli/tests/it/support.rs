@@ -79,6 +79,14 @@ impl TestLake {
         })
     }
 
+    /// The rows of a shipped named query, as JSON objects.
+    pub fn query_named(&self, name: &str) -> Vec<Value> {
+        match self.json(&["query", "--named", name]) {
+            Value::Array(rows) => rows,
+            other => panic!("query {name} printed {other}"),
+        }
+    }
+
     /// The rows of a query, as JSON objects.
     pub fn query(&self, sql: &str) -> Vec<Value> {
         match self.json(&["query", sql]) {
