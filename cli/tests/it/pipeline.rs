@@ -124,10 +124,10 @@ fn a_stage_that_fails_its_gate_stops_the_stages_after_it() {
     assert_eq!(
         statuses,
         [
-            ("transactions", "succeeded"),
-            ("products", "succeeded"),
-            ("reviews", "quality_failed"),
-            ("clickstream", "succeeded"),
+            ("transaction_etl", "succeeded"),
+            ("product_enrichment", "succeeded"),
+            ("reviews_etl", "quality_failed"),
+            ("clickstream_aggregation", "succeeded"),
             ("master_data_merge", "skipped")
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -142,7 +142,7 @@ fn a_stage_that_fails_its_gate_stops_the_stages_after_it() {
     );
     assert_eq!(
         summary["stages"][4]["reason"],
-        "stage reviews did not succeed"
+        "stage reviews_etl did not succeed"
     );
     assert!(
         !lake.path().join("curated/sales_daily").exists(),
