@@ -247,3 +247,115 @@ fn large_inputs_come_out_in_bounded_batches() {
     let quantity = read.valid[2].column(1).as_primitive::<Int64Type>();
     assert_eq!(quantity.value(9), (BATCH_ROWS * 2 + 9) as i64);
 }
+
+fn json_reader() -> SourceReader {
+    let columns = vec![
+        ColumnSpec {
+            nullable: false,
+            ..column("id", "string")
+        },
+        column("quantity", "int64"),
+        ColumnSpec {
+            from: Some("attributes.color".into()),
+            ..column("color", "string")
+        },
+        column("attributes", "string"),
+    ];
+    SourceReader::new(
+        &columns,
+        &[],
+        SourceFormat::JsonLines,
+        &SessionContext::new(),
+    )
+    .unwrap()
+}
+
+/// (line, reason, raw record) of every rejected row.
+fn json_rejects(read: &FileRead) -> Vec<(i64, String, Option<String>)> {
+    read.rejects
+        .iter()
+        .flat_map(|batch| {
+            let reason = batch
+                .column_by_name(REJECT_REASON)
+                .unwrap()
+                .as_string::<i32>();
+            let line = batch
+                .column_by_name(SOURCE_LINE)
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            let raw = batch.column_by_name(RAW_RECORD).unwrap().as_string::<i32>();
+            (0..batch.num_rows())
+                .map(|row| {
+                    let raw = raw.is_valid(row).then(|| raw.value(row).to_string());
+                    (line.value(row), reason.value(row).to_string(), raw)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn json_lines_type_nested_values_and_keep_broken_lines_whole() {
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let long = format!("{{\"id\":\"{}\"", "x".repeat(200_000));
+    let mut text = String::new();
+    text.push_str(
+        "{\"id\":\"a\",\"quantity\":2,\"attributes\":{\"color\":\"red\",\"size\":[1,2]}}\r\n",
+    );
+    text.push('\n');
+    text.push_str("{\"id\":\"b\",\"quantity\":\"many\"}\n");
+    text.push_str("{\"id\":\"c\",\"quantity\":1,\"attri\n");
+    text.push_str(&format!("{{\"id\":\"d\",\"quantity\":{deep}}}\n"));
+    text.push_str(&long);
+    text.push('\n');
+    text.push_str("[1,2]\n");
+    text.push_str("{\"quantity\":3}\n");
+    let read = json_reader().read("f.jsonl", text.as_bytes()).unwrap();
+    assert_eq!(
+        (read.rows, read.rejected_rows, valid_rows(&read)),
+        (7, 6, 1)
+    );
+    let valid = &read.valid[0];
+    assert_eq!(valid.column(2).as_string::<i32>().value(0), "red");
+    assert_eq!(
+        valid.column(3).as_string::<i32>().value(0),
+        "{\"color\":\"red\",\"size\":[1,2]}",
+        "a nested object is kept as JSON text"
+    );
+    let rejects = json_rejects(&read);
+    let lines: Vec<i64> = rejects.iter().map(|r| r.0).collect();
+    assert_eq!(lines, [3, 4, 5, 6, 7, 8]);
+    assert_eq!(rejects[0].1, "quantity: 'many' is not a valid int64");
+    assert!(
+        rejects[1].1.starts_with("the line is not valid JSON"),
+        "{}",
+        rejects[1].1
+    );
+    assert!(
+        rejects[2].1.contains("recursion limit"),
+        "deep nesting is refused, not a stack overflow: {}",
+        rejects[2].1
+    );
+    let long_raw = rejects[3].2.clone().unwrap_or_default();
+    assert!(
+        long_raw.len() < MAX_RAW_RECORD_BYTES + 100 && long_raw.ends_with("bytes in all)"),
+        "{}",
+        long_raw.len()
+    );
+    assert_eq!(rejects[4].1, "the line is not a JSON object");
+    assert_eq!(rejects[5].1, "id: required value is missing");
+    assert_eq!(rejects[5].2.as_deref(), Some("{\"quantity\":3}"));
+}
+
+#[test]
+fn json_lines_with_invalid_utf8_are_rejected_not_lost() {
+    let read = json_reader()
+        .read("f.jsonl", b"{\"id\":\"\xff\xfe\"}\n{\"id\":\"ok\"}\n")
+        .unwrap();
+    assert_eq!((read.rows, read.rejected_rows), (2, 1));
+    assert!(
+        json_rejects(&read)[0]
+            .1
+            .starts_with("the line is not valid JSON")
+    );
+}
