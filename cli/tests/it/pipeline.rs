@@ -162,3 +162,48 @@ const NAMED_QUERIES: [&str; 5] = [
     "rating_vs_sales",
     "customer_cohorts",
 ];
+
+#[test]
+fn a_stage_whose_job_errors_is_failed_with_the_reason_and_exit_1() {
+    let lake = TestLake::with_fixture();
+    let jobs = lake.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    let shipped =
+        std::fs::read_to_string(workspace().join("jobs/definitions/funnel_daily.yaml")).unwrap();
+    let broken = shipped.replace(
+        "FROM processed.clickstream_events",
+        "FROM processed.nowhere",
+    );
+    assert_ne!(broken, shipped);
+    std::fs::write(jobs.join("funnel_daily.yaml"), broken).unwrap();
+
+    let output = lake.lakejob(&[
+        "pipeline",
+        "run",
+        "daily",
+        "--output",
+        "json",
+        "--jobs",
+        &jobs.display().to_string(),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let clickstream = &summary["stages"][3];
+    assert_eq!(clickstream["status"], "failed");
+    let reason = clickstream["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("job funnel_daily:") && reason.contains("nowhere"),
+        "{reason}"
+    );
+    assert_eq!(
+        clickstream["jobs"].as_array().unwrap().len(),
+        3,
+        "the jobs before it ran and are reported"
+    );
+    assert_eq!(summary["stages"][4]["status"], "skipped");
+}
