@@ -17,7 +17,7 @@ use lakejob_engine::{
 };
 use lakejob_jobs::{
     JobRegistry, JobRun, JobsError, PipelineRun, RunStatus, StageStatus, job_files_in, named_query,
-    parse_job, shipped_pipeline, source_files, validate_job,
+    parse_job, shipped_pipeline, shipped_stage, source_files, validate_job,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
@@ -308,12 +308,29 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             reprocess,
         } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let entry = registry.get(&job)?;
-            let (lake, catalog) = open()?;
             let session = SessionOptions {
                 memory_limit: global.memory_limit,
                 target_partitions: None,
             };
+            let entry = match registry.get(&job) {
+                Ok(entry) => entry,
+                Err(unknown) => {
+                    // A step of a shipped pipeline (clickstream_aggregation, master_data_merge)
+                    // runs its jobs in order.
+                    let stage = shipped_stage(&job)?.ok_or(unknown)?;
+                    let (lake, catalog) = open()?;
+                    let summary =
+                        PipelineRun::new(&lake, &catalog, &SystemClock, &registry, &stage)
+                            .with_date(date)
+                            .with_reprocess(reprocess)
+                            .with_session(session)
+                            .execute()
+                            .await?;
+                    printer.pipeline_summary(&summary);
+                    return Ok(pipeline_exit_code(summary.status));
+                }
+            };
+            let (lake, catalog) = open()?;
             let summary = JobRun::new(&lake, &catalog, &SystemClock, &entry.spec)
                 .with_origin(&entry.origin)
                 .with_date(date)
@@ -344,11 +361,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .execute()
                 .await?;
             printer.pipeline_summary(&summary);
-            Ok(match summary.status {
-                StageStatus::Succeeded => ExitCode::SUCCESS,
-                StageStatus::QualityFailed => ExitCode::from(3),
-                StageStatus::Failed | StageStatus::Skipped => ExitCode::from(1),
-            })
+            Ok(pipeline_exit_code(summary.status))
         }
         Command::Validate { paths } => validate(&printer, &paths, global.jobs.as_deref()).await,
         Command::Jobs => {
@@ -393,6 +406,15 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             printer.batches(&batches)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// 0 when every stage succeeded, 3 when a quality gate held output back, 1 otherwise.
+fn pipeline_exit_code(status: StageStatus) -> ExitCode {
+    match status {
+        StageStatus::Succeeded => ExitCode::SUCCESS,
+        StageStatus::QualityFailed => ExitCode::from(3),
+        StageStatus::Failed | StageStatus::Skipped => ExitCode::from(1),
     }
 }
 

@@ -11,7 +11,7 @@ mod validate;
 
 pub use pipeline::{
     PipelineRun, PipelineSpec, PipelineSummary, SHIPPED_PIPELINES, StageSpec, StageStatus,
-    StageSummary, parse_pipeline, shipped_pipeline, validate_pipeline,
+    StageSummary, parse_pipeline, shipped_pipeline, shipped_stage, validate_pipeline,
 };
 pub use plan::Problem;
 pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files_in, named_query};

@@ -71,6 +71,25 @@ pub fn shipped_pipeline(name: &str) -> Result<PipelineSpec, JobsError> {
     })
 }
 
+/// A shipped pipeline's stage of that name, as a pipeline of its own (its `after` links
+/// dropped), so `lakejob run <stage>` runs a step such as clickstream_aggregation on its own.
+pub fn shipped_stage(name: &str) -> Result<Option<PipelineSpec>, JobsError> {
+    for (file, text) in SHIPPED_PIPELINES {
+        let spec = parse_pipeline(text, &format!("built-in {file}"))?;
+        if let Some(stage) = spec.stages.iter().find(|s| s.name == name) {
+            return Ok(Some(PipelineSpec {
+                name: format!("{}.{}", spec.name, stage.name),
+                description: spec.description.clone(),
+                stages: vec![StageSpec {
+                    after: Vec::new(),
+                    ..stage.clone()
+                }],
+            }));
+        }
+    }
+    Ok(None)
+}
+
 /// Every problem of a pipeline: unknown jobs or stages, duplicates, cycles.
 pub fn validate_pipeline(spec: &PipelineSpec, registry: &JobRegistry) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -179,6 +198,7 @@ pub struct PipelineRun<'a> {
     registry: &'a JobRegistry,
     spec: &'a PipelineSpec,
     date: Option<NaiveDate>,
+    reprocess: bool,
     session: SessionOptions,
 }
 
@@ -198,6 +218,7 @@ impl<'a> PipelineRun<'a> {
             registry,
             spec,
             date: None,
+            reprocess: false,
             session: SessionOptions::default(),
         }
     }
@@ -205,6 +226,12 @@ impl<'a> PipelineRun<'a> {
     /// Source jobs read only this date's raw files.
     pub fn with_date(mut self, date: Option<NaiveDate>) -> Self {
         self.date = date;
+        self
+    }
+
+    /// Source jobs read processed files again.
+    pub fn with_reprocess(mut self, reprocess: bool) -> Self {
+        self.reprocess = reprocess;
         self
     }
 
@@ -309,6 +336,7 @@ impl<'a> PipelineRun<'a> {
                     JobRun::new(self.lake, self.catalog, self.clock, &entry.spec)
                         .with_origin(&entry.origin)
                         .with_date(self.date)
+                        .with_reprocess(self.reprocess)
                         .with_session(self.session.clone())
                         .execute()
                         .await

@@ -207,3 +207,32 @@ fn a_stage_whose_job_errors_is_failed_with_the_reason_and_exit_1() {
     );
     assert_eq!(summary["stages"][4]["status"], "skipped");
 }
+
+#[test]
+fn a_pipeline_step_runs_by_its_name() {
+    let lake = TestLake::with_fixture();
+    let summary = lake.json(&["run", "clickstream_aggregation"]);
+    assert_eq!(
+        (&summary["pipeline"], &summary["status"]),
+        (&json!("daily.clickstream_aggregation"), &json!("succeeded")),
+        "{summary}"
+    );
+    let jobs: Vec<&str> = summary["stages"][0]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            "clickstream_events",
+            "sessions",
+            "traffic_windows",
+            "funnel_daily"
+        ]
+    );
+    let unknown = lake.lakejob(&["run", "no_such_step"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no job named 'no_such_step'"));
+}
