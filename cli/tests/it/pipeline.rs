@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::golden::compare_with_golden;
 use crate::support::{TestLake, run_python, workspace};
 
 fn stage_statuses(summary: &Value) -> Vec<(String, String)> {
@@ -72,6 +73,23 @@ fn the_daily_pipeline_fills_the_curated_zone_with_numbers_duckdb_agrees_with() {
     let customers =
         lake.query("SELECT count(*) AS n FROM curated.customer_summary WHERE orders < 1");
     assert_eq!(customers[0]["n"], 0);
+
+    // Every table the pipeline writes beyond the source jobs' own golden files.
+    for (table, order) in [
+        ("processed.clickstream_events", "event_id"),
+        ("processed.sessions", "session_id"),
+        ("curated.product_ratings", "product_id"),
+        ("curated.traffic_windows", "window_size, window_start"),
+        ("curated.funnel_daily", "event_date"),
+        ("curated.sales_daily", "date, department, category, country"),
+        ("curated.product_performance", "product_id"),
+        ("curated.customer_summary", "customer_id"),
+    ] {
+        compare_with_golden(
+            table,
+            &lake.query(&format!("SELECT * FROM {table} ORDER BY {order}")),
+        );
+    }
 
     // Every shipped analytical query runs on the curated tables and returns rows.
     for name in NAMED_QUERIES {
