@@ -114,6 +114,19 @@ fn sessions_follow_late_events_across_midnight_and_match_duckdb() {
     );
     let five = lake.query("SELECT count(*) AS n, sum(events) AS events FROM curated.traffic_windows WHERE window_size = '5 minutes'");
     assert_eq!(five[0], json!({"n": 10, "events": 11}));
+    // Each window size counts every valid, distinct event once, as DuckDB counts them from raw.
+    let valid_events = run_python(&format!(
+        "import duckdb\n\
+         print(duckdb.sql(\"\"\"SELECT count(DISTINCT event_id) FROM read_json('{}/*/*.jsonl', format='newline_delimited', ignore_errors=true,\n\
+              columns={{'event_id': 'VARCHAR', 'user_id': 'VARCHAR', 'anonymous_id': 'VARCHAR', 'event_type': 'VARCHAR', 'event_time': 'VARCHAR'}})\n\
+         WHERE coalesce(user_id, anonymous_id) IS NOT NULL AND TRY_CAST(event_time AS TIMESTAMP) IS NOT NULL\n\
+           AND lower(event_type) IN ('page_view','product_view','add_to_cart','remove_from_cart','checkout_start','purchase')\"\"\").fetchall()[0][0])",
+        raw.display()
+    ));
+    let per_size = lake.query("SELECT window_size, sum(events) AS events FROM curated.traffic_windows GROUP BY window_size ORDER BY window_size");
+    for size in per_size {
+        assert_eq!(size["events"].to_string(), valid_events, "{size}");
+    }
 
     run(&lake, &["run", "funnel_daily"]);
     let funnel = lake.query("SELECT * FROM curated.funnel_daily ORDER BY event_date");
