@@ -41,7 +41,7 @@ fn the_daily_pipeline_fills_the_curated_zone_with_numbers_duckdb_agrees_with() {
         "import duckdb\n\
          print(duckdb.sql(\"\"\"\n\
          WITH raw AS (SELECT * FROM read_csv('{raw}/raw/transactions/*/*.csv', all_varchar=true, header=true, ignore_errors=true)),\n\
-         typed AS (SELECT DISTINCT transaction_id, order_id, NULLIF(trim(customer_id), '') AS customer_id, TRY_CAST(quantity AS BIGINT) AS q, TRY_CAST(unit_price AS DECIMAL(12,2)) AS p,\n\
+         typed AS (SELECT DISTINCT transaction_id, order_id, NULLIF(trim(customer_id), '') AS customer_id, trim(product_id) AS product_id, TRY_CAST(quantity AS BIGINT) AS q, TRY_CAST(unit_price AS DECIMAL(12,2)) AS p,\n\
                           TRY_CAST(discount AS DECIMAL(12,2)) AS d, upper(trim(currency)) AS currency, lower(trim(status)) AS status,\n\
                           TRY_CAST(event_time AS TIMESTAMPTZ) AS t, lower(trim(payment_method)) AS pm, upper(trim(country)) AS country\n\
                    FROM raw),\n\
@@ -51,23 +51,32 @@ fn the_daily_pipeline_fills_the_curated_zone_with_numbers_duckdb_agrees_with() {
                      AND regexp_full_match(country, '[A-Z]{{2}}') AND regexp_full_match(transaction_id, 'T[0-9]{{12}}')),\n\
          fx AS (SELECT * FROM read_csv('{raw}/reference/fx_rates.csv', header=true, columns={{'currency': 'VARCHAR', 'rate': 'DECIMAL(18,6)'}})),\n\
          usd AS (SELECT v.*, CAST(CAST(CAST(q * p AS DECIMAL(14,2)) - d AS DECIMAL(14,2)) * fx.rate AS DECIMAL(16,2)) AS amount_usd\n\
-                 FROM valid v JOIN fx USING (currency) WHERE status <> 'cancelled')\n\
+                 FROM valid v JOIN fx USING (currency) WHERE status <> 'cancelled'),\n\
+         products AS (SELECT DISTINCT product_id FROM read_json('{raw}/raw/products/*/*.jsonl', format='newline_delimited', ignore_errors=true,\n\
+                        columns={{'product_id': 'VARCHAR', 'price': 'DOUBLE'}}) WHERE product_id IS NOT NULL AND price >= 0)\n\
          SELECT sum(amount_usd), sum(CASE WHEN q > 0 THEN q ELSE 0 END), count(*) FILTER (q < 0),\n\
-                count(DISTINCT customer_id), sum(amount_usd) FILTER (customer_id IS NOT NULL) FROM usd\"\"\").fetchall()[0])",
+                count(DISTINCT customer_id), sum(amount_usd) FILTER (customer_id IS NOT NULL),\n\
+                sum(CASE WHEN q > 0 THEN q ELSE 0 END) FILTER (product_id IN (SELECT product_id FROM products)),\n\
+                sum(amount_usd) FILTER (product_id IN (SELECT product_id FROM products)) FROM usd\"\"\").fetchall()[0])",
         raw = raw.display()
     ));
     let customers = lake.query(
         "SELECT count(*) AS n, CAST(sum(lifetime_value_usd) AS VARCHAR) AS value FROM curated.customer_summary",
     );
+    let products = lake.query(
+        "SELECT sum(units_sold) AS units, CAST(sum(revenue_usd) AS VARCHAR) AS revenue FROM curated.product_performance",
+    );
     assert_eq!(
         theirs,
         format!(
-            "(Decimal('{}'), {}, {}, {}, Decimal('{}'))",
+            "(Decimal('{}'), {}, {}, {}, Decimal('{}'), {}, Decimal('{}'))",
             ours[0]["revenue"].as_str().unwrap(),
             ours[0]["units"],
             ours[0]["returns"],
             customers[0]["n"],
-            customers[0]["value"].as_str().unwrap()
+            customers[0]["value"].as_str().unwrap(),
+            products[0]["units"],
+            products[0]["revenue"].as_str().unwrap()
         )
     );
 
