@@ -3,6 +3,7 @@
 
 mod pipeline;
 mod plan;
+mod quality_log;
 mod registry;
 mod runner;
 mod selection;
@@ -14,6 +15,7 @@ pub use pipeline::{
     StageSummary, parse_pipeline, shipped_pipeline, shipped_stage, validate_pipeline,
 };
 pub use plan::Problem;
+pub use quality_log::quality_results_table;
 pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files_in, named_query};
 pub use runner::{
     JobRun, QUARANTINE_PARTITION, QualitySummary, RunStatus, RunSummary, SkippedFile,

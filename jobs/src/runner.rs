@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::JobsError;
 use crate::plan::{Problem, column, plan_steps};
+use crate::quality_log::record_quality;
 use crate::selection::{Scope, select_files};
 use crate::spec::{JobSpec, WriteModeSpec};
 use crate::validate::{compile_references, compile_source, validate_job};
@@ -30,6 +31,9 @@ use crate::validate::{compile_references, compile_source, validate_job};
 pub const QUARANTINE_PARTITION: &str = "raw_date";
 /// Column of quarantine tables naming the run that rejected the row.
 pub const QUARANTINE_RUN_ID: &str = "_run_id";
+
+/// Tries at appending to `lakejob.quality_results` when concurrent jobs race.
+const QUALITY_RECORD_ATTEMPTS: u32 = 3;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -322,6 +326,7 @@ impl<'a> JobRun<'a> {
             .await?;
         let gate_passed = report.passed;
         summary.quality = report.into();
+        self.record_quality(&ctx, &summary).await;
         if gate_passed && files.is_empty() {
             tracing::info!(job = %job.name, "nothing new to read; no table was touched");
         } else if gate_passed {
@@ -410,6 +415,25 @@ impl<'a> JobRun<'a> {
         Ok((schema, batches))
     }
 
+    /// Keeps the rule outcomes in `lakejob.quality_results`, passed or not. History, not the
+    /// gate: a failure to append is reported and the run goes on.
+    async fn record_quality(&self, ctx: &SessionContext, summary: &RunSummary) {
+        let target = format!("{}.{}", self.job.target.zone, self.job.target.table);
+        // Concurrent jobs of a pipeline append at once; the first of them also creates the
+        // table, and a job that loses that race appends on its next try.
+        for attempt in 1..=QUALITY_RECORD_ATTEMPTS {
+            match record_quality(self.lake, ctx, self.catalog, summary, &target).await {
+                Ok(_) => return,
+                Err(e) if attempt == QUALITY_RECORD_ATTEMPTS => {
+                    tracing::warn!(job = %self.job.name, error = %e, "quality results were not recorded");
+                }
+                Err(e) => {
+                    tracing::debug!(job = %self.job.name, error = %e, attempt, "recording quality results again")
+                }
+            }
+        }
+    }
+
     /// The rules of the job over the rows about to be written.
     async fn check_quality(
         &self,
@@ -460,6 +484,7 @@ impl<'a> JobRun<'a> {
             .await?;
         let gate_passed = report.passed;
         summary.quality = report.into();
+        self.record_quality(ctx, &summary).await;
         if gate_passed {
             summary
                 .tables

@@ -181,6 +181,19 @@ fn a_stage_that_fails_its_gate_stops_the_stages_after_it() {
         !lake.path().join("curated/sales_daily").exists(),
         "a skipped stage writes nothing"
     );
+    // The failed rule is on record with what was observed, next to every other run's rules.
+    let failed = lake.query(
+        "SELECT rule, observed, threshold FROM lakejob.quality_results WHERE job = 'reviews_etl' AND NOT passed",
+    );
+    assert_eq!(
+        failed,
+        [json!({"rule": "some reviews arrived", "observed": 4.0, "threshold": ">= 1000"})]
+    );
+    let jobs = lake.query("SELECT count(DISTINCT job) AS n FROM lakejob.quality_results");
+    assert_eq!(
+        jobs[0]["n"], 7,
+        "every job that ran has its rows, however the pipeline raced"
+    );
     assert!(
         !lake.path().join("processed/reviews").exists(),
         "below the gate nothing is written"

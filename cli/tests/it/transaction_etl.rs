@@ -119,6 +119,7 @@ fn a_generated_day_is_accounted_for_idempotent_and_readable_by_deltalake() {
         names,
         [
             "lakejob.file_ledger",
+            "lakejob.quality_results",
             "processed.transactions",
             "quarantine.transactions"
         ]
