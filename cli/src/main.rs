@@ -16,8 +16,8 @@ use lakejob_engine::{
     Catalog, EngineError, Lake, SessionOptions, SystemClock, TableName, parse_byte_size,
 };
 use lakejob_jobs::{
-    JobRegistry, JobRun, JobsError, PipelineRun, RunStatus, StageStatus, job_files_in, named_query,
-    parse_job, shipped_pipeline, shipped_stage, source_files, validate_job,
+    JobRegistry, JobRun, JobsError, PipelineRun, RunStatus, StageStatus, check_table, job_files_in,
+    named_query, parse_job, shipped_pipeline, shipped_stage, source_files, validate_job,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
@@ -102,6 +102,11 @@ enum Command {
         #[arg(long)]
         date: Option<NaiveDate>,
     },
+    /// Data quality.
+    Quality {
+        #[command(subcommand)]
+        command: QualityCommand,
+    },
     /// Pipelines: graphs of jobs.
     Pipeline {
         #[command(subcommand)]
@@ -130,6 +135,15 @@ enum Command {
         /// conversion_funnel, rating_vs_sales, customer_cohorts.
         #[arg(long)]
         named: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QualityCommand {
+    /// Evaluate the rules of the job that writes a table over what the table holds now.
+    Check {
+        /// The table, as database.table.
+        table: String,
     },
 }
 
@@ -343,6 +357,24 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 RunStatus::Succeeded => ExitCode::SUCCESS,
                 RunStatus::QualityFailed => ExitCode::from(3),
                 RunStatus::Failed => ExitCode::from(1),
+            })
+        }
+        Command::Quality {
+            command: QualityCommand::Check { table },
+        } => {
+            let name: TableName = table.parse().map_err(CliError::Usage)?;
+            let registry = JobRegistry::load(global.jobs.as_deref())?;
+            let (_, catalog) = open()?;
+            let session = SessionOptions {
+                memory_limit: global.memory_limit,
+                target_partitions: None,
+            };
+            let report = check_table(&catalog, &registry, &name, &session).await?;
+            printer.quality_report(&name, &report);
+            Ok(if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
             })
         }
         Command::Pipeline {

@@ -4,11 +4,12 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use lakejob_engine::CatalogTable;
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::util::pretty::pretty_format_batches;
 use lakejob_engine::ingest::IngestMetrics;
-use lakejob_jobs::{JobRegistry, PipelineSummary, RunSummary, StageStatus};
+use lakejob_engine::{CatalogTable, TableName};
+
+use lakejob_jobs::{JobRegistry, PipelineSummary, QualityReport, RunSummary, StageStatus};
 use lakejob_sample_data::GenerateMetrics;
 use serde_json::json;
 
@@ -203,6 +204,28 @@ impl Printer {
                     }
                 );
             }
+        }
+    }
+
+    pub fn quality_report(&self, table: &TableName, report: &QualityReport) {
+        if self.json {
+            self.emit(&serde_json::to_value(report).unwrap_or_default());
+            return;
+        }
+        let verdict = if report.passed { "passes" } else { "fails" };
+        println!(
+            "{table}: score {:.3}, gate {:.2}: {verdict}",
+            report.score, report.min_score
+        );
+        for rule in &report.rules {
+            let observed = rule
+                .observed
+                .map_or("no rows".to_string(), |v| format!("{v:.4}"));
+            let mark = if rule.passed { "ok  " } else { "FAIL" };
+            println!(
+                "  {mark} {:<44} observed {observed:<10} wanted {}",
+                rule.rule, rule.threshold
+            );
         }
     }
 

@@ -1,6 +1,7 @@
 //! lakejob's jobs: the YAML job spec, its validation, the registry of shipped and user jobs,
 //! and the runner.
 
+mod check;
 mod pipeline;
 mod plan;
 mod quality_log;
@@ -10,6 +11,8 @@ mod selection;
 mod spec;
 mod validate;
 
+pub use check::check_table;
+pub use lakejob_quality::QualityReport;
 pub use pipeline::{
     PipelineRun, PipelineSpec, PipelineSummary, SHIPPED_PIPELINES, StageSpec, StageStatus,
     StageSummary, parse_pipeline, shipped_pipeline, shipped_stage, validate_pipeline,
@@ -55,6 +58,14 @@ pub enum JobsError {
         /// The name asked for.
         name: String,
         /// The jobs there are.
+        known: Vec<String>,
+    },
+    /// No job writes the table asked about.
+    #[error("no job writes {table}; the jobs write: {}", known.join(", "))]
+    NoJobWrites {
+        /// The table.
+        table: String,
+        /// The tables jobs write.
         known: Vec<String>,
     },
     /// Two job files declare the same name.
@@ -121,6 +132,7 @@ impl JobsError {
             JobsError::Parse { .. }
             | JobsError::Invalid { .. }
             | JobsError::UnknownJob { .. }
+            | JobsError::NoJobWrites { .. }
             | JobsError::DuplicateJob { .. }
             | JobsError::Reference { .. }
             | JobsError::Quality { .. } => true,

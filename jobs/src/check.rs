@@ -1,0 +1,50 @@
+//! `lakejob quality check <db.table>`: the rules of the job that writes a table, evaluated on
+//! demand over what the table holds now.
+
+use lakejob_engine::{Catalog, SessionOptions, TableName, new_session};
+use lakejob_quality::QualityReport;
+
+use crate::JobsError;
+use crate::registry::JobRegistry;
+
+/// Evaluates the quality rules of the job whose target is `table` over the table's rows.
+pub async fn check_table(
+    catalog: &dyn Catalog,
+    registry: &JobRegistry,
+    table: &TableName,
+    session: &SessionOptions,
+) -> Result<QualityReport, JobsError> {
+    let entry = registry
+        .entries()
+        .find(|e| e.spec.target.zone == table.database && e.spec.target.table == table.table)
+        .ok_or_else(|| {
+            let mut known: Vec<String> = registry
+                .entries()
+                .map(|e| format!("{}.{}", e.spec.target.zone, e.spec.target.table))
+                .collect();
+            known.sort();
+            JobsError::NoJobWrites {
+                table: table.to_string(),
+                known,
+            }
+        })?;
+    let engine = |source| JobsError::Engine {
+        job: entry.spec.name.clone(),
+        source,
+    };
+    let ctx = new_session(session).map_err(engine)?;
+    let registered = lakejob_engine::query::register_catalog_tables(&ctx, catalog)
+        .await
+        .map_err(engine)?;
+    if !registered.contains(table) {
+        return Err(engine(lakejob_engine::EngineError::TableNotFound(
+            table.to_string(),
+        )));
+    }
+    lakejob_quality::evaluate(&ctx, &table.to_string(), &entry.spec.quality)
+        .await
+        .map_err(|source| JobsError::Quality {
+            job: entry.spec.name.clone(),
+            source,
+        })
+}
