@@ -568,25 +568,27 @@ impl ContentCheck {
             ));
             return;
         }
-        // Only the header matters for CSV: stop looking once it is checked.
-        if matches!(self.kind, FileKind::Csv { .. }) && self.lines > 0 {
-            if self.good_lines == 0 && chunk.iter().any(|b| !b.is_ascii_whitespace()) {
-                self.good_lines = 1;
-            }
-            return;
-        }
-        while let Some(end) = chunk.iter().position(|b| *b == b'\n') {
-            self.push_line_part(&chunk[..end]);
-            self.end_line();
-            chunk = &chunk[end + 1..];
-            if matches!(self.kind, FileKind::Csv { .. }) {
+        while !chunk.is_empty() {
+            // Of a CSV file only the header is checked; after it, all that matters is
+            // whether a row follows.
+            if matches!(self.kind, FileKind::Csv { .. }) && self.lines > 0 {
                 if chunk.iter().any(|b| !b.is_ascii_whitespace()) {
                     self.good_lines = 1;
                 }
                 return;
             }
+            match chunk.iter().position(|b| *b == b'\n') {
+                Some(end) => {
+                    self.push_line_part(&chunk[..end]);
+                    self.end_line();
+                    chunk = &chunk[end + 1..];
+                }
+                None => {
+                    self.push_line_part(chunk);
+                    return;
+                }
+            }
         }
-        self.push_line_part(chunk);
     }
 
     fn push_line_part(&mut self, part: &[u8]) {

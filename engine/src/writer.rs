@@ -72,7 +72,6 @@ pub struct TableWrite<'a> {
     format: TableFormat,
     partition_columns: Vec<String>,
     mode: WriteMode,
-    replacing: Vec<Vec<ScalarValue>>,
     description: Option<String>,
     path: Option<String>,
 }
@@ -104,7 +103,6 @@ impl<'a> TableWrite<'a> {
             format,
             partition_columns: Vec::new(),
             mode: WriteMode::Append,
-            replacing: Vec::new(),
             description: None,
             path: None,
         }
@@ -125,13 +123,6 @@ impl<'a> TableWrite<'a> {
     /// How the rows meet existing rows.
     pub fn with_mode(mut self, mode: WriteMode) -> Self {
         self.mode = mode;
-        self
-    }
-
-    /// With [`WriteMode::OverwritePartitions`], partitions to empty even when no new row falls
-    /// in them (a re-run that now rejects nothing must clear its old rejects).
-    pub fn replacing_partitions(mut self, partitions: Vec<Vec<ScalarValue>>) -> Self {
-        self.replacing = partitions;
         self
     }
 
@@ -244,20 +235,16 @@ impl<'a> TableWrite<'a> {
                 metrics.rows_updated = merged.num_target_rows_updated as u64;
                 table
             }
-            (WriteMode::OverwritePartitions, true) => {
-                let mut replaced: Vec<Vec<ScalarValue>> = partitions.to_vec();
-                replaced.extend(self.replacing.iter().cloned());
-                match self.partition_predicate(&replaced) {
-                    Some(predicate) => table
-                        .write(batches)
-                        .with_save_mode(SaveMode::Overwrite)
-                        .with_replace_where(predicate)
-                        .with_session_state(session)
-                        .await
-                        .map_err(EngineError::delta(&name))?,
-                    None => table,
-                }
-            }
+            (WriteMode::OverwritePartitions, true) => match self.partition_predicate(partitions) {
+                Some(predicate) => table
+                    .write(batches)
+                    .with_save_mode(SaveMode::Overwrite)
+                    .with_replace_where(predicate)
+                    .with_session_state(session)
+                    .await
+                    .map_err(EngineError::delta(&name))?,
+                None => table,
+            },
             (WriteMode::ReplaceWhere(predicate), true) => table
                 .write(batches)
                 .with_save_mode(SaveMode::Overwrite)
@@ -345,16 +332,11 @@ impl<'a> TableWrite<'a> {
             .map_err(EngineError::delta(&name))
     }
 
-    /// `(p1 = v1 AND p2 = v2) OR ...` over the given partitions; `None` when there are none.
+    /// `(p1 = v1 AND p2 = v2) OR ...` over the given (distinct) partitions; `None` when there
+    /// are none.
     fn partition_predicate(&self, partitions: &[Vec<ScalarValue>]) -> Option<Expr> {
-        let mut distinct: Vec<&Vec<ScalarValue>> = Vec::new();
-        for values in partitions {
-            if !distinct.contains(&values) {
-                distinct.push(values);
-            }
-        }
-        distinct
-            .into_iter()
+        partitions
+            .iter()
             .filter_map(|values| {
                 self.partition_columns
                     .iter()
@@ -411,16 +393,7 @@ impl<'a> TableWrite<'a> {
             }
         }
         if self.mode == WriteMode::OverwritePartitions {
-            let mut dirs = staged_dirs.clone();
-            dirs.extend(self.replacing.iter().map(|values| {
-                self.partition_columns
-                    .iter()
-                    .zip(partition_text(values))
-                    .map(|(c, v)| format!("{c}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("/")
-            }));
-            for dir in dirs {
+            for dir in &staged_dirs {
                 let prefix = if dir.is_empty() {
                     table_path.clone()
                 } else {
@@ -574,4 +547,41 @@ fn partition_text(values: &[ScalarValue]) -> PartitionValues {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray, Int64Array, TimestampNanosecondArray};
+    use datafusion::arrow::datatypes::{TimeUnit, TimestampMicrosecondType};
+
+    #[test]
+    fn timestamps_are_written_as_microseconds_in_utc() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("at", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(TimestampNanosecondArray::from(vec![
+                    Some(1_500_000_123),
+                    None,
+                ])),
+                Arc::new(Int64Array::from(vec![1, 2])),
+            ],
+        )
+        .map_err(|e| EngineError::datafusion("test batch")(e.into()))?;
+        let (normalised, batches) = with_utc_microsecond_timestamps(schema, vec![batch])?;
+        assert_eq!(
+            normalised.field(0).data_type(),
+            &crate::types::timestamp_type()
+        );
+        assert_eq!(normalised.field(1).data_type(), &DataType::Int64);
+        let at = batches[0]
+            .column(0)
+            .as_primitive::<TimestampMicrosecondType>();
+        assert_eq!((at.value(0), at.is_null(1)), (1_500_000, true));
+        Ok(())
+    }
 }

@@ -261,7 +261,6 @@ impl SourceReader {
     /// checked and typed exactly like CSV fields.
     fn read_json_lines(&self, file: &str, data: &[u8]) -> Result<FileRead> {
         let mut assembler = Assembler::new(self, file);
-        let mut texts: Vec<Option<String>> = vec![None; self.columns.len()];
         for (index, line) in data.split(|b| *b == b'\n').enumerate() {
             let line_number = index as i64 + 1;
             let line = line.trim_ascii();
@@ -270,9 +269,11 @@ impl SourceReader {
             }
             match serde_json::from_slice::<serde_json::Value>(line) {
                 Ok(serde_json::Value::Object(object)) => {
-                    for (text, path) in texts.iter_mut().zip(&self.json_paths) {
-                        *text = json_lookup(&object, path).and_then(json_text);
-                    }
+                    let texts: Vec<Option<Cow<'_, str>>> = self
+                        .json_paths
+                        .iter()
+                        .map(|path| json_lookup(&object, path).and_then(json_text))
+                        .collect();
                     let field =
                         |i: usize| texts.get(i).and_then(|t| t.as_deref()).map(str::as_bytes);
                     assembler.raw_record = Some(line);
@@ -381,14 +382,15 @@ fn json_lookup<'v>(
         .try_fold(object.get(first)?, |value, key| value.get(key))
 }
 
-/// A JSON value as the text a CSV field would hold; null is missing.
-fn json_text(value: &serde_json::Value) -> Option<String> {
+/// A JSON value as the text a CSV field would hold (strings borrowed, not copied); null is
+/// missing.
+fn json_text(value: &serde_json::Value) -> Option<Cow<'_, str>> {
     match value {
         serde_json::Value::Null => None,
-        serde_json::Value::String(text) => Some(text.clone()),
-        serde_json::Value::Bool(flag) => Some(flag.to_string()),
-        serde_json::Value::Number(number) => Some(number.to_string()),
-        nested => Some(nested.to_string()),
+        serde_json::Value::String(text) => Some(Cow::Borrowed(text)),
+        serde_json::Value::Bool(flag) => Some(Cow::Borrowed(if *flag { "true" } else { "false" })),
+        serde_json::Value::Number(number) => Some(Cow::Owned(number.to_string())),
+        nested => Some(Cow::Owned(nested.to_string())),
     }
 }
 
