@@ -247,6 +247,10 @@ fn init_tracing(global: &Global) {
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let global = cli.global;
     let printer = Printer::new(global.output == OutputFormat::Json);
+    let session = SessionOptions {
+        memory_limit: global.memory_limit,
+        target_partitions: None,
+    };
     let open = || -> Result<(Lake, LocalCatalog), CliError> {
         let lake = Lake::open(&global.lake)?;
         match global.catalog {
@@ -322,10 +326,6 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             reprocess,
         } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let session = SessionOptions {
-                memory_limit: global.memory_limit,
-                target_partitions: None,
-            };
             let entry = match registry.get(&job) {
                 Ok(entry) => entry,
                 Err(unknown) => {
@@ -337,7 +337,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                         PipelineRun::new(&lake, &catalog, &SystemClock, &registry, &stage)
                             .with_date(date)
                             .with_reprocess(reprocess)
-                            .with_session(session)
+                            .with_session(session.clone())
                             .execute()
                             .await?;
                     printer.pipeline_summary(&summary);
@@ -349,7 +349,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .with_origin(&entry.origin)
                 .with_date(date)
                 .with_reprocess(reprocess)
-                .with_session(session)
+                .with_session(session.clone())
                 .execute()
                 .await?;
             printer.run_summary(&summary);
@@ -365,10 +365,6 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let name: TableName = table.parse().map_err(CliError::Usage)?;
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             let (_, catalog) = open()?;
-            let session = SessionOptions {
-                memory_limit: global.memory_limit,
-                target_partitions: None,
-            };
             let report = check_table(&catalog, &registry, &name, &session).await?;
             printer.quality_report(&name, &report);
             Ok(if report.passed {
@@ -383,13 +379,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             let spec = shipped_pipeline(&pipeline)?;
             let (lake, catalog) = open()?;
-            let session = SessionOptions {
-                memory_limit: global.memory_limit,
-                target_partitions: None,
-            };
             let summary = PipelineRun::new(&lake, &catalog, &SystemClock, &registry, &spec)
                 .with_date(date)
-                .with_session(session)
+                .with_session(session.clone())
                 .execute()
                 .await?;
             printer.pipeline_summary(&summary);
@@ -429,10 +421,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 (None, None) => return Err(CliError::Usage("give SQL or --named <query>".into())),
             };
             let (_, catalog) = open()?;
-            let ctx = lakejob_engine::new_session(&SessionOptions {
-                memory_limit: global.memory_limit,
-                target_partitions: None,
-            })?;
+            let ctx = lakejob_engine::new_session(&session)?;
             lakejob_engine::query::register_catalog_tables(&ctx, &catalog).await?;
             let batches = lakejob_engine::query::run_sql(&ctx, &sql).await?;
             printer.batches(&batches)?;

@@ -9,7 +9,7 @@ use lakejob_engine::datafusion::arrow::util::pretty::pretty_format_batches;
 use lakejob_engine::ingest::IngestMetrics;
 use lakejob_engine::{CatalogTable, TableName};
 
-use lakejob_jobs::{JobRegistry, PipelineSummary, QualityReport, RunSummary, StageStatus};
+use lakejob_jobs::{JobRegistry, PipelineSummary, QualityReport, RunSummary};
 use lakejob_sample_data::GenerateMetrics;
 use serde_json::json;
 
@@ -74,10 +74,7 @@ impl Printer {
             self.emit(&serde_json::to_value(summary).unwrap_or_default());
             return;
         }
-        let status = serde_json::to_value(summary.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let status = label(summary.status);
         println!(
             "{} {} {status} in {:.2} s (run {})",
             summary.job,
@@ -140,10 +137,7 @@ impl Printer {
             megabytes / elapsed.as_secs_f64().max(1e-9)
         );
         for file in &metrics.files {
-            let outcome = serde_json::to_value(file.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let outcome = label(file.outcome);
             let place = file
                 .lake_path
                 .as_deref()
@@ -161,12 +155,6 @@ impl Printer {
             self.emit(&serde_json::to_value(summary).unwrap_or_default());
             return;
         }
-        let label = |status: StageStatus| {
-            serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        };
         println!(
             "pipeline {} {} {} in {:.2} s",
             summary.pipeline,
@@ -352,4 +340,13 @@ impl Printer {
             }
         }
     }
+}
+
+/// The name a value serialises to (`succeeded`, `quality_failed`): the JSON and text forms
+/// use the same words.
+fn label(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
