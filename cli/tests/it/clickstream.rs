@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{TestLake, run_python, workspace};
+use crate::support::{TestLake, row_counts, run_python, workspace};
 
 fn run(lake: &TestLake, args: &[&str]) -> Value {
     let summary = lake.json(args);
@@ -29,12 +29,7 @@ fn sessions_follow_late_events_across_midnight_and_match_duckdb() {
         &lake,
         &["run", "clickstream_events", "--date", "2025-01-15"],
     );
-    assert_eq!(
-        ["rows_in", "rows_out", "rows_rejected", "rows_duplicate"]
-            .map(|f| first[f].as_u64().unwrap()),
-        [11, 7, 3, 1],
-        "{first}"
-    );
+    assert_eq!(row_counts(&first), [11, 7, 3, 1], "{first}");
     let reasons: Vec<Value> = lake
         .query("SELECT _reject_reason FROM quarantine.clickstream ORDER BY _line")
         .into_iter()

@@ -2,19 +2,11 @@
 
 use std::path::Path;
 
-use crate::support::{TestLake, workspace};
+use crate::support::TestLake;
 
-const SHIPPED: &str = "jobs/definitions/transaction_etl.yaml";
-
-/// Writes the shipped job with `edit` applied into `<lake>/jobs/`.
+/// The shipped transaction job with `edit` applied, in `<lake>/jobs/`.
 fn job_with(lake: &TestLake, edit: impl Fn(String) -> String) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(workspace().join(SHIPPED)).expect("shipped job");
-    let folder = lake.path().join("jobs");
-    std::fs::create_dir_all(&folder).expect("jobs folder");
-    let edited = edit(text.clone());
-    assert_ne!(edited, text, "the edit must change the job");
-    std::fs::write(folder.join("transaction_etl.yaml"), edited).expect("write job");
-    folder
+    lake.with_edited_job("transaction_etl", edit)
 }
 
 fn run_with_jobs(lake: &TestLake, folder: &Path) -> (i32, String) {
@@ -174,4 +166,52 @@ fn parquet_targets_write_hive_partitions_and_refuse_merge() {
             ours[0]["total"].as_str().unwrap_or_default()
         )
     );
+}
+
+#[test]
+fn what_a_job_reads_and_how_it_merges_are_checked() {
+    let lake = TestLake::new();
+    let folder = lake.path().join("jobs");
+    std::fs::create_dir_all(&folder).unwrap();
+    let shipped = |job: &str| {
+        std::fs::read_to_string(
+            crate::support::workspace().join(format!("jobs/definitions/{job}.yaml")),
+        )
+        .unwrap()
+    };
+    let both = shipped("transaction_etl")
+        .replace("name: transaction_etl\n", "name: both\nquery: SELECT 1\n");
+    let neither =
+        "name: neither\ntarget: { zone: curated, table: t, format: delta, mode: overwrite }\n";
+    let update_when = shipped("product_ratings")
+        .replace("name: product_ratings\n", "name: update_when\n")
+        .replace(
+            "  mode: overwrite\n",
+            "  mode: overwrite\n  update_when: source.a > target.a\n",
+        );
+    let size = shipped("reviews_etl")
+        .replace("name: reviews_etl\n", "name: size\n")
+        .replace("    type: csv\n", "    type: csv\n  max_file_size: lots\n");
+    for (file, text) in [
+        ("both.yaml", both.as_str()),
+        ("neither.yaml", neither),
+        ("update_when.yaml", &update_when),
+        ("size.yaml", &size),
+    ] {
+        std::fs::write(folder.join(file), text).unwrap();
+    }
+    let output = lake.lakejob(&["validate", &folder.display().to_string()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "job both: query: a job reads a source or a query, not both",
+        "job neither: source: a job reads a source (raw files) or a query (catalog tables)",
+        "job update_when: target.update_when: only used by mode merge",
+        "job size: source.max_file_size: 'lots' is not a size",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing «{expected}» in:\n{stdout}"
+        );
+    }
 }

@@ -441,3 +441,31 @@ fn json_lines_sources_are_checked_line_by_line() {
         "{run}"
     );
 }
+
+#[test]
+fn a_file_above_the_sources_size_limit_is_not_taken() {
+    let lake = TestLake::with_references();
+    let jobs = lake.with_edited_job("transaction_etl", |t| {
+        t.replace("    type: csv\n", "    type: csv\n  max_file_size: 1KB\n")
+    });
+    let report = lake.json(&[
+        "ingest",
+        "transactions",
+        &fixture_csv().display().to_string(),
+        "--jobs",
+        &jobs.display().to_string(),
+    ]);
+    assert_eq!(
+        outcomes(&report),
+        [(
+            "transactions_2025-01-15.csv".to_string(),
+            "skipped".to_string()
+        )]
+    );
+    let reason = report["files"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("above the source's limit of 1024 bytes"),
+        "{reason}"
+    );
+    assert!(!lake.path().join("raw").exists(), "nothing landed");
+}

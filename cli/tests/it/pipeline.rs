@@ -2,10 +2,27 @@
 //! DuckDB over the raw files, a failing stage stopping its dependants, and a re-run reading
 //! nothing new.
 
+use std::path::Path;
+
 use serde_json::{Value, json};
 
 use crate::golden::compare_with_golden;
 use crate::support::{TestLake, run_python, workspace};
+
+/// `lakejob pipeline run daily --jobs <folder>`: its exit code and JSON summary.
+fn daily_with_jobs(lake: &TestLake, jobs: &Path) -> (Option<i32>, Value) {
+    let folder = jobs.display().to_string();
+    let output = lake.lakejob(&[
+        "pipeline", "run", "daily", "--output", "json", "--jobs", &folder,
+    ]);
+    let summary = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON summary ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code(), summary)
+}
 
 fn stage_statuses(summary: &Value) -> Vec<(String, String)> {
     summary["stages"]
@@ -126,33 +143,14 @@ fn the_daily_pipeline_fills_the_curated_zone_with_numbers_duckdb_agrees_with() {
 #[test]
 fn a_stage_that_fails_its_gate_stops_the_stages_after_it() {
     let lake = TestLake::with_fixture();
-    let jobs = lake.path().join("jobs");
-    std::fs::create_dir_all(&jobs).unwrap();
-    let shipped =
-        std::fs::read_to_string(workspace().join("jobs/definitions/reviews_etl.yaml")).unwrap();
-    let strict = shipped.replace(
-        "check: { kind: row_count, min: 1 }\n      severity: warn",
-        "check: { kind: row_count, min: 1000 }",
-    );
-    assert_ne!(strict, shipped);
-    std::fs::write(jobs.join("reviews_etl.yaml"), strict).unwrap();
-
-    let output = lake.lakejob(&[
-        "pipeline",
-        "run",
-        "daily",
-        "--output",
-        "json",
-        "--jobs",
-        &jobs.display().to_string(),
-    ]);
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let jobs = lake.with_edited_job("reviews_etl", |t| {
+        t.replace(
+            "check: { kind: row_count, min: 1 }\n      severity: warn",
+            "check: { kind: row_count, min: 1000 }",
+        )
+    });
+    let (code, summary) = daily_with_jobs(&lake, &jobs);
+    assert_eq!(code, Some(3), "{summary}");
     let statuses = stage_statuses(&summary);
     assert_eq!(
         statuses,
@@ -212,33 +210,14 @@ const NAMED_QUERIES: [&str; 5] = [
 #[test]
 fn a_stage_whose_job_errors_is_failed_with_the_reason_and_exit_1() {
     let lake = TestLake::with_fixture();
-    let jobs = lake.path().join("jobs");
-    std::fs::create_dir_all(&jobs).unwrap();
-    let shipped =
-        std::fs::read_to_string(workspace().join("jobs/definitions/funnel_daily.yaml")).unwrap();
-    let broken = shipped.replace(
-        "FROM processed.clickstream_events",
-        "FROM processed.nowhere",
-    );
-    assert_ne!(broken, shipped);
-    std::fs::write(jobs.join("funnel_daily.yaml"), broken).unwrap();
-
-    let output = lake.lakejob(&[
-        "pipeline",
-        "run",
-        "daily",
-        "--output",
-        "json",
-        "--jobs",
-        &jobs.display().to_string(),
-    ]);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let jobs = lake.with_edited_job("funnel_daily", |t| {
+        t.replace(
+            "FROM processed.clickstream_events",
+            "FROM processed.nowhere",
+        )
+    });
+    let (code, summary) = daily_with_jobs(&lake, &jobs);
+    assert_eq!(code, Some(1), "{summary}");
     let clickstream = &summary["stages"][3];
     assert_eq!(clickstream["status"], "failed");
     let reason = clickstream["reason"].as_str().unwrap();

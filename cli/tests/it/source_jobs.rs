@@ -4,18 +4,14 @@
 use serde_json::{Value, json};
 
 use crate::golden::compare_with_golden;
-use crate::support::{TestLake, run_python};
-
-fn counts(summary: &Value) -> [u64; 4] {
-    ["rows_in", "rows_out", "rows_rejected", "rows_duplicate"].map(|f| summary[f].as_u64().unwrap())
-}
+use crate::support::{TestLake, row_counts, run_python};
 
 #[test]
 fn product_enrichment_keeps_the_latest_version_and_quarantines_broken_lines() {
     let lake = TestLake::with_fixture();
     let first = lake.json(&["run", "product_enrichment", "--date", "2025-01-15"]);
     assert_eq!(first["status"], "succeeded", "{first}");
-    assert_eq!(counts(&first), [9, 4, 4, 1], "{first}");
+    assert_eq!(row_counts(&first), [9, 4, 4, 1], "{first}");
 
     let quarantine = lake.query(
         "SELECT _line, product_id, price, _reject_reason, _raw_record IS NOT NULL AS kept_raw \
@@ -95,7 +91,7 @@ fn reviews_etl_cleans_multiline_text_and_rejects_out_of_range_rows() {
     let lake = TestLake::with_fixture();
     let summary = lake.json(&["run", "reviews_etl", "--date", "2025-01-15"]);
     assert_eq!(summary["status"], "succeeded", "{summary}");
-    assert_eq!(counts(&summary), [9, 4, 4, 1], "{summary}");
+    assert_eq!(row_counts(&summary), [9, 4, 4, 1], "{summary}");
     let quarantine = lake
         .query("SELECT _line, review_id, _reject_reason FROM quarantine.reviews ORDER BY _line");
     let reasons: Vec<&str> = quarantine

@@ -29,6 +29,19 @@ impl TestLake {
         lake
     }
 
+    /// Writes the shipped job `job` with `edit` applied into `<lake>/jobs/`, the folder to pass
+    /// as `--jobs`.
+    pub fn with_edited_job(&self, job: &str, edit: impl Fn(String) -> String) -> PathBuf {
+        let shipped = workspace().join(format!("jobs/definitions/{job}.yaml"));
+        let text = std::fs::read_to_string(shipped).expect("shipped job");
+        let folder = self.path().join("jobs");
+        std::fs::create_dir_all(&folder).expect("jobs folder");
+        let edited = edit(text.clone());
+        assert_ne!(edited, text, "the edit must change the job");
+        std::fs::write(folder.join(format!("{job}.yaml")), edited).expect("write job");
+        folder
+    }
+
     /// An empty lake with only the fixture's reference tables.
     pub fn with_references() -> Self {
         let lake = Self::new();
@@ -137,4 +150,13 @@ pub fn run_python(code: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// A run summary's row accounting: in, out, rejected, duplicate.
+pub fn row_counts(summary: &Value) -> [u64; 4] {
+    ["rows_in", "rows_out", "rows_rejected", "rows_duplicate"].map(|field| {
+        summary[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {field} in {summary}"))
+    })
 }
