@@ -207,12 +207,39 @@ impl<'a> TableWrite<'a> {
         partitions: &[Vec<ScalarValue>],
         metrics: &mut WriteMetrics,
     ) -> Result<()> {
+        if batches.is_empty() {
+            // An empty batch still creates the table (with its schema) or empties partitions.
+            batches.push(RecordBatch::new_empty(Arc::clone(schema)));
+        }
+        let table = self.open_delta().await?;
+        let creating = table.version().is_none();
+        match self
+            .commit_delta(table, schema, batches.clone(), partitions, metrics)
+            .await
+        {
+            // Another writer created the table first (both wrote its protocol and metadata):
+            // the table exists now, so commit again the way this mode writes to one.
+            Err(EngineError::Delta { source, .. })
+                if creating
+                    && matches!(*source, deltalake::DeltaTableError::Transaction { .. }) =>
+            {
+                tracing::debug!(table = %self.name, error = %source, "lost the race to create the table; writing to it");
+                let table = self.open_delta().await?;
+                self.commit_delta(table, schema, batches, partitions, metrics)
+                    .await
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// The table at this write's location, loaded if it has a log; a missing folder is a
+    /// table yet to be created, not an error.
+    async fn open_delta(&self) -> Result<DeltaTable> {
         let name = self.name.to_string();
         let location = self.lake.url_of(&self.relative_path())?;
         let mut table = deltalake::DeltaTableBuilder::from_url(location)
             .and_then(|builder| builder.build())
             .map_err(EngineError::delta(&name))?;
-        // A missing folder is a table yet to be created, not an error.
         if self
             .lake
             .has_objects(&format!("{}/_delta_log", self.relative_path()))
@@ -220,10 +247,18 @@ impl<'a> TableWrite<'a> {
         {
             table.load().await.map_err(EngineError::delta(&name))?;
         }
-        if batches.is_empty() {
-            // An empty batch still creates the table (with its schema) or empties partitions.
-            batches.push(RecordBatch::new_empty(Arc::clone(schema)));
-        }
+        Ok(table)
+    }
+
+    async fn commit_delta(
+        &self,
+        table: DeltaTable,
+        schema: &SchemaRef,
+        batches: Vec<RecordBatch>,
+        partitions: &[Vec<ScalarValue>],
+        metrics: &mut WriteMetrics,
+    ) -> Result<()> {
+        let name = self.name.to_string();
         let exists = table.version().is_some();
         let session = Arc::new(self.ctx.state());
         let table = match (&self.mode, exists) {
@@ -582,6 +617,71 @@ mod tests {
             .column(0)
             .as_primitive::<TimestampMicrosecondType>();
         assert_eq!((at.value(0), at.is_null(1)), (1_500_000, true));
+        Ok(())
+    }
+
+    /// A catalog that accepts every registration and remembers none.
+    #[derive(Debug)]
+    struct NoCatalog;
+
+    #[async_trait::async_trait]
+    impl Catalog for NoCatalog {
+        async fn upsert_table(&self, _: &TableDefinition) -> Result<()> {
+            Ok(())
+        }
+        async fn add_partitions(&self, _: &TableName, _: &[PartitionValues]) -> Result<usize> {
+            Ok(0)
+        }
+        async fn table(&self, _: &TableName) -> Result<Option<crate::catalog::CatalogTable>> {
+            Ok(None)
+        }
+        async fn tables(&self) -> Result<Vec<TableName>> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Jobs of a pipeline append to shared tables (`lakejob.quality_results`) at once, the
+    /// first of them creating it: the write itself settles who creates it, not the caller.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn first_appends_at_once_all_land() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| EngineError::Task(e.to_string()))?;
+        let lake = Lake::open(&dir.path().to_string_lossy())?;
+        let catalog = NoCatalog;
+        let ctx = crate::session::new_session(&crate::session::SessionOptions::default())?;
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batch = |n: i64| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(Int64Array::from(vec![n]))],
+            )
+            .map_err(|e| EngineError::datafusion("test batch")(e.into()))
+        };
+        let write = |n: i64| {
+            let (lake, ctx, catalog, schema) = (&lake, &ctx, &catalog, Arc::clone(&schema));
+            async move {
+                TableWrite::new(
+                    lake,
+                    ctx,
+                    TableName::new("lakejob", "log"),
+                    TableFormat::Delta,
+                )
+                .with_mode(WriteMode::Append)
+                .execute(schema, vec![batch(n)?], catalog)
+                .await
+            }
+        };
+        let writes: Vec<_> = (0..8).map(write).collect();
+        for written in futures::future::join_all(writes).await {
+            written?;
+        }
+        let table = deltalake::open_table(lake.url_of("lakejob/log")?)
+            .await
+            .map_err(EngineError::delta("lakejob.log"))?;
+        assert_eq!(
+            table.version(),
+            Some(7),
+            "one creates the table, the others append to it"
+        );
         Ok(())
     }
 }

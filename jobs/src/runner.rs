@@ -32,9 +32,6 @@ pub const QUARANTINE_PARTITION: &str = "raw_date";
 /// Column of quarantine tables naming the run that rejected the row.
 pub const QUARANTINE_RUN_ID: &str = "_run_id";
 
-/// Tries at appending to `lakejob.quality_results` when concurrent jobs race.
-const QUALITY_RECORD_ATTEMPTS: u32 = 3;
-
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -419,18 +416,9 @@ impl<'a> JobRun<'a> {
     /// gate: a failure to append is reported and the run goes on.
     async fn record_quality(&self, ctx: &SessionContext, summary: &RunSummary) {
         let target = format!("{}.{}", self.job.target.zone, self.job.target.table);
-        // Concurrent jobs of a pipeline append at once; the first of them also creates the
-        // table, and a job that loses that race appends on its next try.
-        for attempt in 1..=QUALITY_RECORD_ATTEMPTS {
-            match record_quality(self.lake, ctx, self.catalog, summary, &target).await {
-                Ok(_) => return,
-                Err(e) if attempt == QUALITY_RECORD_ATTEMPTS => {
-                    tracing::warn!(job = %self.job.name, error = %e, "quality results were not recorded");
-                }
-                Err(e) => {
-                    tracing::debug!(job = %self.job.name, error = %e, attempt, "recording quality results again")
-                }
-            }
+        // Concurrent jobs append at once; TableWrite settles which of them creates the table.
+        if let Err(e) = record_quality(self.lake, ctx, self.catalog, summary, &target).await {
+            tracing::warn!(job = %self.job.name, error = %e, "quality results were not recorded");
         }
     }
 
