@@ -16,8 +16,9 @@ use lakejob_engine::{
     Catalog, EngineError, Lake, SessionOptions, SystemClock, TableName, parse_byte_size,
 };
 use lakejob_jobs::{
-    JobRegistry, JobRun, JobsError, PipelineRun, RunStatus, StageStatus, check_table, job_files_in,
-    named_query, parse_job, shipped_pipeline, shipped_stage, source_files, validate_job,
+    JobRegistry, JobRun, JobsError, PipelineRun, RunOptions, RunStatus, StageStatus, check_table,
+    job_files_in, named_query, parse_job, shipped_pipeline, shipped_stage, source_files,
+    validate_job,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
@@ -326,6 +327,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             reprocess,
         } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
+            let options = RunOptions {
+                date,
+                reprocess,
+                session,
+            };
             let entry = match registry.get(&job) {
                 Ok(entry) => entry,
                 Err(unknown) => {
@@ -335,9 +341,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     let (lake, catalog) = open()?;
                     let summary =
                         PipelineRun::new(&lake, &catalog, &SystemClock, &registry, &stage)
-                            .with_date(date)
-                            .with_reprocess(reprocess)
-                            .with_session(session.clone())
+                            .with_options(options)
                             .execute()
                             .await?;
                     printer.pipeline_summary(&summary);
@@ -347,9 +351,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let (lake, catalog) = open()?;
             let summary = JobRun::new(&lake, &catalog, &SystemClock, &entry.spec)
                 .with_origin(&entry.origin)
-                .with_date(date)
-                .with_reprocess(reprocess)
-                .with_session(session.clone())
+                .with_options(options)
                 .execute()
                 .await?;
             printer.run_summary(&summary);
@@ -379,9 +381,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             let spec = shipped_pipeline(&pipeline)?;
             let (lake, catalog) = open()?;
+            let options = RunOptions {
+                date,
+                reprocess: false,
+                session,
+            };
             let summary = PipelineRun::new(&lake, &catalog, &SystemClock, &registry, &spec)
-                .with_date(date)
-                .with_session(session.clone())
+                .with_options(options)
                 .execute()
                 .await?;
             printer.pipeline_summary(&summary);

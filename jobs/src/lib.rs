@@ -21,7 +21,7 @@ pub use plan::Problem;
 pub use quality_log::quality_results_table;
 pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files_in, named_query};
 pub use runner::{
-    JobRun, QUARANTINE_PARTITION, QualitySummary, RunStatus, RunSummary, SkippedFile,
+    JobRun, QUARANTINE_PARTITION, QualitySummary, RunOptions, RunStatus, RunSummary, SkippedFile,
 };
 pub use spec::{
     DedupeStep, DeriveColumn, FormatSpec, JobSpec, JoinStep, ReferenceSpec, SourceSpec, Step,

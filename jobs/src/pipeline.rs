@@ -8,13 +8,13 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use lakejob_engine::{Catalog, Clock, Lake, SessionOptions};
+use lakejob_engine::{Catalog, Clock, Lake};
 use serde::{Deserialize, Serialize};
 
 use crate::JobsError;
 use crate::plan::Problem;
 use crate::registry::JobRegistry;
-use crate::runner::{JobRun, RunStatus, RunSummary};
+use crate::runner::{JobRun, RunOptions, RunStatus, RunSummary};
 
 /// The shipped pipeline files: (file name, contents).
 pub const SHIPPED_PIPELINES: &[(&str, &str)] =
@@ -197,9 +197,7 @@ pub struct PipelineRun<'a> {
     clock: &'a dyn Clock,
     registry: &'a JobRegistry,
     spec: &'a PipelineSpec,
-    date: Option<NaiveDate>,
-    reprocess: bool,
-    session: SessionOptions,
+    options: RunOptions,
 }
 
 impl<'a> PipelineRun<'a> {
@@ -217,27 +215,13 @@ impl<'a> PipelineRun<'a> {
             clock,
             registry,
             spec,
-            date: None,
-            reprocess: false,
-            session: SessionOptions::default(),
+            options: RunOptions::default(),
         }
     }
 
-    /// Source jobs read only this date's raw files.
-    pub fn with_date(mut self, date: Option<NaiveDate>) -> Self {
-        self.date = date;
-        self
-    }
-
-    /// Source jobs read processed files again.
-    pub fn with_reprocess(mut self, reprocess: bool) -> Self {
-        self.reprocess = reprocess;
-        self
-    }
-
-    /// Memory limit and parallelism of every job.
-    pub fn with_session(mut self, session: SessionOptions) -> Self {
-        self.session = session;
+    /// Date, reprocessing and session of every job.
+    pub fn with_options(mut self, options: RunOptions) -> Self {
+        self.options = options;
         self
     }
 
@@ -313,7 +297,7 @@ impl<'a> PipelineRun<'a> {
         .unwrap_or(StageStatus::Succeeded);
         Ok(PipelineSummary {
             pipeline: self.spec.name.clone(),
-            date: self.date,
+            date: self.options.date,
             status,
             stages,
             duration_ms: started.elapsed().as_millis() as u64,
@@ -335,9 +319,7 @@ impl<'a> PipelineRun<'a> {
                 Ok(entry) => {
                     JobRun::new(self.lake, self.catalog, self.clock, &entry.spec)
                         .with_origin(&entry.origin)
-                        .with_date(self.date)
-                        .with_reprocess(self.reprocess)
-                        .with_session(self.session.clone())
+                        .with_options(self.options.clone())
                         .execute()
                         .await
                 }

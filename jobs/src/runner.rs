@@ -115,6 +115,18 @@ pub struct RunSummary {
     pub duration_ms: u64,
 }
 
+/// What a run is asked to do, the same for a job alone or every job of a pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Source jobs read only the raw files of this date (default: every date).
+    pub date: Option<NaiveDate>,
+    /// Source jobs read files they have processed before too (writes are idempotent on
+    /// their keys).
+    pub reprocess: bool,
+    /// Memory limit and parallelism.
+    pub session: SessionOptions,
+}
+
 /// One run of a job, built up then executed.
 #[derive(Debug)]
 pub struct JobRun<'a> {
@@ -123,9 +135,7 @@ pub struct JobRun<'a> {
     clock: &'a dyn Clock,
     job: &'a JobSpec,
     origin: Option<&'a str>,
-    date: Option<NaiveDate>,
-    reprocess: bool,
-    session: SessionOptions,
+    options: RunOptions,
 }
 
 impl<'a> JobRun<'a> {
@@ -142,9 +152,7 @@ impl<'a> JobRun<'a> {
             clock,
             job,
             origin: None,
-            date: None,
-            reprocess: false,
-            session: SessionOptions::default(),
+            options: RunOptions::default(),
         }
     }
 
@@ -154,21 +162,9 @@ impl<'a> JobRun<'a> {
         self
     }
 
-    /// Read files the job has processed before too (the write is idempotent on its key).
-    pub fn with_reprocess(mut self, reprocess: bool) -> Self {
-        self.reprocess = reprocess;
-        self
-    }
-
-    /// Only the raw files of this date (default: every date).
-    pub fn with_date(mut self, date: Option<NaiveDate>) -> Self {
-        self.date = date;
-        self
-    }
-
-    /// Memory limit and parallelism.
-    pub fn with_session(mut self, session: SessionOptions) -> Self {
-        self.session = session;
+    /// Date, reprocessing and session.
+    pub fn with_options(mut self, options: RunOptions) -> Self {
+        self.options = options;
         self
     }
 
@@ -203,7 +199,7 @@ impl<'a> JobRun<'a> {
             return Err(self.invalid(problems));
         }
         let job = self.job;
-        let ctx = new_session(&self.session).map_err(self.engine())?;
+        let ctx = new_session(&self.options.session).map_err(self.engine())?;
         let source = match (&job.source, &job.query) {
             (Some(source), _) => source,
             (None, Some(query)) => {
@@ -220,8 +216,8 @@ impl<'a> JobRun<'a> {
         let scope = Scope {
             job: &job.name,
             source: &source.name,
-            date: self.date,
-            reprocess: self.reprocess,
+            date: self.options.date,
+            reprocess: self.options.reprocess,
             whole_dates: job.target.mode == WriteModeSpec::OverwritePartitions,
         };
         let selection = select_files(self.lake, self.clock, scope)
@@ -229,7 +225,7 @@ impl<'a> JobRun<'a> {
             .map_err(self.engine())?;
         let files = selection.files;
         if files.is_empty() {
-            tracing::warn!(job = %job.name, source = %source.name, date = ?self.date, "no new raw files to read");
+            tracing::warn!(job = %job.name, source = %source.name, date = ?self.options.date, "no new raw files to read");
         }
         let mut dates: Vec<NaiveDate> = files.iter().map(|f| f.date).collect();
         dates.dedup();
@@ -239,7 +235,7 @@ impl<'a> JobRun<'a> {
             self.lake,
             Arc::clone(&reader),
             &files,
-            self.session.parallelism(),
+            self.options.session.parallelism(),
         )
         .await
         .map_err(self.engine())?;
@@ -374,7 +370,7 @@ impl<'a> JobRun<'a> {
         RunSummary {
             run_id: run_id.to_string(),
             job: self.job.name.clone(),
-            date: self.date,
+            date: self.options.date,
             dates: Vec::new(),
             status: RunStatus::Succeeded,
             rows_in: 0,
