@@ -22,6 +22,9 @@ use crate::catalog::{Catalog, PartitionValues, TableDefinition, TableFormat, Tab
 use crate::error::{EngineError, Result};
 use crate::lake::Lake;
 
+/// Commits a write tries when it loses a race it can safely retry (creation, append).
+const COMMIT_ATTEMPTS: u32 = 5;
+
 /// How new rows meet the rows a table already has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteMode {
@@ -211,24 +214,28 @@ impl<'a> TableWrite<'a> {
             // An empty batch still creates the table (with its schema) or empties partitions.
             batches.push(RecordBatch::new_empty(Arc::clone(schema)));
         }
-        let table = self.open_delta().await?;
-        let creating = table.version().is_none();
-        match self
-            .commit_delta(table, schema, batches.clone(), partitions, metrics)
-            .await
-        {
-            // Another writer created the table first (both wrote its protocol and metadata):
-            // the table exists now, so commit again the way this mode writes to one.
-            Err(EngineError::Delta { source, .. })
-                if creating
-                    && matches!(*source, deltalake::DeltaTableError::Transaction { .. }) =>
+        let mut attempt = 1;
+        loop {
+            let table = self.open_delta().await?;
+            // A write that loses a commit race can simply commit again on a fresh snapshot when
+            // it created the table (the winner made it: now it writes to an existing one) or
+            // appends (its rows depend on nothing it read). Other modes read what they replace,
+            // so their conflicts are reported, never retried blindly.
+            let retryable = table.version().is_none() || self.mode == WriteMode::Append;
+            match self
+                .commit_delta(table, schema, batches.clone(), partitions, metrics)
+                .await
             {
-                tracing::debug!(table = %self.name, error = %source, "lost the race to create the table; writing to it");
-                let table = self.open_delta().await?;
-                self.commit_delta(table, schema, batches, partitions, metrics)
-                    .await
+                Err(EngineError::Delta { source, .. })
+                    if retryable
+                        && attempt < COMMIT_ATTEMPTS
+                        && matches!(*source, deltalake::DeltaTableError::Transaction { .. }) =>
+                {
+                    tracing::debug!(table = %self.name, attempt, error = %source, "lost a commit race; committing again");
+                    attempt += 1;
+                }
+                outcome => return outcome,
             }
-            outcome => outcome,
         }
     }
 
@@ -293,7 +300,15 @@ impl<'a> TableWrite<'a> {
                 .with_session_state(session)
                 .await
                 .map_err(EngineError::delta(&name))?,
-            _ => table
+            (WriteMode::Append, true) => table
+                .write(batches)
+                .with_save_mode(SaveMode::Append)
+                .with_session_state(session)
+                .await
+                .map_err(EngineError::delta(&name))?,
+            // Creation names the table and its partitioning; appends to an existing table must
+            // not, or they commit a metadata change that fails every concurrent writer.
+            (_, false) => table
                 .write(batches)
                 .with_save_mode(SaveMode::Append)
                 .with_partition_columns(self.partition_columns.clone())
