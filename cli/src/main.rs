@@ -145,6 +145,9 @@ enum QualityCommand {
     Check {
         /// The table, as database.table.
         table: String,
+        /// Measure freshness at the end of this date instead of now.
+        #[arg(long)]
+        date: Option<NaiveDate>,
     },
 }
 
@@ -362,12 +365,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             })
         }
         Command::Quality {
-            command: QualityCommand::Check { table },
+            command: QualityCommand::Check { table, date },
         } => {
             let name: TableName = table.parse().map_err(CliError::Usage)?;
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             let (_, catalog) = open()?;
-            let report = check_table(&catalog, &registry, &name, &session).await?;
+            let report = check_table(&catalog, &registry, &name, &session, date).await?;
             printer.quality_report(&name, &report);
             Ok(if report.passed {
                 ExitCode::SUCCESS

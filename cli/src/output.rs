@@ -9,7 +9,10 @@ use lakejob_engine::datafusion::arrow::util::pretty::pretty_format_batches;
 use lakejob_engine::ingest::IngestMetrics;
 use lakejob_engine::{CatalogTable, TableName};
 
-use lakejob_jobs::{JobRegistry, PipelineSummary, QualityReport, RunSummary};
+use lakejob_jobs::{
+    JobRegistry, Outcome, PipelineSummary, QualityReport, RunSummary, format_observed,
+};
+
 use lakejob_sample_data::GenerateMetrics;
 use serde_json::json;
 
@@ -115,7 +118,13 @@ impl Printer {
         if quality.failed_rules.is_empty() {
             println!(", all rules passed");
         } else {
-            println!(", failed: {}", quality.failed_rules.join("; "));
+            println!(", failed:");
+            for failure in &quality.failed_rules {
+                println!("    {failure}");
+            }
+        }
+        if let Some(report) = &quality.report {
+            println!("  quality report: {}", report.html);
         }
     }
 
@@ -206,14 +215,20 @@ impl Printer {
             report.score, report.min_score
         );
         for rule in &report.rules {
-            let observed = rule
-                .observed
-                .map_or("no rows".to_string(), |v| format!("{v:.4}"));
-            let mark = if rule.passed { "ok  " } else { "FAIL" };
+            let mark = match rule.outcome {
+                Outcome::Passed => "ok  ",
+                Outcome::Failed => "FAIL",
+                Outcome::NotEvaluated => "skip",
+            };
             println!(
-                "  {mark} {:<44} observed {observed:<10} wanted {}",
-                rule.rule, rule.threshold
+                "  {mark} {:<44} observed {:<10} wanted {}",
+                rule.rule,
+                format_observed(rule.observed),
+                rule.threshold
             );
+            if let Some(detail) = &rule.detail {
+                println!("       {detail}");
+            }
         }
     }
 

@@ -141,13 +141,19 @@ impl Lake {
 
     /// The URL of a folder inside the lake, ending in `/`.
     pub fn url_of(&self, relative: &str) -> Result<Url> {
-        let relative = relative.trim_matches('/');
-        self.root
-            .join(&format!("{relative}/"))
-            .map_err(|e| EngineError::Lake {
-                location: self.location.clone(),
-                reason: format!("bad path {relative}: {e}"),
-            })
+        self.join(&format!("{}/", relative.trim_matches('/')))
+    }
+
+    /// The URL of an object inside the lake.
+    pub fn object_url(&self, relative: &str) -> Result<Url> {
+        self.join(relative.trim_matches('/'))
+    }
+
+    fn join(&self, relative: &str) -> Result<Url> {
+        self.root.join(relative).map_err(|e| EngineError::Lake {
+            location: self.location.clone(),
+            reason: format!("bad path {relative}: {e}"),
+        })
     }
 
     /// The folder of a table: `<zone>/<table>`.

@@ -1,18 +1,24 @@
 //! `lakejob quality check <db.table>`: the rules of the job that writes a table, evaluated on
 //! demand over what the table holds now.
 
+use chrono::{NaiveDate, Utc};
 use lakejob_engine::{Catalog, SessionOptions, TableName, new_session};
 use lakejob_quality::QualityReport;
 
 use crate::JobsError;
+use crate::quality_log::prepare_rule_inputs;
 use crate::registry::JobRegistry;
+use crate::runner::end_of_date;
 
-/// Evaluates the quality rules of the job whose target is `table` over the table's rows.
+/// Evaluates the quality rules of the job whose target is `table` over the table's rows;
+/// freshness is measured at the end of `date` (default: now), row-count changes against the
+/// last published run.
 pub async fn check_table(
     catalog: &dyn Catalog,
     registry: &JobRegistry,
     table: &TableName,
     session: &SessionOptions,
+    date: Option<NaiveDate>,
 ) -> Result<QualityReport, JobsError> {
     let entry = registry
         .entries()
@@ -41,7 +47,14 @@ pub async fn check_table(
             table.to_string(),
         )));
     }
-    lakejob_quality::evaluate(&ctx, &table.to_string(), &entry.spec.quality)
+    let baseline = prepare_rule_inputs(&ctx, catalog, &entry.spec.quality, &table.to_string())
+        .await
+        .map_err(engine)?;
+    let name = table.to_string();
+    lakejob_quality::Evaluation::new(&ctx, &name, &entry.spec.quality)
+        .with_reference_time(end_of_date(date).unwrap_or_else(Utc::now))
+        .with_baseline(baseline)
+        .execute()
         .await
         .map_err(|source| JobsError::Quality {
             job: entry.spec.name.clone(),

@@ -6,13 +6,14 @@ mod pipeline;
 mod plan;
 mod quality_log;
 mod registry;
+mod reports;
 mod runner;
 mod selection;
 mod spec;
 mod validate;
 
 pub use check::check_table;
-pub use lakejob_quality::QualityReport;
+pub use lakejob_quality::{Outcome, QualityReport, format_observed};
 pub use pipeline::{
     PipelineRun, PipelineSpec, PipelineSummary, SHIPPED_PIPELINES, StageSpec, StageStatus,
     StageSummary, parse_pipeline, shipped_pipeline, shipped_stage, validate_pipeline,
@@ -20,6 +21,7 @@ pub use pipeline::{
 pub use plan::Problem;
 pub use quality_log::quality_results_table;
 pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files_in, named_query};
+pub use reports::ReportFiles;
 pub use runner::{
     JobRun, QUARANTINE_PARTITION, QualitySummary, RunOptions, RunStatus, RunSummary, SkippedFile,
 };

@@ -22,7 +22,8 @@ use serde::Serialize;
 
 use crate::JobsError;
 use crate::plan::{Problem, column, plan_steps};
-use crate::quality_log::record_quality;
+use crate::quality_log::{prepare_rule_inputs, record_quality};
+use crate::reports::{ReportFiles, run_log_dir, write_reports};
 use crate::selection::{Scope, select_files};
 use crate::spec::{JobSpec, WriteModeSpec};
 use crate::validate::{compile_references, compile_source, validate_job};
@@ -42,6 +43,17 @@ pub enum RunStatus {
     Failed,
     /// The quality gate held the output back; nothing was written.
     QualityFailed,
+}
+
+impl RunStatus {
+    /// The name used in JSON and text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::QualityFailed => "quality_failed",
+        }
+    }
 }
 
 /// A raw file that was not read, and why.
@@ -64,6 +76,8 @@ pub struct QualitySummary {
     pub failed_rules: Vec<String>,
     /// Every rule with observed value and threshold.
     pub rules: Vec<lakejob_quality::RuleResult>,
+    /// The run's JSON and HTML quality reports, when rules were evaluated.
+    pub report: Option<ReportFiles>,
 }
 
 impl From<QualityReport> for QualitySummary {
@@ -73,6 +87,7 @@ impl From<QualityReport> for QualitySummary {
             min_score: report.min_score,
             failed_rules: report.failed_rules,
             rules: report.rules,
+            report: None,
         }
     }
 }
@@ -314,12 +329,20 @@ impl<'a> JobRun<'a> {
             });
         }
 
-        let report = self
-            .check_quality(&ctx, Arc::clone(&output_schema), &batches)
-            .await?;
-        let gate_passed = report.passed;
-        summary.quality = report.into();
-        self.record_quality(&ctx, &summary).await;
+        // Nothing new to read publishes nothing, so there is nothing for the rules to gate.
+        let gate_passed = if files.is_empty() {
+            true
+        } else {
+            let reference_time =
+                end_of_date(self.options.date.or(dates.last().copied())).unwrap_or(started_at);
+            let report = self
+                .check_quality(&ctx, Arc::clone(&output_schema), &batches, reference_time)
+                .await?;
+            let passed = report.passed;
+            summary.quality = report.into();
+            self.record_quality(&ctx, &summary).await;
+            passed
+        };
         if gate_passed && files.is_empty() {
             tracing::info!(job = %job.name, "nothing new to read; no table was touched");
         } else if gate_passed {
@@ -361,7 +384,7 @@ impl<'a> JobRun<'a> {
             tracing::warn!(job = %job.name, error = %e, "the lakejob.file_ledger table was not refreshed; the next run refreshes it");
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
-        self.record(&summary).await?;
+        self.record(&mut summary).await?;
         Ok(summary)
     }
 
@@ -386,6 +409,7 @@ impl<'a> JobRun<'a> {
                 min_score: self.job.quality.min_score,
                 failed_rules: Vec::new(),
                 rules: Vec::new(),
+                report: None,
             },
             started_at,
             duration_ms: 0,
@@ -411,7 +435,7 @@ impl<'a> JobRun<'a> {
     /// Keeps the rule outcomes in `lakejob.quality_results`, passed or not. History, not the
     /// gate: a failure to append is reported and the run goes on.
     async fn record_quality(&self, ctx: &SessionContext, summary: &RunSummary) {
-        let target = format!("{}.{}", self.job.target.zone, self.job.target.table);
+        let target = self.target();
         // Concurrent jobs append at once; TableWrite settles which of them creates the table.
         if let Err(e) = record_quality(self.lake, ctx, self.catalog, summary, &target).await {
             tracing::warn!(job = %self.job.name, error = %e, "quality results were not recorded");
@@ -424,18 +448,29 @@ impl<'a> JobRun<'a> {
         ctx: &SessionContext,
         schema: SchemaRef,
         batches: &[RecordBatch],
+        reference_time: DateTime<Utc>,
     ) -> Result<QualityReport, JobsError> {
         register_rows(ctx, "__output", schema, batches.to_vec()).map_err(|e| {
             self.engine()(EngineError::datafusion(
                 "staging the output for quality rules",
             )(e))
         })?;
-        lakejob_quality::evaluate(ctx, "__output", &self.job.quality)
+        let baseline = prepare_rule_inputs(ctx, self.catalog, &self.job.quality, &self.target())
+            .await
+            .map_err(self.engine())?;
+        lakejob_quality::Evaluation::new(ctx, "__output", &self.job.quality)
+            .with_reference_time(reference_time)
+            .with_baseline(baseline)
+            .execute()
             .await
             .map_err(|source| JobsError::Quality {
                 job: self.job.name.clone(),
                 source,
             })
+    }
+
+    fn target(&self) -> String {
+        format!("{}.{}", self.job.target.zone, self.job.target.table)
     }
 
     /// A job over catalog tables: the query's rows go through the steps, the quality gate
@@ -463,8 +498,9 @@ impl<'a> JobRun<'a> {
         let (output_schema, batches) = self.collect(output, "running the query and steps").await?;
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         (summary.rows_in, summary.rows_out) = (rows, rows);
+        let reference_time = end_of_date(self.options.date).unwrap_or(summary.started_at);
         let report = self
-            .check_quality(ctx, Arc::clone(&output_schema), &batches)
+            .check_quality(ctx, Arc::clone(&output_schema), &batches, reference_time)
             .await?;
         let gate_passed = report.passed;
         summary.quality = report.into();
@@ -478,7 +514,7 @@ impl<'a> JobRun<'a> {
             tracing::warn!(job = %job.name, score = summary.quality.score, "quality gate failed; nothing was written");
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
-        self.record(&summary).await?;
+        self.record(&mut summary).await?;
         Ok(summary)
     }
 
@@ -636,19 +672,31 @@ impl<'a> JobRun<'a> {
         .map_err(self.engine())
     }
 
-    /// Keeps the summary under `_lakejob/runs/<job>/`, the lake's own run log.
-    async fn record(&self, summary: &RunSummary) -> Result<(), JobsError> {
-        let path = format!(
-            "{}/runs/{}/{}.json",
-            lakejob_engine::lake::STATE_DIR,
-            summary.job,
-            summary.run_id
-        );
+    /// Writes the quality reports of a run that evaluated rules, then keeps the summary under
+    /// `_lakejob/runs/<job>/`, the lake's own run log. Reports are for people: failing to
+    /// write one is reported and the run goes on.
+    async fn record(&self, summary: &mut RunSummary) -> Result<(), JobsError> {
+        if !summary.quality.rules.is_empty() {
+            match write_reports(self.lake, summary, &self.target()).await {
+                Ok(files) => summary.quality.report = Some(files),
+                Err(e) => {
+                    tracing::warn!(job = %self.job.name, error = %e, "the quality report was not written");
+                }
+            }
+        }
+        let path = format!("{}/{}.json", run_log_dir(&summary.job), summary.run_id);
         self.lake
             .write(&path, json_bytes(summary)?)
             .await
             .map_err(self.engine())
     }
+}
+
+/// The end of a data date (midnight after it, UTC): the time freshness rules measure from.
+pub(crate) fn end_of_date(date: Option<NaiveDate>) -> Option<DateTime<Utc>> {
+    date.and_then(|d| d.succ_opt())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
 }
 
 fn read_frame(

@@ -340,7 +340,8 @@ async fn quality_problems(
             min_score: 0.0,
             rules: vec![rule.clone()],
         };
-        if let Err(e) = lakejob_quality::evaluate(ctx, "__validate_output", &single).await {
+        let evaluation = lakejob_quality::Evaluation::new(ctx, "__validate_output", &single);
+        if let Err(e) = evaluation.execute().await {
             problems.push(Problem::new(
                 format!("quality.rules[{index}]"),
                 e.to_string(),

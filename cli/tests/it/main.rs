@@ -8,6 +8,7 @@ mod crash;
 mod golden;
 mod ingest;
 mod pipeline;
+mod quality;
 mod source_jobs;
 mod support;
 mod transaction_etl;

@@ -11,7 +11,7 @@ fn product_enrichment_keeps_the_latest_version_and_quarantines_broken_lines() {
     let lake = TestLake::with_fixture();
     let first = lake.json(&["run", "product_enrichment", "--date", "2025-01-15"]);
     assert_eq!(first["status"], "succeeded", "{first}");
-    assert_eq!(row_counts(&first), [9, 4, 4, 1], "{first}");
+    assert_eq!(row_counts(&first), [56, 51, 4, 1], "{first}");
 
     let quarantine = lake.query(
         "SELECT _line, product_id, price, _reject_reason, _raw_record IS NOT NULL AS kept_raw \
