@@ -69,7 +69,7 @@ h1{font-size:1.4rem;margin-bottom:.2rem}.meta{color:#59636e;margin-top:0}\
 .verdict{display:inline-block;padding:.2rem .6rem;border-radius:.3rem;font-weight:600}\
 .pass{background:#dafbe1;color:#116329}.fail{background:#ffebe9;color:#a40e26}.skip{background:#eaeef2;color:#59636e}\
 table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #d1d9e0;vertical-align:top}\
-th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}\
+th{background:#f6f8fa}.num{text-align:right;font-variant-numeric:tabular-nums}\
 .charts{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0}figcaption{font-size:.9rem;color:#59636e}";
 
 impl ReportPage<'_> {
@@ -100,7 +100,7 @@ impl ReportPage<'_> {
         );
         html.push_str("<table><tr>");
         for (label, _) in &self.rows {
-            let _ = write!(html, "<th>{}</th>", escape(label));
+            let _ = write!(html, "<th class=\"num\">{}</th>", escape(label));
         }
         html.push_str("</tr><tr>");
         for (_, count) in &self.rows {
@@ -146,8 +146,8 @@ impl ReportPage<'_> {
 
     fn rules_table(&self, html: &mut String) {
         html.push_str(
-            "<h2>Rules</h2><table><tr><th>rule</th><th>kind</th><th>severity</th><th>weight</th>\
-             <th>observed</th><th>threshold</th><th>outcome</th></tr>",
+            "<h2>Rules</h2><table><tr><th>rule</th><th>kind</th><th>severity</th><th class=\"num\">weight</th>\
+             <th class=\"num\">observed</th><th>threshold</th><th>outcome</th></tr>",
         );
         for rule in self.rules {
             let (class, outcome) = match rule.outcome {
