@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lakejob_aws::{AwsError, GlueCatalog};
 use lakejob_catalog::LocalCatalog;
 use lakejob_engine::ingest::{Incoming, Ingest};
 use lakejob_engine::object_store::local::LocalFileSystem;
@@ -37,12 +38,20 @@ struct Cli {
 
 #[derive(Debug, Args)]
 struct Global {
-    /// The lake: a local folder.
+    /// The lake: a local folder, or s3://bucket/prefix.
     #[arg(long, global = true, env = "LAKEJOB_LAKE", default_value = "./lake")]
     lake: String,
     /// The catalog tables are registered in.
     #[arg(long, global = true, env = "LAKEJOB_CATALOG", value_enum, default_value_t = CatalogKind::Local)]
     catalog: CatalogKind,
+    /// With --catalog glue: the prefix of the Glue databases (`<prefix>processed`, ...).
+    #[arg(
+        long,
+        global = true,
+        env = "LAKEJOB_GLUE_DATABASE_PREFIX",
+        default_value = "lakejob_"
+    )]
+    glue_database_prefix: String,
     /// A folder of job files that add to or override the shipped jobs.
     #[arg(long, global = true, env = "LAKEJOB_JOBS")]
     jobs: Option<PathBuf>,
@@ -60,10 +69,12 @@ struct Global {
     quiet: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum CatalogKind {
     /// The embedded catalog under <lake>/_lakejob/catalog/.
     Local,
+    /// The AWS Glue Data Catalog of the account and region of the AWS configuration.
+    Glue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -191,6 +202,8 @@ enum CliError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Generate(#[from] GenerateError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
     #[error("{0}")]
     Usage(String),
     #[error("cannot start the runtime: {0}")]
@@ -202,8 +215,11 @@ impl CliError {
         let bad_input = match self {
             CliError::Jobs(e) => e.is_bad_input(),
             CliError::Engine(e) => e.is_bad_input(),
-            CliError::Generate(GenerateError::InvalidOptions(_)) | CliError::Usage(_) => true,
-            CliError::Generate(_) | CliError::Runtime(_) => false,
+            CliError::Generate(GenerateError::InvalidOptions(_))
+            | CliError::Usage(_)
+            | CliError::Aws(AwsError::Location { .. }) => true,
+            CliError::Aws(AwsError::Engine(e)) => e.is_bad_input(),
+            CliError::Generate(_) | CliError::Runtime(_) | CliError::Aws(_) => false,
         };
         ExitCode::from(if bad_input { 2 } else { 1 })
     }
@@ -248,6 +264,28 @@ fn init_tracing(global: &Global) {
     }
 }
 
+/// The lake and its catalog as the global flags name them; the AWS configuration is loaded
+/// only when S3 or Glue is used.
+async fn open_lake(global: &Global) -> Result<(Lake, Box<dyn Catalog>), CliError> {
+    let on_s3 = global.lake.starts_with("s3://");
+    let aws = if on_s3 || global.catalog == CatalogKind::Glue {
+        Some(lakejob_aws::load_config().await)
+    } else {
+        None
+    };
+    let lake = match &aws {
+        Some(config) if on_s3 => lakejob_aws::open_s3_lake(&global.lake, config).await?,
+        _ => Lake::open(&global.lake)?,
+    };
+    let catalog: Box<dyn Catalog> = match (&aws, global.catalog) {
+        (Some(config), CatalogKind::Glue) => {
+            Box::new(GlueCatalog::new(config, &global.glue_database_prefix))
+        }
+        _ => Box::new(LocalCatalog::new(lake.clone())),
+    };
+    Ok((lake, catalog))
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let global = cli.global;
     let printer = Printer::new(global.output == OutputFormat::Json);
@@ -255,12 +293,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         memory_limit: global.memory_limit,
         target_partitions: None,
     };
-    let open = || -> Result<(Lake, LocalCatalog), CliError> {
-        let lake = Lake::open(&global.lake)?;
-        match global.catalog {
-            CatalogKind::Local => Ok((lake.clone(), LocalCatalog::new(lake))),
-        }
-    };
+    let open = || open_lake(&global);
     match cli.command {
         Command::Sample {
             command:
@@ -271,7 +304,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     start,
                 },
         } => {
-            let (lake, _) = open()?;
+            let (lake, _) = open().await?;
             let options = GenerateOptions {
                 scale,
                 seed,
@@ -315,11 +348,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let declaration = source_files(declared)
                 .map_err(|p| CliError::Usage(format!("job {}: {p}", job.spec.name)))?;
             let files = incoming_files(&paths)?;
-            let (lake, catalog) = open()?;
+            let (lake, catalog) = open().await?;
             let started = std::time::Instant::now();
             let metrics = Ingest::new(&lake, &SystemClock, &declaration)
                 .with_date(date)
-                .execute(&files, &catalog)
+                .execute(&files, catalog.as_ref())
                 .await?;
             printer.ingested(&metrics, started.elapsed());
             Ok(ExitCode::SUCCESS)
@@ -341,9 +374,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     // A step of a shipped pipeline (clickstream_aggregation, master_data_merge)
                     // runs its jobs in order.
                     let stage = shipped_stage(&job)?.ok_or(unknown)?;
-                    let (lake, catalog) = open()?;
+                    let (lake, catalog) = open().await?;
                     let summary =
-                        PipelineRun::new(&lake, &catalog, &SystemClock, &registry, &stage)
+                        PipelineRun::new(&lake, catalog.as_ref(), &SystemClock, &registry, &stage)
                             .with_options(options)
                             .execute()
                             .await?;
@@ -351,8 +384,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     return Ok(pipeline_exit_code(summary.status));
                 }
             };
-            let (lake, catalog) = open()?;
-            let summary = JobRun::new(&lake, &catalog, &SystemClock, &entry.spec)
+            let (lake, catalog) = open().await?;
+            let summary = JobRun::new(&lake, catalog.as_ref(), &SystemClock, &entry.spec)
                 .with_origin(&entry.origin)
                 .with_options(options)
                 .execute()
@@ -369,8 +402,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         } => {
             let name: TableName = table.parse().map_err(CliError::Usage)?;
             let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let (_, catalog) = open()?;
-            let report = check_table(&catalog, &registry, &name, &session, date).await?;
+            let (_, catalog) = open().await?;
+            let report = check_table(catalog.as_ref(), &registry, &name, &session, date).await?;
             printer.quality_report(&name, &report);
             Ok(if report.passed {
                 ExitCode::SUCCESS
@@ -383,13 +416,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             let spec = shipped_pipeline(&pipeline)?;
-            let (lake, catalog) = open()?;
+            let (lake, catalog) = open().await?;
             let options = RunOptions {
                 date,
                 reprocess: false,
                 session,
             };
-            let summary = PipelineRun::new(&lake, &catalog, &SystemClock, &registry, &spec)
+            let summary = PipelineRun::new(&lake, catalog.as_ref(), &SystemClock, &registry, &spec)
                 .with_options(options)
                 .execute()
                 .await?;
@@ -403,7 +436,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tables => {
-            let (_, catalog) = open()?;
+            let (_, catalog) = open().await?;
             let mut tables = Vec::new();
             for name in catalog.tables().await? {
                 if let Some(table) = catalog.table(&name).await? {
@@ -415,7 +448,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Describe { table } => {
             let name: TableName = table.parse().map_err(CliError::Usage)?;
-            let (_, catalog) = open()?;
+            let (_, catalog) = open().await?;
             let found = catalog
                 .table(&name)
                 .await?
@@ -429,9 +462,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 (None, Some(name)) => named_query(&name)?.to_string(),
                 (None, None) => return Err(CliError::Usage("give SQL or --named <query>".into())),
             };
-            let (_, catalog) = open()?;
+            let (_, catalog) = open().await?;
             let ctx = lakejob_engine::new_session(&session)?;
-            lakejob_engine::query::register_catalog_tables(&ctx, &catalog).await?;
+            lakejob_engine::query::register_catalog_tables(&ctx, catalog.as_ref()).await?;
             let batches = lakejob_engine::query::run_sql(&ctx, &sql).await?;
             printer.batches(&batches)?;
             Ok(ExitCode::SUCCESS)

@@ -414,7 +414,23 @@ async fn place(
     md5: &str,
 ) -> Result<bool> {
     let target_path = ObjectPath::from(target);
-    match store.rename_if_not_exists(staging, &target_path).await {
+    let placed = match store.rename_if_not_exists(staging, &target_path).await {
+        // Stores without an atomic create-if-absent copy (S3 without a copy-if-not-exists
+        // mode): the ledger claim already made this process the only one placing this content,
+        // so checking the target first and then moving is enough.
+        Err(
+            object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. },
+        ) => match store.head(&target_path).await {
+            Ok(meta) => Err(object_store::Error::AlreadyExists {
+                path: meta.location.to_string(),
+                source: "the target exists".into(),
+            }),
+            Err(object_store::Error::NotFound { .. }) => store.rename(staging, &target_path).await,
+            Err(e) => Err(e),
+        },
+        other => other,
+    };
+    match placed {
         Ok(()) => Ok(true),
         Err(object_store::Error::AlreadyExists { .. }) => {
             let (existing, _) = md5_of(store, &target_path).await?;

@@ -1,4 +1,5 @@
-//! The lake: a root (local folder, later object store URL), its zones, and the raw files in it.
+//! The lake: a root (a local folder, or a URL on an object store an adapter opens), its zones,
+//! and the raw files in it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +10,7 @@ use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use url::Url;
 
@@ -105,7 +107,7 @@ impl Lake {
             && scheme != "file"
         {
             return Err(lake_error(format!(
-                "{scheme}:// lakes are not supported by this build; use a local folder"
+                "{scheme}:// lakes are opened by their storage adapter, not as a folder"
             )));
         }
         let path = location.strip_prefix("file://").unwrap_or(location);
@@ -121,6 +123,26 @@ impl Lake {
             location: location.to_string(),
             root,
             store: Arc::new(store),
+        })
+    }
+
+    /// A lake on an object store: `root` is its URL (`s3://bucket/prefix/`), `store` serves the
+    /// root's scheme and authority (the whole bucket). The store is registered for the process,
+    /// so Delta tables and sessions under that URL use it.
+    pub fn with_store(location: &str, root: Url, store: Arc<dyn ObjectStore>) -> Result<Self> {
+        let mut root = root;
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        let prefix = ObjectPath::from_url_path(root.path()).map_err(|e| EngineError::Lake {
+            location: location.to_string(),
+            reason: format!("bad lake path: {e}"),
+        })?;
+        crate::remote::register(&root, Arc::clone(&store));
+        Ok(Self {
+            location: location.to_string(),
+            root,
+            store: Arc::new(PrefixStore::new(store, prefix)),
         })
     }
 

@@ -11,6 +11,7 @@ pub mod lake;
 pub mod ledger;
 pub mod query;
 pub mod reader;
+mod remote;
 pub mod session;
 pub mod types;
 pub mod writer;

@@ -38,6 +38,9 @@ pub fn new_session(options: &SessionOptions) -> Result<SessionContext> {
     let runtime = runtime
         .build_arc()
         .map_err(EngineError::datafusion("creating the session"))?;
+    for (origin, store) in crate::remote::registered() {
+        runtime.register_object_store(&origin, store);
+    }
     // Delta's planner knows the plan nodes of Delta writes and merges, and plans everything
     // else as DataFusion does, so one session serves queries and commits alike.
     let state = SessionStateBuilder::new()

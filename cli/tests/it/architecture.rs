@@ -11,7 +11,7 @@ use crate::support::workspace;
 fn layer(name: &str) -> Option<u8> {
     match name {
         "lakejob-engine" => Some(0),
-        "lakejob-catalog" | "lakejob-quality" | "lakejob-sample-data" => Some(1),
+        "lakejob-catalog" | "lakejob-aws" | "lakejob-quality" | "lakejob-sample-data" => Some(1),
         "lakejob-jobs" => Some(2),
         "lakejob" | "lakejob-benches" => Some(3),
         _ => None,
@@ -92,7 +92,7 @@ fn crates_point_toward_the_engine_and_the_engine_names_no_aws_service() {
             }
         }
     }
-    assert_eq!(workspace_crates, 7, "every workspace crate has a layer");
+    assert_eq!(workspace_crates, 8, "every workspace crate has a layer");
 
     let engine = names
         .iter()

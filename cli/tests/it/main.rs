@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod architecture;
+mod aws;
 mod clickstream;
 mod config_errors;
 mod crash;
