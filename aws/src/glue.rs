@@ -34,17 +34,6 @@ pub struct GlueCatalog {
     prefix: String,
 }
 
-fn message<E: ProvideErrorMetadata + std::fmt::Debug>(error: &SdkError<E>) -> String {
-    match error.as_service_error() {
-        Some(service) => format!(
-            "{}: {}",
-            service.code().unwrap_or("error"),
-            service.message().unwrap_or("no message")
-        ),
-        None => format!("{error:?}"),
-    }
-}
-
 fn is_code<E: ProvideErrorMetadata>(error: &SdkError<E>, code: &str) -> bool {
     error
         .as_service_error()
@@ -96,7 +85,7 @@ impl GlueCatalog {
             Err(e) => Err(AwsError::Glue {
                 operation: "CreateDatabase",
                 target: name,
-                message: message(&e),
+                message: crate::sdk_message(&e),
             }),
         }
     }
@@ -116,7 +105,7 @@ impl GlueCatalog {
             Err(e) => Err(AwsError::Glue {
                 operation: "GetTable",
                 target: format!("{database}.{}", name.table),
-                message: message(&e),
+                message: crate::sdk_message(&e),
             }),
         }
     }
@@ -135,7 +124,7 @@ impl GlueCatalog {
             let page = page.map_err(|e| AwsError::Glue {
                 operation: "GetPartitions",
                 target: format!("{database}.{}", name.table),
-                message: message(&e),
+                message: crate::sdk_message(&e),
             })?;
             partitions.extend(page.partitions().iter().map(|p| p.values().to_vec()));
         }
@@ -290,8 +279,8 @@ impl Catalog for GlueCatalog {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| glue("UpdateTable", message(&e))),
-                Err(e) => Err(glue("CreateTable", message(&e))),
+                    .map_err(|e| glue("UpdateTable", crate::sdk_message(&e))),
+                Err(e) => Err(glue("CreateTable", crate::sdk_message(&e))),
             },
             Some(existing) if definition_of(name, &existing) == *definition => Ok(()),
             Some(_) => self
@@ -302,7 +291,7 @@ impl Catalog for GlueCatalog {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| glue("UpdateTable", message(&e))),
+                .map_err(|e| glue("UpdateTable", crate::sdk_message(&e))),
         }
     }
 
@@ -358,7 +347,7 @@ impl Catalog for GlueCatalog {
                     fail(AwsError::Glue {
                         operation: "BatchCreatePartition",
                         target: format!("{database}.{}", table.table),
-                        message: message(&e),
+                        message: crate::sdk_message(&e),
                     })
                 })?;
             let mut refused = 0;
@@ -413,7 +402,7 @@ impl Catalog for GlueCatalog {
         let mut databases = Vec::new();
         let mut pages = self.client.get_databases().into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| fail("GetDatabases", message(&e)))?;
+            let page = page.map_err(|e| fail("GetDatabases", crate::sdk_message(&e)))?;
             databases.extend(
                 page.database_list()
                     .iter()
@@ -429,7 +418,7 @@ impl Catalog for GlueCatalog {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| fail("GetTables", message(&e)))?;
+                let page = page.map_err(|e| fail("GetTables", crate::sdk_message(&e)))?;
                 names.extend(
                     page.table_list()
                         .iter()

@@ -1,14 +1,19 @@
-//! AWS adapters for lakejob: the lake on S3 ([`open_s3_lake`]) and the AWS Glue Data Catalog
-//! ([`GlueCatalog`]) behind the engine's catalog trait. Credentials, region and endpoints come
+//! AWS adapters for lakejob: the lake on S3 ([`open_s3_lake`]), the AWS Glue Data Catalog
+//! ([`GlueCatalog`]) behind the engine's catalog trait, Athena queries ([`AthenaQuery`]) and the
+//! Step Functions task callback ([`TaskCallback`]). Credentials, region and endpoints come
 //! from the standard AWS configuration chain (environment, profiles, SSO, ECS and EC2 roles);
 //! `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_GLUE`) points them at an
 //! S3- or Glue-compatible server.
 
+mod athena;
 mod glue;
 mod s3;
+mod step_functions;
 
+pub use athena::{AthenaQuery, AthenaResult};
 pub use glue::GlueCatalog;
 pub use s3::open_s3_lake;
+pub use step_functions::{TaskCallback, TaskOutcome, TaskToken};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -42,6 +47,32 @@ pub enum AwsError {
         /// The service's message.
         message: String,
     },
+    /// An Athena call failed.
+    #[error("Athena {operation} failed: {message}")]
+    Athena {
+        /// The API call.
+        operation: &'static str,
+        /// The service's message.
+        message: String,
+    },
+    /// The query ran and did not succeed.
+    #[error("Athena query {id} {state}: {reason}")]
+    AthenaQuery {
+        /// The query execution id.
+        id: String,
+        /// FAILED, CANCELLED or TIMED OUT.
+        state: &'static str,
+        /// Athena's reason.
+        reason: String,
+    },
+    /// A Step Functions callback failed.
+    #[error("Step Functions {operation} failed: {message}")]
+    StepFunctions {
+        /// The API call.
+        operation: &'static str,
+        /// The service's message.
+        message: String,
+    },
     /// The engine refused something.
     #[error(transparent)]
     Engine(#[from] lakejob_engine::EngineError),
@@ -54,4 +85,20 @@ pub async fn load_config() -> SdkConfig {
         .retry_config(RetryConfig::standard().with_max_attempts(8))
         .load()
         .await
+}
+
+/// A service error as `Code: message`, or the transport error.
+pub(crate) fn sdk_message<E, R>(error: &aws_sdk_glue::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_glue::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match error.as_service_error() {
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or("no message")
+        ),
+        None => format!("{error:?}"),
+    }
 }

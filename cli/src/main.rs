@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lakejob_aws::{AwsError, GlueCatalog};
+use lakejob_aws::{AthenaQuery, AwsError, GlueCatalog, TaskCallback, TaskOutcome, TaskToken};
 use lakejob_catalog::LocalCatalog;
 use lakejob_engine::ingest::{Incoming, Ingest};
 use lakejob_engine::object_store::local::LocalFileSystem;
@@ -67,6 +67,16 @@ struct Global {
     /// Only errors in the log.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// A Step Functions task token: the run's JSON summary goes back with SendTaskSuccess, or
+    /// SendTaskFailure with the exit class (lakejob.Retryable, lakejob.BadInput,
+    /// lakejob.QualityFailed). Never printed.
+    #[arg(
+        long,
+        global = true,
+        env = "LAKEJOB_TASK_TOKEN",
+        hide_env_values = true
+    )]
+    task_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -147,7 +157,27 @@ enum Command {
         /// conversion_funnel, rating_vs_sales, customer_cohorts.
         #[arg(long)]
         named: Option<String>,
+        /// Where the query runs: here over the catalog's tables, or on Amazon Athena.
+        #[arg(long, value_enum, default_value_t = QueryEngine::Local)]
+        engine: QueryEngine,
+        /// Athena: the workgroup.
+        #[arg(long, env = "LAKEJOB_ATHENA_WORKGROUP")]
+        workgroup: Option<String>,
+        /// Athena: where results are written (s3://bucket/prefix/), unless the workgroup says.
+        #[arg(long, env = "LAKEJOB_ATHENA_OUTPUT")]
+        output_location: Option<String>,
+        /// Athena: the database unqualified table names resolve in.
+        #[arg(long)]
+        database: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum QueryEngine {
+    /// DataFusion in this process.
+    Local,
+    /// Amazon Athena, with the AWS configuration's account and region.
+    Athena,
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,7 +241,7 @@ enum CliError {
 }
 
 impl CliError {
-    fn exit_code(&self) -> ExitCode {
+    fn exit_code(&self) -> u8 {
         let bad_input = match self {
             CliError::Jobs(e) => e.is_bad_input(),
             CliError::Engine(e) => e.is_bad_input(),
@@ -221,23 +251,81 @@ impl CliError {
             CliError::Aws(AwsError::Engine(e)) => e.is_bad_input(),
             CliError::Generate(_) | CliError::Runtime(_) | CliError::Aws(_) => false,
         };
-        ExitCode::from(if bad_input { 2 } else { 1 })
+        if bad_input { 2 } else { 1 }
+    }
+}
+
+/// How a command ended: its exit code and, for runs, the JSON summary a task callback sends.
+#[derive(Debug)]
+struct Finished {
+    code: u8,
+    summary: Option<serde_json::Value>,
+}
+
+impl Finished {
+    fn code(code: u8) -> Self {
+        Self {
+            code,
+            summary: None,
+        }
+    }
+
+    fn with_summary(code: u8, summary: &impl serde::Serialize) -> Self {
+        Self {
+            code,
+            summary: serde_json::to_value(summary).ok(),
+        }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.global);
-    let result = tokio::runtime::Builder::new_multi_thread()
+    let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(CliError::Runtime)
-        .and_then(|runtime| runtime.block_on(run(cli)));
-    match result {
-        Ok(code) => code,
+    {
+        Ok(runtime) => runtime.block_on(run_and_report(cli)),
+        Err(e) => {
+            eprintln!("error: {}", CliError::Runtime(e));
+            1
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// Runs the command, then, with a task token, tells Step Functions how it ended.
+async fn run_and_report(mut cli: Cli) -> u8 {
+    let token = cli.global.task_token.take().map(TaskToken::new);
+    let (code, report) = match run(cli).await {
+        Ok(finished) => {
+            let report = finished
+                .summary
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| serde_json::json!({ "exit_code": finished.code }).to_string());
+            (finished.code, report)
+        }
         Err(error) => {
             eprintln!("error: {error}");
-            error.exit_code()
+            let code = error.exit_code();
+            (
+                code,
+                serde_json::json!({ "error": error.to_string(), "exit_code": code }).to_string(),
+            )
+        }
+    };
+    let Some(token) = token else {
+        return code;
+    };
+    let config = lakejob_aws::load_config().await;
+    match TaskCallback::new(&config, token)
+        .report(TaskOutcome::from_exit_code(code), &report)
+        .await
+    {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
         }
     }
 }
@@ -286,7 +374,7 @@ async fn open_lake(global: &Global) -> Result<(Lake, Box<dyn Catalog>), CliError
     Ok((lake, catalog))
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+async fn run(cli: Cli) -> Result<Finished, CliError> {
     let global = cli.global;
     let printer = Printer::new(global.output == OutputFormat::Json);
     let session = SessionOptions {
@@ -323,7 +411,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 })?;
             progress.finish_and_clear();
             printer.generated(&metrics, lake.location(), started.elapsed());
-            Ok(ExitCode::SUCCESS)
+            Ok(Finished::code(0))
         }
         Command::Ingest {
             source,
@@ -355,7 +443,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .execute(&files, catalog.as_ref())
                 .await?;
             printer.ingested(&metrics, started.elapsed());
-            Ok(ExitCode::SUCCESS)
+            Ok(Finished::code(0))
         }
         Command::Run {
             job,
@@ -381,7 +469,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                             .execute()
                             .await?;
                     printer.pipeline_summary(&summary);
-                    return Ok(pipeline_exit_code(summary.status));
+                    return Ok(Finished::with_summary(
+                        pipeline_exit_code(summary.status),
+                        &summary,
+                    ));
                 }
             };
             let (lake, catalog) = open().await?;
@@ -391,11 +482,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .execute()
                 .await?;
             printer.run_summary(&summary);
-            Ok(match summary.status {
-                RunStatus::Succeeded => ExitCode::SUCCESS,
-                RunStatus::QualityFailed => ExitCode::from(3),
-                RunStatus::Failed => ExitCode::from(1),
-            })
+            let code = match summary.status {
+                RunStatus::Succeeded => 0,
+                RunStatus::QualityFailed => 3,
+                RunStatus::Failed => 1,
+            };
+            Ok(Finished::with_summary(code, &summary))
         }
         Command::Quality {
             command: QualityCommand::Check { table, date },
@@ -405,11 +497,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let (_, catalog) = open().await?;
             let report = check_table(catalog.as_ref(), &registry, &name, &session, date).await?;
             printer.quality_report(&name, &report);
-            Ok(if report.passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(3)
-            })
+            Ok(Finished::with_summary(
+                if report.passed { 0 } else { 3 },
+                &report,
+            ))
         }
         Command::Pipeline {
             command: PipelineCommand::Run { pipeline, date },
@@ -427,13 +518,16 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .execute()
                 .await?;
             printer.pipeline_summary(&summary);
-            Ok(pipeline_exit_code(summary.status))
+            Ok(Finished::with_summary(
+                pipeline_exit_code(summary.status),
+                &summary,
+            ))
         }
         Command::Validate { paths } => validate(&printer, &paths, global.jobs.as_deref()).await,
         Command::Jobs => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             printer.jobs(&registry);
-            Ok(ExitCode::SUCCESS)
+            Ok(Finished::code(0))
         }
         Command::Tables => {
             let (_, catalog) = open().await?;
@@ -444,7 +538,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 }
             }
             printer.tables(&tables);
-            Ok(ExitCode::SUCCESS)
+            Ok(Finished::code(0))
         }
         Command::Describe { table } => {
             let name: TableName = table.parse().map_err(CliError::Usage)?;
@@ -454,30 +548,49 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .await?
                 .ok_or_else(|| EngineError::TableNotFound(name.to_string()))?;
             printer.describe(&found);
-            Ok(ExitCode::SUCCESS)
+            Ok(Finished::code(0))
         }
-        Command::Query { sql, named } => {
+        Command::Query {
+            sql,
+            named,
+            engine,
+            workgroup,
+            output_location,
+            database,
+        } => {
             let sql = match (sql, named) {
                 (Some(sql), _) => sql,
                 (None, Some(name)) => named_query(&name)?.to_string(),
                 (None, None) => return Err(CliError::Usage("give SQL or --named <query>".into())),
             };
+            if engine == QueryEngine::Athena {
+                let config = lakejob_aws::load_config().await;
+                let result = AthenaQuery::new(&config, sql)
+                    .with_workgroup(workgroup)
+                    .with_output_location(output_location)
+                    .with_database(database)
+                    .execute()
+                    .await?;
+                tracing::info!(query_execution_id = %result.query_execution_id, bytes_scanned = ?result.bytes_scanned, "Athena query succeeded");
+                printer.batches(&[result.batch])?;
+                return Ok(Finished::code(0));
+            }
             let (_, catalog) = open().await?;
             let ctx = lakejob_engine::new_session(&session)?;
             lakejob_engine::query::register_catalog_tables(&ctx, catalog.as_ref()).await?;
             let batches = lakejob_engine::query::run_sql(&ctx, &sql).await?;
             printer.batches(&batches)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Finished::code(0))
         }
     }
 }
 
 /// 0 when every stage succeeded, 3 when a quality gate held output back, 1 otherwise.
-fn pipeline_exit_code(status: StageStatus) -> ExitCode {
+fn pipeline_exit_code(status: StageStatus) -> u8 {
     match status {
-        StageStatus::Succeeded => ExitCode::SUCCESS,
-        StageStatus::QualityFailed => ExitCode::from(3),
-        StageStatus::Failed | StageStatus::Skipped => ExitCode::from(1),
+        StageStatus::Succeeded => 0,
+        StageStatus::QualityFailed => 3,
+        StageStatus::Failed | StageStatus::Skipped => 1,
     }
 }
 
@@ -548,7 +661,7 @@ async fn validate(
     printer: &Printer,
     paths: &[PathBuf],
     jobs_folder: Option<&std::path::Path>,
-) -> Result<ExitCode, CliError> {
+) -> Result<Finished, CliError> {
     let mut sources: Vec<(String, String)> = Vec::new();
     if paths.is_empty() {
         for (name, text) in lakejob_jobs::SHIPPED_JOBS {
@@ -586,9 +699,5 @@ async fn validate(
     }
     let failed = reports.iter().any(|(_, problems)| !problems.is_empty());
     printer.validation(&reports);
-    Ok(if failed {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(Finished::code(if failed { 2 } else { 0 }))
 }

@@ -69,13 +69,8 @@ impl S3Lake {
         command
             .env("LAKEJOB_LAKE", self.url())
             .env("LAKEJOB_CATALOG", "glue")
-            .env("LAKEJOB_GLUE_DATABASE_PREFIX", &self.prefix)
-            .env("AWS_ENDPOINT_URL", endpoint())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE");
+            .env("LAKEJOB_GLUE_DATABASE_PREFIX", &self.prefix);
+        with_aws_endpoint(&mut command, &endpoint());
         command
     }
 
@@ -222,4 +217,185 @@ fn the_daily_pipeline_runs_on_s3_with_glue_and_boto3_sees_every_table_and_partit
         format!("{}processed", lake.prefix)
     ));
     assert_eq!(after, partitions.len().to_string());
+}
+
+/// A recording proxy in front of moto: forwards every request and appends the Step Functions
+/// ones (target and body) to a file, because moto accepts task callbacks without keeping them.
+struct RecordingProxy {
+    child: std::process::Child,
+    url: String,
+    log: std::path::PathBuf,
+}
+
+const PROXY: &str = r#"
+import http.server, json, sys, urllib.request
+upstream, log = sys.argv[1], sys.argv[2]
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        target = self.headers.get('X-Amz-Target', '')
+        if target.startswith('AWSStepFunctions.'):
+            with open(log, 'a') as f:
+                f.write(json.dumps({'target': target, 'body': json.loads(body)}) + '\n')
+        request = urllib.request.Request(upstream + self.path, data=body, method='POST',
+            headers={k: v for k, v in self.headers.items() if k.lower() not in ('host', 'content-length')})
+        try:
+            with urllib.request.urlopen(request) as response:
+                status, headers, payload = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            status, headers, payload = error.code, error.headers, error.read()
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ('content-length', 'connection', 'transfer-encoding', 'server', 'date'):
+                self.send_header(k, v)
+        self.send_header('Content-Length', str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Proxy)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+impl RecordingProxy {
+    fn start(dir: &std::path::Path) -> Self {
+        use std::io::BufRead;
+        let log = dir.join("step_functions.jsonl");
+        let mut child = Command::new(crate::support::python())
+            .args(["-c", PROXY, &endpoint(), &log.display().to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the proxy starts");
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("proxy stdout"))
+            .read_line(&mut port)
+            .expect("the proxy prints its port");
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{}", port.trim()),
+            log,
+        }
+    }
+
+    fn calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("recorded JSON"))
+            .collect()
+    }
+}
+
+impl Drop for RecordingProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn with_aws_endpoint(command: &mut Command, endpoint: &str) {
+    command
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE");
+}
+
+#[test]
+fn a_run_with_a_task_token_reports_its_summary_or_its_exit_class_to_step_functions() {
+    let lake = TestLake::with_fixture();
+    let proxy = RecordingProxy::start(lake.path());
+    let token = "AAAAKgAAAAIAAAAAAAAAAe-secret-task-token";
+
+    let mut succeeding = lake.command(&["run", "reviews_etl", "--output", "json"]);
+    with_aws_endpoint(&mut succeeding, &proxy.url);
+    let output = succeeding
+        .env("LAKEJOB_TASK_TOKEN", token)
+        .output()
+        .expect("lakejob runs");
+    assert!(output.status.success());
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("summary");
+
+    let jobs = lake.with_edited_job("reviews_etl", |t| {
+        t.replace(
+            "check: { kind: row_count, min: 1 }\n      severity: warn",
+            "check: { kind: row_count, min: 1000 }",
+        )
+    });
+    let mut gated = lake.command(&[
+        "run",
+        "reviews_etl",
+        "--reprocess",
+        "--task-token",
+        token,
+        "--jobs",
+        &jobs.display().to_string(),
+    ]);
+    with_aws_endpoint(&mut gated, &proxy.url);
+    let gated = gated.output().expect("lakejob runs");
+    assert_eq!(gated.status.code(), Some(3));
+
+    let calls = proxy.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0]["target"], "AWSStepFunctions.SendTaskSuccess");
+    assert_eq!(calls[0]["body"]["taskToken"], token);
+    let sent: Value =
+        serde_json::from_str(calls[0]["body"]["output"].as_str().expect("output")).unwrap();
+    assert_eq!(sent, summary, "the JSON summary goes back as the output");
+    assert_eq!(calls[1]["target"], "AWSStepFunctions.SendTaskFailure");
+    assert_eq!(calls[1]["body"]["error"], "lakejob.QualityFailed");
+    let cause: Value =
+        serde_json::from_str(calls[1]["body"]["cause"].as_str().expect("cause")).unwrap();
+    assert_eq!(cause["status"], "quality_failed");
+    for printed in [&output.stdout, &output.stderr, &gated.stdout, &gated.stderr] {
+        assert!(
+            !String::from_utf8_lossy(printed).contains(token),
+            "the token is never printed"
+        );
+    }
+}
+
+#[test]
+fn athena_queries_are_started_polled_and_paged_through() {
+    // moto answers every query with the next queued result set; the SQL itself is tested locally.
+    run_python(&format!(
+        "import json, urllib.request\n\
+         rows = [['product_id', 'units'], ['P000001', '3'], ['P000002', None]]\n\
+         result = {{'results': [{{'rows': [{{'Data': [{{'VarCharValue': v}} if v is not None else {{}} for v in row]}} for row in rows],\n\
+                   'column_info': [{{'Name': 'product_id', 'Type': 'varchar'}}, {{'Name': 'units', 'Type': 'bigint'}}]}}]}}\n\
+         request = urllib.request.Request({:?} + '/moto-api/static/athena/query-results', data=json.dumps(result).encode(),\n\
+                   headers={{'Content-Type': 'application/json'}}, method='POST')\n\
+         print(urllib.request.urlopen(request).status)",
+        endpoint()
+    ));
+    let lake = TestLake::new();
+    let mut command = lake.command(&[
+        "query",
+        "--engine",
+        "athena",
+        "SELECT product_id, units FROM curated.product_performance",
+        "--output-location",
+        "s3://athena-results/lakejob/",
+        "--output",
+        "json",
+    ]);
+    with_aws_endpoint(&mut command, &endpoint());
+    let output = command.output().expect("lakejob runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&output.stdout).expect("rows as JSON");
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            {"product_id": "P000001", "units": "3"},
+            {"product_id": "P000002"}
+        ]),
+        "the header row is skipped; a NULL is left out, as local query output does"
+    );
 }
