@@ -399,3 +399,50 @@ fn athena_queries_are_started_polled_and_paged_through() {
         "the header row is skipped; a NULL is left out, as local query output does"
     );
 }
+
+#[test]
+fn written_parquet_uses_types_athena_reads() {
+    let lake = TestLake::with_fixture();
+    lake.json(&["run", "transaction_etl"]);
+    let table = lake.path().join("processed/transactions");
+    let seen = run_python(&format!(
+        "import glob, json, pyarrow.parquet as pq\n\
+         root = {:?}\n\
+         f = sorted(glob.glob(root + '/**/*.parquet', recursive=True))[0]\n\
+         schema = pq.ParquetFile(f).schema\n\
+         cols = {{schema.column(i).name: [schema.column(i).physical_type, str(schema.column(i).logical_type)] for i in range(len(schema))}}\n\
+         protocol = [json.loads(l)['protocol'] for l in open(root + '/_delta_log/00000000000000000000.json') if 'protocol' in json.loads(l)][0]\n\
+         print(json.dumps({{'columns': cols, 'protocol': protocol}}))",
+        table.display().to_string()
+    ));
+    let seen: Value = serde_json::from_str(&seen).expect("pyarrow printed JSON");
+    let columns = &seen["columns"];
+    assert_eq!(columns["event_time"][0], "INT64", "{columns}");
+    let logical = columns["event_time"][1].as_str().unwrap();
+    assert!(
+        logical.contains("isAdjustedToUTC=true") && logical.contains("microseconds"),
+        "timestamps are UTC instants in microseconds: {logical}"
+    );
+    let decimal = &columns["unit_price"];
+    assert!(
+        ["INT32", "INT64", "FIXED_LEN_BYTE_ARRAY"].contains(&decimal[0].as_str().unwrap())
+            && decimal[1]
+                .as_str()
+                .unwrap()
+                .contains("Decimal(precision=12, scale=2)"),
+        "{decimal}"
+    );
+    assert!(
+        columns
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|name| *name == name.to_lowercase())
+    );
+    let features = seen["protocol"]["readerFeatures"].to_string();
+    assert!(
+        !features.contains("timestampNtz"),
+        "no protocol bump Athena cannot read: {}",
+        seen["protocol"]
+    );
+}
