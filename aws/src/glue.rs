@@ -10,7 +10,8 @@ use aws_config::SdkConfig;
 use aws_sdk_glue::Client;
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{
-    Column, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor, Table, TableInput,
+    Column, DatabaseInput, PartitionInput, PartitionValueList, SerDeInfo, StorageDescriptor, Table,
+    TableInput,
 };
 use lakejob_engine::{
     Catalog, CatalogTable, ColumnDefinition, EngineError, PartitionValues, TableDefinition,
@@ -22,8 +23,9 @@ use crate::AwsError;
 const PARQUET_INPUT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
 const PARQUET_OUTPUT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
 const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
-/// BatchCreatePartition takes at most 100 partitions per call.
+/// BatchCreatePartition takes at most 100 partitions per call, BatchDeletePartition 25.
 const PARTITION_BATCH: usize = 100;
+const PARTITION_DELETE_BATCH: usize = 25;
 /// Column parameter keeping nullability, which Glue has no field for.
 const NULLABLE: &str = "lakejob.nullable";
 
@@ -373,6 +375,69 @@ impl Catalog for GlueCatalog {
             added += batch.len() - refused;
         }
         Ok(added)
+    }
+
+    async fn remove_partitions(
+        &self,
+        table: &TableName,
+        partitions: &[PartitionValues],
+    ) -> lakejob_engine::Result<usize> {
+        let fail = |e| Self::fail("remove_partitions", table, e);
+        let database = self.database_name(&table.database);
+        let mut removed = 0;
+        for batch in partitions.chunks(PARTITION_DELETE_BATCH) {
+            let values = batch
+                .iter()
+                .map(|v| {
+                    PartitionValueList::builder()
+                        .set_values(Some(v.clone()))
+                        .build()
+                        .map_err(|e| AwsError::Glue {
+                            operation: "BatchDeletePartition",
+                            target: format!("{database}.{} {v:?}", table.table),
+                            message: e.to_string(),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(fail)?;
+            let output = self
+                .client
+                .batch_delete_partition()
+                .database_name(&database)
+                .table_name(&table.table)
+                .set_partitions_to_delete(Some(values))
+                .send()
+                .await
+                .map_err(|e| {
+                    fail(AwsError::Glue {
+                        operation: "BatchDeletePartition",
+                        target: format!("{database}.{}", table.table),
+                        message: crate::sdk_message(&e),
+                    })
+                })?;
+            let missing = output
+                .errors()
+                .iter()
+                .filter(|e| {
+                    e.error_detail().and_then(|d| d.error_code()) == Some("EntityNotFoundException")
+                })
+                .count();
+            if let Some(error) = output.errors().iter().find(|e| {
+                e.error_detail().and_then(|d| d.error_code()) != Some("EntityNotFoundException")
+            }) {
+                return Err(fail(AwsError::Glue {
+                    operation: "BatchDeletePartition",
+                    target: format!("{database}.{} {:?}", table.table, error.partition_values()),
+                    message: error
+                        .error_detail()
+                        .and_then(|d| d.error_message())
+                        .unwrap_or("refused")
+                        .to_string(),
+                }));
+            }
+            removed += batch.len() - missing;
+        }
+        Ok(removed)
     }
 
     async fn table(&self, name: &TableName) -> lakejob_engine::Result<Option<CatalogTable>> {

@@ -119,6 +119,27 @@ impl Catalog for LocalCatalog {
         Ok(added)
     }
 
+    async fn remove_partitions(
+        &self,
+        name: &TableName,
+        partitions: &[PartitionValues],
+    ) -> lakejob_engine::Result<usize> {
+        let mut table = match self.load(name).await {
+            Ok(Some(table)) => table,
+            Ok(None) => return Err(EngineError::TableNotFound(name.to_string())),
+            Err(e) => return Err(e.into_engine("remove partitions from", name)),
+        };
+        let before = table.partitions.len();
+        table.partitions.retain(|p| !partitions.contains(p));
+        let removed = before - table.partitions.len();
+        if removed > 0 {
+            self.store(&table)
+                .await
+                .map_err(|e| e.into_engine("remove partitions from", name))?;
+        }
+        Ok(removed)
+    }
+
     async fn table(&self, name: &TableName) -> lakejob_engine::Result<Option<CatalogTable>> {
         self.load(name)
             .await

@@ -14,7 +14,8 @@ use lakejob_engine::ingest::{Incoming, Ingest};
 use lakejob_engine::object_store::local::LocalFileSystem;
 use lakejob_engine::object_store::path::Path as ObjectPath;
 use lakejob_engine::{
-    Catalog, EngineError, Lake, SessionOptions, SystemClock, TableName, parse_byte_size,
+    Catalog, CatalogSync, EngineError, Lake, SessionOptions, SystemClock, TableName,
+    parse_byte_size,
 };
 use lakejob_jobs::{
     JobRegistry, JobRun, JobsError, PipelineRun, RunOptions, RunStatus, StageStatus, check_table,
@@ -124,6 +125,11 @@ enum Command {
         #[arg(long)]
         date: Option<NaiveDate>,
     },
+    /// The catalog.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Data quality.
     Quality {
         #[command(subcommand)]
@@ -178,6 +184,17 @@ enum QueryEngine {
     Local,
     /// Amazon Athena, with the AWS configuration's account and region.
     Athena,
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Register the lake's tables and partitions that the catalog misses, update changed
+    /// tables, and forget partitions whose data is gone.
+    Sync {
+        /// Print the changes without making them.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -539,6 +556,18 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
             }
             printer.tables(&tables);
             Ok(Finished::code(0))
+        }
+        Command::Catalog {
+            command: CatalogCommand::Sync { dry_run },
+        } => {
+            let (lake, catalog) = open().await?;
+            let ctx = lakejob_engine::new_session(&session)?;
+            let metrics = CatalogSync::new(&lake, catalog.as_ref(), &ctx)
+                .with_dry_run(dry_run)
+                .execute()
+                .await?;
+            printer.synced(&metrics);
+            Ok(Finished::with_summary(0, &metrics))
         }
         Command::Describe { table } => {
             let name: TableName = table.parse().map_err(CliError::Usage)?;

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::util::pretty::pretty_format_batches;
 use lakejob_engine::ingest::IngestMetrics;
-use lakejob_engine::{CatalogTable, TableName};
+use lakejob_engine::{CatalogTable, SyncChange, SyncMetrics, TableName};
 
 use lakejob_jobs::{
     JobRegistry, Outcome, PipelineSummary, QualityReport, RunSummary, format_observed,
@@ -200,6 +200,53 @@ impl Printer {
                         written.join(", ")
                     }
                 );
+            }
+        }
+    }
+
+    pub fn synced(&self, metrics: &SyncMetrics) {
+        if self.json {
+            self.emit(&serde_json::to_value(metrics).unwrap_or_default());
+            return;
+        }
+        let (create, update, add, remove) = if metrics.dry_run {
+            (
+                "would register",
+                "would update",
+                "would add",
+                "would forget",
+            )
+        } else {
+            ("registered", "updated", "added", "forgot")
+        };
+        println!(
+            "{} table(s) in the lake, {} change(s){}",
+            metrics.tables_found,
+            metrics.changes.len(),
+            if metrics.dry_run { " (dry run)" } else { "" }
+        );
+        for change in &metrics.changes {
+            match change {
+                SyncChange::CreateTable { table } => println!("  {create} {table}"),
+                SyncChange::UpdateTable { table } => println!("  {update} {table}"),
+                SyncChange::AddPartitions { table, partitions } => println!(
+                    "  {add} {} partition(s) of {table}: {}",
+                    partitions.len(),
+                    partitions
+                        .iter()
+                        .map(|p| p.join("/"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                SyncChange::RemovePartitions { table, partitions } => println!(
+                    "  {remove} {} partition(s) of {table} without data: {}",
+                    partitions.len(),
+                    partitions
+                        .iter()
+                        .map(|p| p.join("/"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             }
         }
     }

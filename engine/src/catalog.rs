@@ -156,6 +156,14 @@ pub trait Catalog: Send + Sync + fmt::Debug {
         partitions: &[PartitionValues],
     ) -> Result<usize>;
 
+    /// Forgets partitions of a table (their data is gone); ones not registered are ignored.
+    /// Returns how many were removed.
+    async fn remove_partitions(
+        &self,
+        table: &TableName,
+        partitions: &[PartitionValues],
+    ) -> Result<usize>;
+
     /// The table, if registered.
     async fn table(&self, name: &TableName) -> Result<Option<CatalogTable>>;
 

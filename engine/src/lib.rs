@@ -13,6 +13,7 @@ pub mod query;
 pub mod reader;
 mod remote;
 pub mod session;
+pub mod sync;
 pub mod types;
 pub mod writer;
 
@@ -24,6 +25,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EngineError, Result};
 pub use lake::{Lake, RawFile, Zone};
 pub use session::{SessionOptions, new_session, parse_byte_size};
+pub use sync::{CatalogSync, SyncChange, SyncMetrics};
 pub use writer::{TableWrite, WriteMetrics, WriteMode};
 
 /// Re-exported so every crate uses the same versions.

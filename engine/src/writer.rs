@@ -647,6 +647,9 @@ mod tests {
         async fn add_partitions(&self, _: &TableName, _: &[PartitionValues]) -> Result<usize> {
             Ok(0)
         }
+        async fn remove_partitions(&self, _: &TableName, _: &[PartitionValues]) -> Result<usize> {
+            Ok(0)
+        }
         async fn table(&self, _: &TableName) -> Result<Option<crate::catalog::CatalogTable>> {
             Ok(None)
         }

@@ -88,6 +88,16 @@ async fn contract(catalog: &dyn Catalog, suffix: &str) {
             dates(&["2025-01-01", "2025-01-02", "2025-01-03"])
         );
         assert!(catalog.tables().await.unwrap().contains(&name));
+
+        let removed = catalog
+            .remove_partitions(&name, &dates(&["2025-01-01", "2024-12-31"]))
+            .await
+            .unwrap();
+        assert_eq!(removed, 1, "a partition not registered is ignored");
+        assert_eq!(
+            catalog.table(&name).await.unwrap().unwrap().partitions,
+            dates(&["2025-01-02", "2025-01-03"])
+        );
     }
     let many: Vec<String> = (0..250)
         .map(|i| format!("2024-{:02}-{:02}", i / 28 + 1, i % 28 + 1))

@@ -289,3 +289,41 @@ fn quality_check_evaluates_a_tables_rules_on_demand() {
         "the job exists, its table does not yet"
     );
 }
+
+#[test]
+fn catalog_sync_registers_what_the_lake_holds_and_a_dry_run_changes_nothing() {
+    let lake = TestLake::with_fixture();
+    lake.json(&["pipeline", "run", "daily"]);
+    let registered = |lake: &TestLake| lake.json(&["tables"]).as_array().unwrap().len();
+    let before = registered(&lake);
+    let ledger_partitions =
+        lake.json(&["describe", "processed.transactions"])["partitions"].clone();
+    // The catalog is lost; the data is not.
+    std::fs::remove_dir_all(lake.path().join("_lakejob/catalog")).unwrap();
+
+    let planned = lake.json(&["catalog", "sync", "--dry-run"]);
+    assert_eq!(planned["dry_run"], true);
+    assert_eq!(planned["tables_found"], before, "{planned}");
+    let changes = planned["changes"].as_array().unwrap();
+    assert!(
+        changes.contains(&json!({"change": "create_table", "table": "processed.transactions"})),
+        "{planned}"
+    );
+    assert!(changes.contains(&json!({
+        "change": "add_partitions",
+        "table": "processed.transactions",
+        "partitions": ledger_partitions
+    })));
+    assert!(
+        !lake.path().join("_lakejob/catalog").exists(),
+        "a dry run writes nothing"
+    );
+
+    let applied = lake.json(&["catalog", "sync"]);
+    assert_eq!(applied["changes"], planned["changes"]);
+    assert_eq!(registered(&lake), before);
+    let count = lake.query("SELECT count(*) AS n FROM curated.sales_daily");
+    assert!(count[0]["n"].as_u64().unwrap() > 0);
+    let again = lake.json(&["catalog", "sync", "--dry-run"]);
+    assert_eq!(again["changes"], json!([]), "in sync: nothing to do");
+}
