@@ -10,8 +10,8 @@ use aws_config::SdkConfig;
 use aws_sdk_glue::Client;
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{
-    Column, DatabaseInput, PartitionInput, PartitionValueList, SerDeInfo, StorageDescriptor, Table,
-    TableInput,
+    Column, DatabaseInput, PartitionError, PartitionInput, PartitionValueList, SerDeInfo,
+    StorageDescriptor, Table, TableInput,
 };
 use lakejob_engine::{
     Catalog, CatalogTable, ColumnDefinition, EngineError, PartitionValues, TableDefinition,
@@ -84,11 +84,7 @@ impl GlueCatalog {
         {
             Ok(_) => Ok(()),
             Err(e) if is_code(&e, "AlreadyExistsException") => Ok(()),
-            Err(e) => Err(AwsError::Glue {
-                operation: "CreateDatabase",
-                target: name,
-                message: crate::sdk_message(&e),
-            }),
+            Err(e) => Err(glue_error("CreateDatabase", &name, &e)),
         }
     }
 
@@ -133,6 +129,45 @@ impl GlueCatalog {
         partitions.sort();
         Ok(partitions)
     }
+}
+
+/// A failed Glue call as an error naming the call and its target.
+fn glue_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    operation: &'static str,
+    target: &str,
+    error: &SdkError<E>,
+) -> AwsError {
+    AwsError::Glue {
+        operation,
+        target: target.to_string(),
+        message: crate::sdk_message(error),
+    }
+}
+
+/// How many partitions of a batch call Glue skipped with the `tolerated` error code (already
+/// there, already gone); any other refusal is an error naming the partition.
+fn tolerated(
+    errors: &[PartitionError],
+    tolerated: &str,
+    operation: &'static str,
+    table: &str,
+) -> Result<usize, AwsError> {
+    let mut skipped = 0;
+    for error in errors {
+        let detail = error.error_detail();
+        if detail.and_then(|d| d.error_code()) != Some(tolerated) {
+            return Err(AwsError::Glue {
+                operation,
+                target: format!("{table} {:?}", error.partition_values()),
+                message: detail
+                    .and_then(|d| d.error_message())
+                    .unwrap_or("refused")
+                    .to_string(),
+            });
+        }
+        skipped += 1;
+    }
+    Ok(skipped)
 }
 
 /// The storage descriptor Athena needs: columns, location, Parquet formats and SerDe.
@@ -319,6 +354,7 @@ impl Catalog for GlueCatalog {
             .map(|sd| sd.columns().to_vec())
             .unwrap_or_default();
         let database = self.database_name(&table.database);
+        let target = format!("{database}.{}", table.table);
         let mut added = 0;
         for batch in partitions.chunks(PARTITION_BATCH) {
             let inputs: Vec<PartitionInput> = batch
@@ -337,7 +373,7 @@ impl Catalog for GlueCatalog {
                         .build()
                 })
                 .collect();
-            let output = self
+            let refused = self
                 .client
                 .batch_create_partition()
                 .database_name(&database)
@@ -345,33 +381,16 @@ impl Catalog for GlueCatalog {
                 .set_partition_input_list(Some(inputs))
                 .send()
                 .await
-                .map_err(|e| {
-                    fail(AwsError::Glue {
-                        operation: "BatchCreatePartition",
-                        target: format!("{database}.{}", table.table),
-                        message: crate::sdk_message(&e),
-                    })
-                })?;
-            let mut refused = 0;
-            for error in output.errors() {
-                let code = error.error_detail().and_then(|d| d.error_code());
-                if code != Some("AlreadyExistsException") {
-                    return Err(fail(AwsError::Glue {
-                        operation: "BatchCreatePartition",
-                        target: format!(
-                            "{database}.{} {:?}",
-                            table.table,
-                            error.partition_values()
-                        ),
-                        message: error
-                            .error_detail()
-                            .and_then(|d| d.error_message())
-                            .unwrap_or("refused")
-                            .to_string(),
-                    }));
-                }
-                refused += 1;
-            }
+                .map_err(|e| glue_error("BatchCreatePartition", &target, &e))
+                .and_then(|output| {
+                    tolerated(
+                        output.errors(),
+                        "AlreadyExistsException",
+                        "BatchCreatePartition",
+                        &target,
+                    )
+                })
+                .map_err(fail)?;
             added += batch.len() - refused;
         }
         Ok(added)
@@ -384,6 +403,7 @@ impl Catalog for GlueCatalog {
     ) -> lakejob_engine::Result<usize> {
         let fail = |e| Self::fail("remove_partitions", table, e);
         let database = self.database_name(&table.database);
+        let target = format!("{database}.{}", table.table);
         let mut removed = 0;
         for batch in partitions.chunks(PARTITION_DELETE_BATCH) {
             let values = batch
@@ -394,13 +414,13 @@ impl Catalog for GlueCatalog {
                         .build()
                         .map_err(|e| AwsError::Glue {
                             operation: "BatchDeletePartition",
-                            target: format!("{database}.{} {v:?}", table.table),
+                            target: format!("{target} {v:?}"),
                             message: e.to_string(),
                         })
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(fail)?;
-            let output = self
+            let missing = self
                 .client
                 .batch_delete_partition()
                 .database_name(&database)
@@ -408,33 +428,16 @@ impl Catalog for GlueCatalog {
                 .set_partitions_to_delete(Some(values))
                 .send()
                 .await
-                .map_err(|e| {
-                    fail(AwsError::Glue {
-                        operation: "BatchDeletePartition",
-                        target: format!("{database}.{}", table.table),
-                        message: crate::sdk_message(&e),
-                    })
-                })?;
-            let missing = output
-                .errors()
-                .iter()
-                .filter(|e| {
-                    e.error_detail().and_then(|d| d.error_code()) == Some("EntityNotFoundException")
+                .map_err(|e| glue_error("BatchDeletePartition", &target, &e))
+                .and_then(|output| {
+                    tolerated(
+                        output.errors(),
+                        "EntityNotFoundException",
+                        "BatchDeletePartition",
+                        &target,
+                    )
                 })
-                .count();
-            if let Some(error) = output.errors().iter().find(|e| {
-                e.error_detail().and_then(|d| d.error_code()) != Some("EntityNotFoundException")
-            }) {
-                return Err(fail(AwsError::Glue {
-                    operation: "BatchDeletePartition",
-                    target: format!("{database}.{} {:?}", table.table, error.partition_values()),
-                    message: error
-                        .error_detail()
-                        .and_then(|d| d.error_message())
-                        .unwrap_or("refused")
-                        .to_string(),
-                }));
-            }
+                .map_err(fail)?;
             removed += batch.len() - missing;
         }
         Ok(removed)

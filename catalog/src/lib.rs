@@ -68,6 +68,27 @@ impl LocalCatalog {
         }
     }
 
+    /// Applies `change` to a table's partitions, storing the document when it counts changes.
+    async fn change_partitions(
+        &self,
+        name: &TableName,
+        operation: &'static str,
+        change: impl FnOnce(&mut Vec<PartitionValues>) -> usize,
+    ) -> lakejob_engine::Result<usize> {
+        let mut table = match self.load(name).await {
+            Ok(Some(table)) => table,
+            Ok(None) => return Err(EngineError::TableNotFound(name.to_string())),
+            Err(e) => return Err(e.into_engine(operation, name)),
+        };
+        let changed = change(&mut table.partitions);
+        if changed > 0 {
+            self.store(&table)
+                .await
+                .map_err(|e| e.into_engine(operation, name))?;
+        }
+        Ok(changed)
+    }
+
     async fn store(&self, table: &CatalogTable) -> Result<(), CatalogError> {
         let path = Self::document(&table.definition.name);
         let json = serde_json::to_vec_pretty(table).map_err(|source| CatalogError::Corrupt {
@@ -101,22 +122,14 @@ impl Catalog for LocalCatalog {
         name: &TableName,
         partitions: &[PartitionValues],
     ) -> lakejob_engine::Result<usize> {
-        let mut table = match self.load(name).await {
-            Ok(Some(table)) => table,
-            Ok(None) => return Err(EngineError::TableNotFound(name.to_string())),
-            Err(e) => return Err(e.into_engine("add partitions to", name)),
-        };
-        let before = table.partitions.len();
-        table.partitions.extend(partitions.iter().cloned());
-        table.partitions.sort();
-        table.partitions.dedup();
-        let added = table.partitions.len() - before;
-        if added > 0 {
-            self.store(&table)
-                .await
-                .map_err(|e| e.into_engine("add partitions to", name))?;
-        }
-        Ok(added)
+        self.change_partitions(name, "add partitions to", |registered| {
+            let before = registered.len();
+            registered.extend(partitions.iter().cloned());
+            registered.sort();
+            registered.dedup();
+            registered.len() - before
+        })
+        .await
     }
 
     async fn remove_partitions(
@@ -124,20 +137,12 @@ impl Catalog for LocalCatalog {
         name: &TableName,
         partitions: &[PartitionValues],
     ) -> lakejob_engine::Result<usize> {
-        let mut table = match self.load(name).await {
-            Ok(Some(table)) => table,
-            Ok(None) => return Err(EngineError::TableNotFound(name.to_string())),
-            Err(e) => return Err(e.into_engine("remove partitions from", name)),
-        };
-        let before = table.partitions.len();
-        table.partitions.retain(|p| !partitions.contains(p));
-        let removed = before - table.partitions.len();
-        if removed > 0 {
-            self.store(&table)
-                .await
-                .map_err(|e| e.into_engine("remove partitions from", name))?;
-        }
-        Ok(removed)
+        self.change_partitions(name, "remove partitions from", |registered| {
+            let before = registered.len();
+            registered.retain(|p| !partitions.contains(p));
+            before - registered.len()
+        })
+        .await
     }
 
     async fn table(&self, name: &TableName) -> lakejob_engine::Result<Option<CatalogTable>> {

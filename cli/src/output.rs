@@ -229,24 +229,12 @@ impl Printer {
             match change {
                 SyncChange::CreateTable { table } => println!("  {create} {table}"),
                 SyncChange::UpdateTable { table } => println!("  {update} {table}"),
-                SyncChange::AddPartitions { table, partitions } => println!(
-                    "  {add} {} partition(s) of {table}: {}",
-                    partitions.len(),
-                    partitions
-                        .iter()
-                        .map(|p| p.join("/"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                SyncChange::RemovePartitions { table, partitions } => println!(
-                    "  {remove} {} partition(s) of {table} without data: {}",
-                    partitions.len(),
-                    partitions
-                        .iter()
-                        .map(|p| p.join("/"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                SyncChange::AddPartitions { table, partitions } => {
+                    println!("  {add} {}", partition_list(table, partitions));
+                }
+                SyncChange::RemovePartitions { table, partitions } => {
+                    println!("  {remove} {} (no data)", partition_list(table, partitions));
+                }
             }
         }
     }
@@ -402,6 +390,16 @@ impl Printer {
             }
         }
     }
+}
+
+/// `3 partition(s) of db.table: 2025/1/15, ...`.
+fn partition_list(table: &str, partitions: &[Vec<String>]) -> String {
+    let values: Vec<String> = partitions.iter().map(|p| p.join("/")).collect();
+    format!(
+        "{} partition(s) of {table}: {}",
+        partitions.len(),
+        values.join(", ")
+    )
 }
 
 /// The name a value serialises to (`succeeded`, `quality_failed`): the JSON and text forms

@@ -11,6 +11,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
+use url::Url;
 
 use crate::catalog::{Catalog, PartitionValues, TableDefinition, TableFormat, TableName};
 use crate::error::{EngineError, Result};
@@ -65,6 +66,13 @@ pub struct SyncMetrics {
     pub changes: Vec<SyncChange>,
 }
 
+/// How a table's data is laid out in the lake.
+struct Layout {
+    schema: Schema,
+    partition_columns: Vec<String>,
+    partitions: BTreeSet<PartitionValues>,
+}
+
 /// A table as the lake describes it.
 struct FoundTable {
     definition: TableDefinition,
@@ -111,11 +119,21 @@ impl<'a> CatalogSync<'a> {
                     .as_ref()
                     .and_then(|t| t.definition.description.clone())
                     .or_else(|| Some("registered by lakejob catalog sync".into()));
-                let found = match format {
-                    TableFormat::Delta => self.describe_delta(&name, &path, description).await?,
-                    TableFormat::Parquet => {
-                        self.describe_parquet(&name, &path, description).await?
-                    }
+                let location = self.lake.url_of(&path)?;
+                let layout = match format {
+                    TableFormat::Delta => self.describe_delta(&name, &location).await?,
+                    TableFormat::Parquet => self.describe_parquet(&name, &path, &location).await?,
+                };
+                let found = FoundTable {
+                    definition: TableDefinition::from_schema(
+                        name.clone(),
+                        location.to_string(),
+                        format,
+                        &layout.schema,
+                        layout.partition_columns,
+                        description,
+                    ),
+                    partitions: layout.partitions,
                 };
                 metrics.tables_found += 1;
                 self.reconcile(found, existing, &mut metrics.changes)
@@ -143,19 +161,12 @@ impl<'a> CatalogSync<'a> {
         Ok(tables)
     }
 
-    async fn describe_delta(
-        &self,
-        name: &TableName,
-        path: &str,
-        description: Option<String>,
-    ) -> Result<FoundTable> {
-        let location = self.lake.url_of(path)?;
+    async fn describe_delta(&self, name: &TableName, location: &Url) -> Result<Layout> {
         let table_name = name.to_string();
         let table = deltalake::open_table(location.clone())
             .await
             .map_err(EngineError::delta(&table_name))?;
         let state = table.snapshot().map_err(EngineError::delta(&table_name))?;
-        let schema = state.snapshot().arrow_schema();
         let partition_columns = state.metadata().partition_columns().to_vec();
         let mut partitions = BTreeSet::new();
         for uri in table
@@ -165,15 +176,9 @@ impl<'a> CatalogSync<'a> {
             partitions.insert(partition_of(&uri, &partition_columns));
         }
         partitions.retain(|p| !p.is_empty());
-        Ok(FoundTable {
-            definition: TableDefinition::from_schema(
-                name.clone(),
-                location.to_string(),
-                TableFormat::Delta,
-                &schema,
-                partition_columns,
-                description,
-            ),
+        Ok(Layout {
+            schema: state.snapshot().arrow_schema().as_ref().clone(),
+            partition_columns,
             partitions,
         })
     }
@@ -182,9 +187,8 @@ impl<'a> CatalogSync<'a> {
         &self,
         name: &TableName,
         path: &str,
-        description: Option<String>,
-    ) -> Result<FoundTable> {
-        let location = self.lake.url_of(path)?;
+        location: &Url,
+    ) -> Result<Layout> {
         let context = format!("reading the Parquet files of {name}");
         let files: Vec<String> = self
             .lake
@@ -225,15 +229,9 @@ impl<'a> CatalogSync<'a> {
                 .iter()
                 .map(|c| Field::new(c, DataType::Utf8, false)),
         );
-        Ok(FoundTable {
-            definition: TableDefinition::from_schema(
-                name.clone(),
-                location.to_string(),
-                TableFormat::Parquet,
-                &Schema::new(fields),
-                partition_columns,
-                description,
-            ),
+        Ok(Layout {
+            schema: Schema::new(fields),
+            partition_columns,
             partitions,
         })
     }

@@ -263,34 +263,6 @@ fn a_pipeline_step_runs_by_its_name() {
 }
 
 #[test]
-fn quality_check_evaluates_a_tables_rules_on_demand() {
-    let lake = TestLake::with_fixture();
-    lake.json(&["run", "reviews_etl"]);
-    let report = lake.json(&[
-        "quality",
-        "check",
-        "processed.reviews",
-        "--date",
-        "2025-01-15",
-    ]);
-    assert_eq!(
-        (&report["passed"], &report["score"]),
-        (&json!(true), &json!(1.0)),
-        "{report}"
-    );
-    assert_eq!(report["rules"].as_array().unwrap().len(), 6);
-    let unknown = lake.lakejob(&["quality", "check", "processed.nothing"]);
-    assert_eq!(unknown.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no job writes processed.nothing"));
-    let not_written = lake.lakejob(&["quality", "check", "processed.products"]);
-    assert_eq!(
-        not_written.status.code(),
-        Some(2),
-        "the job exists, its table does not yet"
-    );
-}
-
-#[test]
 fn catalog_sync_registers_what_the_lake_holds_and_a_dry_run_changes_nothing() {
     let lake = TestLake::with_fixture();
     lake.json(&["pipeline", "run", "daily"]);

@@ -127,7 +127,7 @@ fn a_day_with_ten_percent_orphan_products_fails_the_gate_and_publishes_nothing()
 }
 
 #[test]
-fn quality_check_measures_freshness_at_a_date_or_now() {
+fn quality_check_evaluates_a_tables_rules_on_demand_with_freshness_at_a_date_or_now() {
     let lake = TestLake::with_fixture();
     lake.json(&["run", "reviews_etl"]);
     let report = lake.json(&[
@@ -137,7 +137,12 @@ fn quality_check_measures_freshness_at_a_date_or_now() {
         "--date",
         "2025-01-15",
     ]);
-    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(
+        (&report["passed"], &report["score"]),
+        (&serde_json::json!(true), &serde_json::json!(1.0)),
+        "{report}"
+    );
+    assert_eq!(report["rules"].as_array().unwrap().len(), 6);
     let now = lake.lakejob(&["quality", "check", "processed.reviews"]);
     assert_eq!(
         now.status.code(),
@@ -149,6 +154,15 @@ fn quality_check_measures_freshness_at_a_date_or_now() {
         stdout.contains("FAIL the newest review is at most 36 hours old")
             && stdout.contains("hours old"),
         "{stdout}"
+    );
+    let unknown = lake.lakejob(&["quality", "check", "processed.nothing"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no job writes processed.nothing"));
+    let not_written = lake.lakejob(&["quality", "check", "processed.products"]);
+    assert_eq!(
+        not_written.status.code(),
+        Some(2),
+        "the job exists, its table does not yet"
     );
 }
 
