@@ -34,6 +34,7 @@ const NULLABLE: &str = "lakejob.nullable";
 pub struct GlueCatalog {
     client: Client,
     prefix: String,
+    partition_projection: bool,
 }
 
 fn is_code<E: ProvideErrorMetadata>(error: &SdkError<E>, code: &str) -> bool {
@@ -48,7 +49,14 @@ impl GlueCatalog {
         Self {
             client: Client::new(config),
             prefix: prefix.into(),
+            partition_projection: false,
         }
+    }
+
+    /// Writes Athena partition projection properties on Parquet tables partitioned by dates.
+    pub fn with_partition_projection(mut self, enabled: bool) -> Self {
+        self.partition_projection = enabled;
+        self
     }
 
     /// The Glue database of a lake database.
@@ -199,7 +207,47 @@ fn glue_column(column: &ColumnDefinition, data_type: &str) -> Result<Column, Aws
         })
 }
 
-fn table_input(definition: &TableDefinition) -> Result<TableInput, AwsError> {
+/// Athena partition projection for a Parquet table partitioned by dates (`event_date`,
+/// `raw_date`, or `year`/`month`/`day`): Athena computes partitions from the query instead of
+/// reading them from the catalog. None when a partition column is not a date part.
+fn projection_parameters(definition: &TableDefinition) -> Option<HashMap<String, String>> {
+    if definition.format != TableFormat::Parquet || definition.partition_columns.is_empty() {
+        return None;
+    }
+    let mut parameters = HashMap::from([("projection.enabled".to_string(), "true".to_string())]);
+    let mut template = definition.location.clone();
+    for column in &definition.partition_columns {
+        let data_type = definition
+            .columns
+            .iter()
+            .find(|c| &c.name == column)
+            .map(|c| c.data_type.as_str());
+        let settings: &[(&str, &str)] = match column.as_str() {
+            "year" => &[("type", "integer"), ("range", "2000,2100")],
+            "month" => &[("type", "integer"), ("range", "1,12")],
+            "day" => &[("type", "integer"), ("range", "1,31")],
+            name if name.ends_with("date") || data_type == Some("date") => &[
+                ("type", "date"),
+                ("format", "yyyy-MM-dd"),
+                ("range", "2000-01-01,NOW"),
+                ("interval", "1"),
+                ("interval.unit", "DAYS"),
+            ],
+            _ => return None,
+        };
+        for (key, value) in settings {
+            parameters.insert(format!("projection.{column}.{key}"), (*value).to_string());
+        }
+        template.push_str(&format!("{column}=${{{column}}}/"));
+    }
+    parameters.insert("storage.location.template".into(), template);
+    Some(parameters)
+}
+
+fn table_input(
+    definition: &TableDefinition,
+    partition_projection: bool,
+) -> Result<TableInput, AwsError> {
     let is_partition = |c: &ColumnDefinition| definition.partition_columns.contains(&c.name);
     let columns = definition
         .columns
@@ -221,6 +269,9 @@ fn table_input(definition: &TableDefinition) -> Result<TableInput, AwsError> {
     if definition.format == TableFormat::Delta {
         parameters.insert("table_type".into(), "DELTA".into());
         parameters.insert("spark.sql.sources.provider".into(), "delta".into());
+    }
+    if partition_projection && let Some(projection) = projection_parameters(definition) {
+        parameters.extend(projection);
     }
     let mut input = TableInput::builder()
         .name(definition.name.table.to_lowercase())
@@ -288,7 +339,7 @@ impl Catalog for GlueCatalog {
         let name = &definition.name;
         let fail = |e| Self::fail("upsert_table", name, e);
         self.ensure_database(&name.database).await.map_err(fail)?;
-        let input = table_input(definition).map_err(fail)?;
+        let input = table_input(definition, self.partition_projection).map_err(fail)?;
         let database = self.database_name(&name.database);
         let glue = |operation, e: String| {
             fail(AwsError::Glue {
@@ -496,5 +547,59 @@ impl Catalog for GlueCatalog {
         }
         names.sort_by_key(ToString::to_string);
         Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(format: TableFormat, partitions: &[&str]) -> TableDefinition {
+        let mut columns = vec![ColumnDefinition {
+            name: "amount".into(),
+            data_type: "double".into(),
+            nullable: true,
+        }];
+        columns.extend(partitions.iter().map(|p| ColumnDefinition {
+            name: (*p).into(),
+            data_type: "string".into(),
+            nullable: false,
+        }));
+        TableDefinition {
+            name: TableName::new("curated", "t"),
+            location: "s3://b/lake/curated/t/".into(),
+            format,
+            columns,
+            partition_columns: partitions.iter().map(|p| (*p).to_string()).collect(),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn date_partitions_get_projection_and_others_do_not() {
+        let projected =
+            projection_parameters(&table(TableFormat::Parquet, &["year", "month", "day"])).unwrap();
+        assert_eq!(projected["projection.month.range"], "1,12");
+        assert_eq!(
+            projected["storage.location.template"],
+            "s3://b/lake/curated/t/year=${year}/month=${month}/day=${day}/"
+        );
+        let daily = projection_parameters(&table(TableFormat::Parquet, &["event_date"])).unwrap();
+        assert_eq!(daily["projection.event_date.format"], "yyyy-MM-dd");
+        assert!(projection_parameters(&table(TableFormat::Parquet, &["country"])).is_none());
+        assert!(projection_parameters(&table(TableFormat::Delta, &["event_date"])).is_none());
+        let input = table_input(&table(TableFormat::Parquet, &["event_date"]), true).unwrap();
+        assert_eq!(
+            input.parameters().unwrap()["projection.enabled"],
+            "true",
+            "on when asked"
+        );
+        let input = table_input(&table(TableFormat::Parquet, &["event_date"]), false).unwrap();
+        assert!(
+            !input
+                .parameters()
+                .unwrap()
+                .contains_key("projection.enabled")
+        );
     }
 }

@@ -53,6 +53,9 @@ struct Global {
         default_value = "lakejob_"
     )]
     glue_database_prefix: String,
+    /// With --catalog glue: Athena partition projection on Parquet tables partitioned by dates.
+    #[arg(long, global = true, env = "LAKEJOB_GLUE_PARTITION_PROJECTION")]
+    glue_partition_projection: bool,
     /// A folder of job files that add to or override the shipped jobs.
     #[arg(long, global = true, env = "LAKEJOB_JOBS")]
     jobs: Option<PathBuf>,
@@ -383,9 +386,10 @@ async fn open_lake(global: &Global) -> Result<(Lake, Box<dyn Catalog>), CliError
         _ => Lake::open(&global.lake)?,
     };
     let catalog: Box<dyn Catalog> = match (&aws, global.catalog) {
-        (Some(config), CatalogKind::Glue) => {
-            Box::new(GlueCatalog::new(config, &global.glue_database_prefix))
-        }
+        (Some(config), CatalogKind::Glue) => Box::new(
+            GlueCatalog::new(config, &global.glue_database_prefix)
+                .with_partition_projection(global.glue_partition_projection),
+        ),
         _ => Box::new(LocalCatalog::new(lake.clone())),
     };
     Ok((lake, catalog))
