@@ -19,8 +19,8 @@ use lakejob_engine::{
 };
 use lakejob_jobs::{
     JobRegistry, JobRun, JobsError, PipelineRun, RunOptions, RunStatus, StageStatus, check_table,
-    job_files_in, named_query, parse_job, shipped_pipeline, shipped_stage, source_files,
-    validate_job,
+    job_files_in, named_query, parse_job, render_asl, shipped_pipeline, shipped_stage,
+    source_files, validate_job, validate_pipeline,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
@@ -222,6 +222,20 @@ enum PipelineCommand {
         #[arg(long)]
         date: Option<NaiveDate>,
     },
+    /// Print a pipeline as another system's definition: an AWS Step Functions state machine.
+    Render {
+        /// The pipeline, e.g. daily.
+        pipeline: String,
+        /// What to render.
+        #[arg(long, value_enum, default_value_t = RenderFormat::Asl)]
+        format: RenderFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RenderFormat {
+    /// Amazon States Language JSON, with @@placeholders@@ for Terraform to fill.
+    Asl,
 }
 
 #[derive(Debug, Subcommand)]
@@ -543,6 +557,30 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 pipeline_exit_code(summary.status),
                 &summary,
             ))
+        }
+        Command::Pipeline {
+            command:
+                PipelineCommand::Render {
+                    pipeline,
+                    format: RenderFormat::Asl,
+                },
+        } => {
+            let registry = JobRegistry::load(global.jobs.as_deref())?;
+            let spec = shipped_pipeline(&pipeline)?;
+            let problems = validate_pipeline(&spec, &registry);
+            if !problems.is_empty() {
+                return Err(CliError::Jobs(JobsError::Invalid {
+                    file: format!("pipeline {pipeline}"),
+                    job: pipeline,
+                    problems,
+                }));
+            }
+            let asl = render_asl(&spec)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&asl).map_err(|e| CliError::Usage(e.to_string()))?
+            );
+            Ok(Finished::code(0))
         }
         Command::Validate { paths } => validate(&printer, &paths, global.jobs.as_deref()).await,
         Command::Jobs => {

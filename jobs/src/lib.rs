@@ -6,6 +6,7 @@ mod pipeline;
 mod plan;
 mod quality_log;
 mod registry;
+mod render;
 mod reports;
 mod runner;
 mod selection;
@@ -21,6 +22,7 @@ pub use pipeline::{
 pub use plan::Problem;
 pub use quality_log::quality_results_table;
 pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files_in, named_query};
+pub use render::{ALERT_SCORE, render_asl};
 pub use reports::ReportFiles;
 pub use runner::{
     JobRun, QUARANTINE_PARTITION, QualitySummary, RunOptions, RunStatus, RunSummary, SkippedFile,

@@ -126,23 +126,33 @@ pub fn validate_pipeline(spec: &PipelineSpec, registry: &JobRegistry) -> Vec<Pro
             }
         }
     }
-    if problems.is_empty() && order(spec).is_none() {
+    if problems.is_empty() && layers(spec).is_none() {
         problems.push(Problem::new("stages", "the `after` links form a cycle"));
     }
     problems
 }
 
-/// A topological order of the stages, or `None` on a cycle.
-fn order(spec: &PipelineSpec) -> Option<Vec<String>> {
-    let mut done: Vec<String> = Vec::new();
-    while done.len() < spec.stages.len() {
-        let ready = spec
+/// The stages in layers: each layer's stages come after stages of earlier layers only, so a
+/// layer's stages can run at once. `None` on a cycle.
+pub(crate) fn layers(spec: &PipelineSpec) -> Option<Vec<Vec<&StageSpec>>> {
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    let mut layers = Vec::new();
+    while placed.len() < spec.stages.len() {
+        let layer: Vec<&StageSpec> = spec
             .stages
             .iter()
-            .find(|s| !done.contains(&s.name) && s.after.iter().all(|a| done.contains(a)))?;
-        done.push(ready.name.clone());
+            .filter(|s| {
+                !placed.contains(s.name.as_str())
+                    && s.after.iter().all(|a| placed.contains(a.as_str()))
+            })
+            .collect();
+        if layer.is_empty() {
+            return None;
+        }
+        placed.extend(layer.iter().map(|s| s.name.as_str()));
+        layers.push(layer);
     }
-    Some(done)
+    Some(layers)
 }
 
 /// How a stage ended.

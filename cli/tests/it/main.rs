@@ -6,6 +6,7 @@ mod aws;
 mod clickstream;
 mod config_errors;
 mod crash;
+mod deploy;
 mod golden;
 mod ingest;
 mod pipeline;
