@@ -81,6 +81,15 @@ struct Global {
         hide_env_values = true
     )]
     task_token: Option<String>,
+    /// Also write each job run's metrics as CloudWatch embedded-metric lines on stderr.
+    #[arg(long, global = true, env = "LAKEJOB_METRICS", value_enum)]
+    metrics: Option<MetricsFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MetricsFormat {
+    /// CloudWatch embedded metric format.
+    Emf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -411,7 +420,10 @@ async fn open_lake(global: &Global) -> Result<(Lake, Box<dyn Catalog>), CliError
 
 async fn run(cli: Cli) -> Result<Finished, CliError> {
     let global = cli.global;
-    let printer = Printer::new(global.output == OutputFormat::Json);
+    let printer = Printer::new(
+        global.output == OutputFormat::Json,
+        global.metrics == Some(MetricsFormat::Emf),
+    );
     let session = SessionOptions {
         memory_limit: global.memory_limit,
         target_partitions: None,

@@ -22,11 +22,44 @@ use crate::CliError;
 #[derive(Debug)]
 pub struct Printer {
     json: bool,
+    metrics: bool,
 }
 
 impl Printer {
-    pub fn new(json: bool) -> Self {
-        Self { json }
+    pub fn new(json: bool, metrics: bool) -> Self {
+        Self { json, metrics }
+    }
+
+    /// With metrics on, one CloudWatch embedded-metric-format line per job run on stderr:
+    /// CloudWatch Logs turns it into the `lakejob` metrics (QualityScore, rows, duration) per
+    /// job and overall, which the quality alarm watches.
+    fn job_metrics(&self, summary: &RunSummary) {
+        if !self.metrics {
+            return;
+        }
+        let line = json!({
+            "_aws": {
+                "Timestamp": summary.started_at.timestamp_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": "lakejob",
+                    "Dimensions": [["Job"], []],
+                    "Metrics": [
+                        {"Name": "QualityScore", "Unit": "None"},
+                        {"Name": "RowsOut", "Unit": "Count"},
+                        {"Name": "RowsRejected", "Unit": "Count"},
+                        {"Name": "DurationMs", "Unit": "Milliseconds"}
+                    ]
+                }]
+            },
+            "Job": summary.job,
+            "RunId": summary.run_id,
+            "Status": summary.status.as_str(),
+            "QualityScore": summary.quality.score,
+            "RowsOut": summary.rows_out,
+            "RowsRejected": summary.rows_rejected,
+            "DurationMs": summary.duration_ms
+        });
+        eprintln!("{line}");
     }
 
     fn emit(&self, value: &serde_json::Value) {
@@ -73,6 +106,7 @@ impl Printer {
     }
 
     pub fn run_summary(&self, summary: &RunSummary) {
+        self.job_metrics(summary);
         if self.json {
             self.emit(&serde_json::to_value(summary).unwrap_or_default());
             return;
@@ -160,6 +194,9 @@ impl Printer {
     }
 
     pub fn pipeline_summary(&self, summary: &PipelineSummary) {
+        for job in summary.stages.iter().flat_map(|stage| &stage.jobs) {
+            self.job_metrics(job);
+        }
         if self.json {
             self.emit(&serde_json::to_value(summary).unwrap_or_default());
             return;

@@ -141,3 +141,30 @@ fn the_container_runs_the_binary_only_as_a_non_root_user() {
         "the binary only"
     );
 }
+
+#[test]
+fn runs_write_their_quality_score_as_cloudwatch_embedded_metrics() {
+    let lake = TestLake::with_fixture();
+    let output = lake
+        .command(&["run", "reviews_etl", "--output", "json"])
+        .env("LAKEJOB_METRICS", "emf")
+        .output()
+        .expect("lakejob runs");
+    assert!(output.status.success());
+    let metric: Value = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .find_map(|line| {
+            serde_json::from_str::<Value>(line)
+                .ok()
+                .filter(|v| v.get("_aws").is_some())
+        })
+        .expect("an embedded-metric line on stderr");
+    let declared = &metric["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(declared["Namespace"], "lakejob");
+    assert_eq!(declared["Dimensions"], serde_json::json!([["Job"], []]));
+    assert_eq!(metric["Job"], "reviews_etl");
+    assert_eq!(metric["QualityScore"], 1.0);
+    assert!(metric["RowsOut"].as_u64().unwrap() > 0);
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("stdout stays the summary");
+    assert_eq!(summary["job"], "reviews_etl");
+}

@@ -168,6 +168,7 @@ resource "aws_ecs_task_definition" "lakejob" {
       { name = "LAKEJOB_GLUE_DATABASE_PREFIX", value = var.glue_database_prefix },
       { name = "LAKEJOB_MEMORY_LIMIT", value = "${floor(var.memory * 0.75)}MB" },
       { name = "TMPDIR", value = "/tmp" },
+      { name = "LAKEJOB_METRICS", value = "emf" },
     ]
     logConfiguration = {
       logDriver = "awslogs"
