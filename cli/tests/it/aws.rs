@@ -219,51 +219,21 @@ fn the_daily_pipeline_runs_on_s3_with_glue_and_boto3_sees_every_table_and_partit
     assert_eq!(after, partitions.len().to_string());
 }
 
-/// A recording proxy in front of moto: forwards every request and appends the Step Functions
-/// ones (target and body) to a file, because moto accepts task callbacks without keeping them.
+/// scripts/aws_proxy.py in front of moto: forwards every request and appends the Step Functions
+/// task callbacks (target and body) to a file, because moto accepts them without keeping them.
 struct RecordingProxy {
     child: std::process::Child,
     url: String,
     log: std::path::PathBuf,
 }
 
-const PROXY: &str = r#"
-import http.server, json, sys, urllib.request
-upstream, log = sys.argv[1], sys.argv[2]
-class Proxy(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
-        target = self.headers.get('X-Amz-Target', '')
-        if target.startswith('AWSStepFunctions.'):
-            with open(log, 'a') as f:
-                f.write(json.dumps({'target': target, 'body': json.loads(body)}) + '\n')
-        request = urllib.request.Request(upstream + self.path, data=body, method='POST',
-            headers={k: v for k, v in self.headers.items() if k.lower() not in ('host', 'content-length')})
-        try:
-            with urllib.request.urlopen(request) as response:
-                status, headers, payload = response.status, response.headers, response.read()
-        except urllib.error.HTTPError as error:
-            status, headers, payload = error.code, error.headers, error.read()
-        self.send_response(status)
-        for k, v in headers.items():
-            if k.lower() not in ('content-length', 'connection', 'transfer-encoding', 'server', 'date'):
-                self.send_header(k, v)
-        self.send_header('Content-Length', str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-    def log_message(self, *args):
-        pass
-server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Proxy)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"#;
-
 impl RecordingProxy {
     fn start(dir: &std::path::Path) -> Self {
         use std::io::BufRead;
         let log = dir.join("step_functions.jsonl");
         let mut child = Command::new(crate::support::python())
-            .args(["-c", PROXY, &endpoint(), &log.display().to_string()])
+            .arg(crate::support::workspace().join("scripts/aws_proxy.py"))
+            .args([&endpoint(), &log.display().to_string()])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("the proxy starts");

@@ -33,7 +33,27 @@ resource "aws_s3_bucket_public_access_block" "this" {
   restrict_public_buckets = true
 }
 
+data "aws_caller_identity" "current" {}
+
 data "aws_iam_policy_document" "tls_only" {
+  # A bucket that receives access logs lets the logging service of this account write them.
+  dynamic "statement" {
+    for_each = var.accepts_access_logs ? [1] : []
+    content {
+      sid       = "S3ServerAccessLogs"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.this.arn}/*"]
+      principals {
+        type        = "Service"
+        identifiers = ["logging.s3.amazonaws.com"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [data.aws_caller_identity.current.account_id]
+      }
+    }
+  }
   statement {
     sid       = "DenyPlainHttp"
     effect    = "Deny"
@@ -86,6 +106,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 }
 
 resource "aws_s3_bucket_logging" "this" {
+  # The target must accept logs first (its policy), itself included.
+  depends_on    = [aws_s3_bucket_policy.this]
   bucket        = aws_s3_bucket.this.id
   target_bucket = coalesce(var.log_bucket, aws_s3_bucket.this.id)
   target_prefix = "${var.log_prefix}/"

@@ -48,3 +48,9 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "accepts_access_logs" {
+  description = "This bucket receives the access logs of other buckets (and its own)."
+  type        = bool
+  default     = false
+}

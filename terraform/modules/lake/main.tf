@@ -44,11 +44,12 @@ locals {
 }
 
 module "logs" {
-  source        = "../bucket"
-  name          = "${var.name}-access-logs-${local.suffix}"
-  kms_key_arn   = aws_kms_key.lake.arn
-  log_prefix    = "logs"
-  force_destroy = var.force_destroy
+  source              = "../bucket"
+  name                = "${var.name}-access-logs-${local.suffix}"
+  kms_key_arn         = aws_kms_key.lake.arn
+  log_prefix          = "logs"
+  accepts_access_logs = true
+  force_destroy       = var.force_destroy
 }
 
 module "lake" {
