@@ -416,3 +416,67 @@ fn written_parquet_uses_types_athena_reads() {
         seen["protocol"]
     );
 }
+
+#[test]
+fn the_rendered_state_machine_runs_on_motos_interpreter_as_far_as_it_can() {
+    // moto's interpreter runs Map, Parallel, intrinsics and SNS but not ECS tasks: the execution
+    // must get as far as starting the first layer's job tasks with the right commands, then
+    // take the Catch to the alert and fail the way the state machine says.
+    let definition = crate::support::workspace().join("terraform/statemachine/daily.asl.json");
+    let seen = run_python(&format!(
+        "{}import time, urllib.request\n\
+         urllib.request.urlopen(urllib.request.Request(endpoint + '/moto-api/config', method='POST',\n\
+             data=json.dumps({{'stepfunctions': {{'execute_state_machine': True}}}}).encode(),\n\
+             headers={{'Content-Type': 'application/json'}}))\n\
+         sns = boto3.client('sns', endpoint_url=endpoint)\n\
+         sfn = boto3.client('stepfunctions', endpoint_url=endpoint)\n\
+         iam = boto3.client('iam', endpoint_url=endpoint)\n\
+         suffix = str(os.getpid()) + str(time.time_ns() % 1000000)\n\
+         topic = sns.create_topic(Name='alerts' + suffix)['TopicArn']\n\
+         text = open({:?}).read()\n\
+         for token, value in [('\"@@subnet_ids@@\"', '[\"subnet-1\"]'), ('\"@@security_group_ids@@\"', '[\"sg-1\"]'),\n\
+                              ('@@cluster_arn@@', 'arn:aws:ecs:us-east-1:123456789012:cluster/c'),\n\
+                              ('@@task_definition_arn@@', 'arn:aws:ecs:us-east-1:123456789012:task-definition/t:1'),\n\
+                              ('@@container_name@@', 'lakejob'), ('@@alert_topic_arn@@', topic)]:\n    \
+             text = text.replace(token, value)\n\
+         role = iam.create_role(RoleName='sfn' + suffix, AssumeRolePolicyDocument='{{}}')['Role']['Arn']\n\
+         machine = sfn.create_state_machine(name='daily' + suffix, definition=text, roleArn=role)['stateMachineArn']\n\
+         run = sfn.start_execution(stateMachineArn=machine, name='run' + suffix,\n\
+             input=json.dumps({{'dates': ['2025-01-15T02:00:00Z']}}))['executionArn']\n\
+         for _ in range(100):\n    \
+             described = sfn.describe_execution(executionArn=run)\n    \
+             if described['status'] != 'RUNNING': break\n    \
+             time.sleep(0.2)\n\
+         events = sfn.get_execution_history(executionArn=run)['events']\n\
+         scheduled = [json.loads(e['taskScheduledEventDetails']['parameters']) for e in events if e['type'] == 'TaskScheduled']\n\
+         commands = [p['Overrides']['ContainerOverrides'][0]['Command'] for p in scheduled if 'Overrides' in p]\n\
+         parallel = [e['stateEnteredEventDetails']['input'] for e in events if e['type'] == 'ParallelStateEntered']\n\
+         published = [e for e in events if e['type'] == 'TaskSucceeded' and e['taskSucceededEventDetails']['resourceType'] == 'sns']\n\
+         print(json.dumps({{'status': described['status'], 'error': described.get('error'), 'commands': sorted(commands),\n\
+             'parallel': parallel, 'alerts': len(published)}}))",
+        boto3_preamble(),
+        definition.display().to_string()
+    ));
+    let seen: Value = serde_json::from_str(&seen).expect("boto3 printed JSON");
+    assert_eq!(seen["status"], "FAILED", "{seen}");
+    assert_eq!(seen["error"], "lakejob.PipelineFailed");
+    assert_eq!(
+        seen["parallel"][0], "{\"date\":\"2025-01-15\"}",
+        "the scheduled time's date part is the run's date"
+    );
+    let commands = seen["commands"].as_array().unwrap();
+    for job in ["clickstream_events", "product_enrichment", "reviews_etl"] {
+        assert!(
+            commands.contains(&serde_json::json!([
+                "run",
+                job,
+                "--date",
+                "2025-01-15",
+                "--output",
+                "json"
+            ])),
+            "{job}: {commands:?}"
+        );
+    }
+    assert_eq!(seen["alerts"], 1, "the Catch publishes one alert");
+}
