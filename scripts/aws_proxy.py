@@ -27,7 +27,8 @@ HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "server", "da
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+    # One request per connection: no keep-alive state to get out of step with clients.
+    protocol_version = "HTTP/1.0"
 
     def forward(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
