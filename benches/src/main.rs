@@ -36,7 +36,20 @@ struct Options {
     /// Write the JSON report here as well as printing it.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also run the peers (benches/peers/<job>_<peer>.py) on the same files, one after the
+    /// other, and print lakejob's time and memory as a ratio of theirs.
+    #[arg(long)]
+    peers: bool,
+    /// The Python with the peers' libraries (duckdb).
+    #[arg(long, env = "LAKEJOB_PYTHON", default_value = "python3")]
+    python: PathBuf,
+    /// The folder of the peer scripts.
+    #[arg(long, default_value = "benches/peers")]
+    peers_dir: PathBuf,
 }
+
+/// The peers that have a script, by name.
+const PEERS: [&str; 1] = ["duckdb"];
 
 /// One measured process.
 #[derive(Debug, Clone, Serialize)]
@@ -230,9 +243,74 @@ fn run(options: &Options) -> Result<Vec<Measurement>, String> {
                 ),
             };
             results.push(record(scale, &step, &usage, rows, input));
+            if options.peers {
+                results.extend(run_peers(options, scale, &lake, &step, input)?);
+            }
         }
     }
     Ok(results)
+}
+
+/// Runs every peer script written for `job` on the same lake, as a whole process.
+fn run_peers(
+    options: &Options,
+    scale: f64,
+    lake: &Path,
+    job: &str,
+    input: u64,
+) -> Result<Vec<Measurement>, String> {
+    let mut results = Vec::new();
+    for peer in PEERS {
+        let script = options.peers_dir.join(format!("{job}_{peer}.py"));
+        if !script.exists() {
+            continue;
+        }
+        let out = options.work.join(format!("peer-{peer}-{job}-{scale}"));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let args = [&script, lake, &out].map(|p| p.display().to_string());
+        let usage = measure(&options.python, &args)?;
+        let report: serde_json::Value =
+            serde_json::from_str(&usage.stdout).map_err(|e| format!("{peer}: {e}"))?;
+        let rows = report["rows_in"].as_u64().unwrap_or(0);
+        results.push(record(
+            scale,
+            &format!("{peer}: {job}"),
+            &usage,
+            rows,
+            input,
+        ));
+    }
+    Ok(results)
+}
+
+/// lakejob against each peer on the same step: ratios of wall time and peak memory (under 1
+/// means lakejob is faster or smaller).
+fn comparison(results: &[Measurement]) -> String {
+    let mut table = String::from(
+        "| scale | step | lakejob wall s | peer | peer wall s | wall ratio | lakejob RSS MB | peer RSS MB | RSS ratio |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for peer in results.iter().filter(|m| m.step.contains(": ")) {
+        let Some((name, step)) = peer.step.split_once(": ") else {
+            continue;
+        };
+        if let Some(ours) = results
+            .iter()
+            .find(|m| m.scale == peer.scale && m.step == step)
+        {
+            table.push_str(&format!(
+                "| {} | {step} | {:.2} | {name} | {:.2} | {:.2} | {:.0} | {:.0} | {:.2} |\n",
+                peer.scale,
+                ours.wall_s,
+                peer.wall_s,
+                ours.wall_s / peer.wall_s.max(1e-9),
+                ours.peak_rss_mb,
+                peer.peak_rss_mb,
+                ours.peak_rss_mb / peer.peak_rss_mb.max(1e-9)
+            ));
+        }
+    }
+    table
 }
 
 /// The raw source a shipped job reads.
@@ -279,6 +357,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
             println!("{json}\n\n{}", markdown(&results));
+            if options.peers {
+                println!("\n{}", comparison(&results));
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
