@@ -26,6 +26,11 @@ use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
 use output::Printer;
 
+// Jobs allocate and free millions of short strings across threads; glibc's allocator spent a
+// fifth of a run in malloc/free and kept freed memory (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// YAML-declared data-lake jobs on Apache DataFusion: raw -> processed -> curated, as Delta or
 /// Parquet, with quarantine, a catalog and quality gates.
 #[derive(Debug, Parser)]

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use lakejob_engine::datafusion::common::{Column, ScalarValue};
+use lakejob_engine::datafusion::common::{Column, NullEquality, ScalarValue};
 use lakejob_engine::datafusion::error::{DataFusionError, Result as DfResult};
-use lakejob_engine::datafusion::logical_expr::{Expr, JoinType, SortExpr, lit};
+use lakejob_engine::datafusion::functions_aggregate::count::count_all;
+use lakejob_engine::datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, SortExpr, lit};
 use lakejob_engine::datafusion::prelude::DataFrame;
 
 use crate::spec::{DedupeStep, JobSpec, JoinStep, Step};
@@ -46,7 +47,7 @@ fn describe(error: &DataFusionError) -> String {
 }
 
 /// Applies the job's steps and target column selection to `input`.
-pub(crate) fn plan_steps(
+pub fn plan_steps(
     input: DataFrame,
     job: &JobSpec,
     references: &HashMap<String, DataFrame>,
@@ -138,6 +139,11 @@ fn parse_order(text: &str) -> DfResult<SortExpr> {
     Ok(column(name).sort(ascending, false))
 }
 
+/// Keeps one row per key: the first by `order_by`. Duplicates are rare in a lake's feeds, so
+/// the plan finds the duplicated keys first (one narrow aggregate over the key alone), lets
+/// every other row through untouched and ranks only the rows of duplicated keys. Ranking every
+/// row instead (DISTINCT ON over all columns) kept one accumulator per column per key: half a
+/// run's CPU time and most of its memory (BENCHMARKS.md).
 fn plan_dedupe(frame: DataFrame, step: &DedupeStep) -> DfResult<DataFrame> {
     if step.key.is_empty() {
         return Err(DataFusionError::Plan(
@@ -155,7 +161,40 @@ fn plan_dedupe(frame: DataFrame, step: &DedupeStep) -> DfResult<DataFrame> {
         .into_iter()
         .map(Expr::Column)
         .collect();
-    frame.distinct_on(keys, all, Some(order))
+    let duplicated_names: Vec<String> = step.key.iter().map(|k| format!("__dedupe_{k}")).collect();
+    let duplicated = frame
+        .clone()
+        .aggregate(keys.clone(), vec![count_all().alias("__dedupe_rows")])?
+        .filter(column("__dedupe_rows").gt(lit(1i64)))?
+        .select(
+            keys.iter()
+                .zip(&duplicated_names)
+                .map(|(key, name)| key.clone().alias(name))
+                .collect::<Vec<_>>(),
+        )?;
+    let on_duplicated = |join_type: JoinType| -> DfResult<DataFrame> {
+        let (state, plan) = frame.clone().into_parts();
+        // A NULL key is a key like any other here, as it is to the aggregate above.
+        let plan = LogicalPlanBuilder::from(plan)
+            .join_detailed(
+                duplicated.clone().into_unoptimized_plan(),
+                join_type,
+                (
+                    step.key.iter().map(Column::from_name).collect::<Vec<_>>(),
+                    duplicated_names
+                        .iter()
+                        .map(Column::from_name)
+                        .collect::<Vec<_>>(),
+                ),
+                None,
+                NullEquality::NullEqualsNull,
+            )?
+            .build()?;
+        DataFrame::new(state, plan).select(all.clone())
+    };
+    let unique = on_duplicated(JoinType::LeftAnti)?;
+    let ranked = on_duplicated(JoinType::LeftSemi)?.distinct_on(keys, all, Some(order))?;
+    unique.union(ranked)
 }
 
 fn plan_join(

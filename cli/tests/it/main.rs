@@ -9,6 +9,7 @@ mod crash;
 mod deploy;
 mod golden;
 mod ingest;
+mod peers;
 mod pipeline;
 mod quality;
 mod source_jobs;

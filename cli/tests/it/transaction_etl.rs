@@ -12,7 +12,7 @@ fn number(value: &Value) -> u64 {
 }
 
 /// The sum of a decimal column as text, as our query engine prints it.
-fn sum_text(lake: &TestLake, sql: &str) -> String {
+pub(crate) fn sum_text(lake: &TestLake, sql: &str) -> String {
     let rows = lake.query(sql);
     match &rows[0]["total"] {
         Value::String(s) => s.clone(),
@@ -137,36 +137,4 @@ fn generation_is_byte_identical_for_a_seed() {
     let file = "raw/reviews/date=2025-01-02/reviews_2025-01-02.csv";
     let read = |lake: &TestLake| std::fs::read(lake.path().join(file)).expect("generated file");
     assert_eq!(read(&a), read(&b));
-}
-
-#[test]
-fn the_duckdb_peer_does_the_same_work_as_transaction_etl() {
-    // benches/peers/ holds the peers lakebench measures lakejob against; they count for nothing
-    // unless they keep the same rules: the same rows in, out, rejected and dropped, the same sum.
-    let lake = TestLake::new();
-    lake.json(&["sample", "generate", "--scale", "0.003", "--days", "3"]);
-    let out = tempfile::tempdir().unwrap();
-    let peer = std::process::Command::new(crate::support::python())
-        .arg(crate::support::workspace().join("benches/peers/transaction_etl_duckdb.py"))
-        .arg(lake.path())
-        .arg(out.path())
-        .output()
-        .expect("the peer runs");
-    assert!(
-        peer.status.success(),
-        "{}",
-        String::from_utf8_lossy(&peer.stderr)
-    );
-    let theirs: Value = serde_json::from_slice(&peer.stdout).expect("the peer prints JSON");
-    let ours = lake.json(&["run", "transaction_etl"]);
-    for field in ["rows_in", "rows_out", "rows_rejected", "rows_duplicate"] {
-        assert_eq!(theirs[field], ours[field], "{field}: {theirs} vs {ours}");
-    }
-    assert_eq!(
-        theirs["amount_usd"].as_str().unwrap(),
-        sum_text(
-            &lake,
-            "SELECT CAST(sum(amount_usd) AS VARCHAR) AS total FROM processed.transactions"
-        )
-    );
 }
