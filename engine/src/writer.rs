@@ -10,8 +10,10 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::logical_expr::{Expr, col, lit};
-use datafusion::prelude::SessionContext;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 use object_store::path::Path as ObjectPath;
@@ -268,52 +270,45 @@ impl<'a> TableWrite<'a> {
         let name = self.name.to_string();
         let exists = table.version().is_some();
         let session = Arc::new(self.ctx.state());
+        let rows = parallel_rows(schema, batches, session.config().target_partitions())?;
+        let write = |table: DeltaTable, mode: SaveMode| {
+            table
+                .write(Vec::new())
+                .with_input_plan(rows.clone())
+                .with_save_mode(mode)
+                .with_session_state(Arc::clone(&session) as _)
+        };
         let table = match (&self.mode, exists) {
             (WriteMode::Merge { key, update_when }, true) => {
                 let (table, merged) = self
-                    .merge(table, key, update_when.as_deref(), schema, batches)
+                    .merge(table, key, update_when.as_deref(), schema, rows.clone())
                     .await?;
                 metrics.rows_inserted = merged.num_target_rows_inserted as u64;
                 metrics.rows_updated = merged.num_target_rows_updated as u64;
                 table
             }
             (WriteMode::OverwritePartitions, true) => match self.partition_predicate(partitions) {
-                Some(predicate) => table
-                    .write(batches)
-                    .with_save_mode(SaveMode::Overwrite)
+                Some(predicate) => write(table, SaveMode::Overwrite)
                     .with_replace_where(predicate)
-                    .with_session_state(session)
                     .await
                     .map_err(EngineError::delta(&name))?,
                 None => table,
             },
-            (WriteMode::ReplaceWhere(predicate), true) => table
-                .write(batches)
-                .with_save_mode(SaveMode::Overwrite)
+            (WriteMode::ReplaceWhere(predicate), true) => write(table, SaveMode::Overwrite)
                 .with_replace_where(predicate.clone())
-                .with_session_state(session)
                 .await
                 .map_err(EngineError::delta(&name))?,
-            (WriteMode::Overwrite, true) => table
-                .write(batches)
-                .with_save_mode(SaveMode::Overwrite)
-                .with_session_state(session)
+            (WriteMode::Overwrite, true) => write(table, SaveMode::Overwrite)
                 .await
                 .map_err(EngineError::delta(&name))?,
-            (WriteMode::Append, true) => table
-                .write(batches)
-                .with_save_mode(SaveMode::Append)
-                .with_session_state(session)
+            (WriteMode::Append, true) => write(table, SaveMode::Append)
                 .await
                 .map_err(EngineError::delta(&name))?,
             // Creation names the table and its partitioning; appends to an existing table must
             // not, or they commit a metadata change that fails every concurrent writer.
-            (_, false) => table
-                .write(batches)
-                .with_save_mode(SaveMode::Append)
+            (_, false) => write(table, SaveMode::Append)
                 .with_partition_columns(self.partition_columns.clone())
                 .with_table_name(&self.name.table)
-                .with_session_state(session)
                 .await
                 .map_err(EngineError::delta(&name))?,
         };
@@ -327,13 +322,10 @@ impl<'a> TableWrite<'a> {
         key: &[String],
         update_when: Option<&str>,
         schema: &SchemaRef,
-        batches: Vec<RecordBatch>,
+        rows: LogicalPlan,
     ) -> Result<(DeltaTable, deltalake::operations::merge::MergeMetrics)> {
         let name = self.name.to_string();
-        let source = self
-            .ctx
-            .read_batches(batches)
-            .map_err(EngineError::datafusion(format!("merging into {name}")))?;
+        let source = DataFrame::new(self.ctx.state(), rows);
         // Partition columns join the key so the merge only reads the partitions it touches.
         let matching: Vec<String> = key
             .iter()
@@ -525,6 +517,25 @@ fn with_utc_microsecond_timestamps(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((normalised, batches))
+}
+
+/// The rows as a scan of `streams` partitions dealt round robin, so a write runs that many
+/// writers at once (Delta hashes them on the table's partition columns, so each writes its own
+/// table partitions and no partition gets a file per writer).
+fn parallel_rows(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    streams: usize,
+) -> Result<LogicalPlan> {
+    let mut partitions = vec![Vec::new(); streams.max(1)];
+    let count = partitions.len();
+    for (index, batch) in batches.into_iter().enumerate() {
+        partitions[index % count].push(batch);
+    }
+    let built = MemTable::try_new(Arc::clone(schema), partitions).and_then(|table| {
+        LogicalPlanBuilder::scan("rows", provider_as_source(Arc::new(table)), None)?.build()
+    });
+    built.map_err(EngineError::datafusion("staging rows to write"))
 }
 
 async fn delete(store: &dyn ObjectStore, path: &ObjectPath) -> Result<()> {

@@ -234,6 +234,7 @@ impl<'a> JobRun<'a> {
             date: self.options.date,
             reprocess: self.options.reprocess,
             whole_dates: job.target.mode == WriteModeSpec::OverwritePartitions,
+            parallelism: self.options.session.parallelism(),
         };
         let selection = select_files(self.lake, self.clock, scope)
             .await

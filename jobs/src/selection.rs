@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;
+use futures::StreamExt;
 use lakejob_engine::ledger::{Claim, FileLedger, FileRecord, FileStatus, md5_of};
 use lakejob_engine::object_store::path::Path as ObjectPath;
 use lakejob_engine::{Clock, EngineError, Lake, RawFile};
@@ -33,6 +34,8 @@ pub(crate) struct Scope<'a> {
     /// A date with any new file is read whole (targets that replace partitions need every
     /// row of the partitions they write).
     pub whole_dates: bool,
+    /// Files hashed at once.
+    pub parallelism: usize,
 }
 
 pub(crate) async fn select_files(
@@ -48,12 +51,22 @@ pub(crate) async fn select_files(
         md5_by_path.insert(record.lake_path.clone(), record.md5.clone());
         by_md5.insert(record.md5.clone(), record);
     }
-    let store = lake.store();
-    for file in &raw {
-        if md5_by_path.contains_key(&file.path) {
-            continue;
-        }
-        let (md5, size) = md5_of(store.as_ref(), &ObjectPath::from(file.path.as_str())).await?;
+    // Hashing is most of the cost of a first sight: files are hashed in parallel, on the
+    // runtime's threads, and claimed in path order.
+    let unseen: Vec<&RawFile> = raw
+        .iter()
+        .filter(|file| !md5_by_path.contains_key(&file.path))
+        .collect();
+    let hashes = futures::stream::iter(unseen.iter().map(|file| {
+        let store = lake.store();
+        let path = ObjectPath::from(file.path.as_str());
+        tokio::spawn(async move { md5_of(store.as_ref(), &path).await })
+    }))
+    .buffered(scope.parallelism.max(1))
+    .collect::<Vec<_>>()
+    .await;
+    for (file, hashed) in unseen.into_iter().zip(hashes) {
+        let (md5, size) = hashed.map_err(|e| EngineError::Task(e.to_string()))??;
         let record = FileRecord {
             md5: md5.clone(),
             size,

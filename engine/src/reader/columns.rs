@@ -1,6 +1,7 @@
 //! Declared columns: how each text value is normalised, checked and parsed, and the Arrow
 //! builders that collect typed rows and rejected rows.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -154,9 +155,17 @@ impl CompiledColumn {
         let normalised = match self.spec.case {
             Some(case) => {
                 scratch.clear();
-                match case {
-                    Case::Upper => scratch.extend(text.chars().flat_map(char::to_uppercase)),
-                    Case::Lower => scratch.extend(text.chars().flat_map(char::to_lowercase)),
+                if text.is_ascii() {
+                    scratch.push_str(text);
+                    match case {
+                        Case::Upper => scratch.make_ascii_uppercase(),
+                        Case::Lower => scratch.make_ascii_lowercase(),
+                    }
+                } else {
+                    match case {
+                        Case::Upper => scratch.extend(text.chars().flat_map(char::to_uppercase)),
+                        Case::Lower => scratch.extend(text.chars().flat_map(char::to_lowercase)),
+                    }
                 }
                 scratch.as_str()
             }
@@ -182,8 +191,9 @@ impl CompiledColumn {
             let mut expected: Vec<&str> = allowed.iter().map(String::as_str).collect();
             expected.sort_unstable();
             return Err(format!(
-                "{}: '{text}' is not one of {}",
+                "{}: '{}' is not one of {}",
                 self.spec.name,
+                shown(text),
                 expected.join(", ")
             ));
         }
@@ -191,8 +201,9 @@ impl CompiledColumn {
             && !pattern.is_match(text)
         {
             return Err(format!(
-                "{}: '{text}' does not match the pattern {}",
+                "{}: '{}' does not match the pattern {}",
                 self.spec.name,
+                shown(text),
                 self.spec.pattern.as_deref().unwrap_or_default()
             ));
         }
@@ -208,7 +219,7 @@ impl CompiledColumn {
                 }
                 (ty, _) => format!("a valid {ty}"),
             };
-            format!("{}: '{text}' is not {expected}", self.spec.name)
+            format!("{}: '{}' is not {expected}", self.spec.name, shown(text))
         };
         let value = match ty {
             ColumnType::String => Value::Text,
@@ -254,6 +265,22 @@ impl CompiledColumn {
 }
 
 /// Parses `-12.345` into a decimal of the given scale, rounding half away from zero.
+/// Longest value text a reject reason repeats; the whole row is in quarantine anyway.
+const SHOWN_BYTES: usize = 64;
+
+/// A value as a reason shows it: whole when short, else its start and its size, so a hostile
+/// 100 MB field cannot make a 100 MB reason.
+fn shown(text: &str) -> Cow<'_, str> {
+    if text.len() <= SHOWN_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let mut end = SHOWN_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}... ({} bytes)", &text[..end], text.len()))
+}
+
 /// `None` when the text is not a plain decimal number or does not fit the precision.
 pub(crate) fn parse_decimal(text: &str, precision: u8, scale: i8) -> Option<i128> {
     let (negative, digits) = match text.as_bytes().first()? {

@@ -2,6 +2,7 @@
 //! out either as a typed row or as a rejected row (raw text, reason, file, line).
 
 mod columns;
+mod json;
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -136,7 +137,7 @@ pub struct SourceReader {
     rules: Vec<(Arc<dyn PhysicalExpr>, String)>,
     format: SourceFormat,
     /// Each column's path in a JSON object.
-    json_paths: Vec<Vec<String>>,
+    json_paths: json::PathTree,
 }
 
 impl SourceReader {
@@ -220,10 +221,12 @@ impl SourceReader {
             typed_schema,
             reject_schema,
             rules: compiled_rules,
-            json_paths: columns
-                .iter()
-                .map(|c| c.source_name().split('.').map(str::to_string).collect())
-                .collect(),
+            json_paths: json::PathTree::new(
+                &columns
+                    .iter()
+                    .map(|c| c.source_name().split('.').map(str::to_string).collect())
+                    .collect::<Vec<_>>(),
+            ),
             format,
         })
     }
@@ -267,19 +270,14 @@ impl SourceReader {
             if line.is_empty() {
                 continue;
             }
-            match serde_json::from_slice::<serde_json::Value>(line) {
-                Ok(serde_json::Value::Object(object)) => {
-                    let texts: Vec<Option<Cow<'_, str>>> = self
-                        .json_paths
-                        .iter()
-                        .map(|path| json_lookup(&object, path).and_then(json_text))
-                        .collect();
+            match self.json_paths.extract(line, self.columns.len()) {
+                Ok(Some(texts)) => {
                     let field =
                         |i: usize| texts.get(i).and_then(|t| t.as_deref()).map(str::as_bytes);
                     assembler.raw_record = Some(line);
                     assembler.push_row(&field, line_number)?;
                 }
-                Ok(_) => {
+                Ok(None) => {
                     assembler.reject_record(line, "the line is not a JSON object", line_number)
                 }
                 Err(e) => assembler.reject_record(
@@ -369,28 +367,6 @@ impl SourceReader {
                 names.join(", ")
             ))
         }
-    }
-}
-
-/// The value at a dotted path of a JSON object.
-fn json_lookup<'v>(
-    object: &'v serde_json::Map<String, serde_json::Value>,
-    path: &[String],
-) -> Option<&'v serde_json::Value> {
-    let (first, rest) = path.split_first()?;
-    rest.iter()
-        .try_fold(object.get(first)?, |value, key| value.get(key))
-}
-
-/// A JSON value as the text a CSV field would hold (strings borrowed, not copied); null is
-/// missing.
-fn json_text(value: &serde_json::Value) -> Option<Cow<'_, str>> {
-    match value {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(text) => Some(Cow::Borrowed(text)),
-        serde_json::Value::Bool(flag) => Some(Cow::Borrowed(if *flag { "true" } else { "false" })),
-        serde_json::Value::Number(number) => Some(Cow::Owned(number.to_string())),
-        nested => Some(Cow::Owned(nested.to_string())),
     }
 }
 

@@ -359,3 +359,17 @@ fn json_lines_with_invalid_utf8_are_rejected_not_lost() {
             .starts_with("the line is not valid JSON")
     );
 }
+
+#[test]
+fn a_huge_bad_value_gives_a_short_reason() {
+    let huge = "9x".repeat(500_000);
+    let line = format!("{{\"id\":\"a\",\"quantity\":\"{huge}\"}}\n");
+    let read = json_reader().read("f.jsonl", line.as_bytes()).unwrap();
+    let rejects = json_rejects(&read);
+    assert_eq!(rejects.len(), 1);
+    let reason = &rejects[0].1;
+    assert!(
+        reason.len() < 200 && reason.ends_with("(1000000 bytes)' is not a valid int64"),
+        "{reason}"
+    );
+}
