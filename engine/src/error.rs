@@ -48,6 +48,17 @@ pub enum EngineError {
         /// delta-rs' error.
         source: Box<deltalake::DeltaTableError>,
     },
+    /// Another run committed to the table first, changing what this write read (a merge's
+    /// matches, the partitions it replaces), so it cannot be applied on top blindly.
+    #[error(
+        "delta table {table}: another run committed to it first ({source}); nothing of this run was committed to it: run again to apply it to the new version"
+    )]
+    CommitConflict {
+        /// The table, as `zone.table`.
+        table: String,
+        /// delta-rs' conflict.
+        source: Box<deltalake::DeltaTableError>,
+    },
     /// The catalog adapter failed.
     #[error("catalog: {operation} {table}: {source}")]
     Catalog {

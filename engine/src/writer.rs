@@ -15,6 +15,9 @@ use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::DeltaTable;
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -22,6 +25,7 @@ use serde::Serialize;
 
 use crate::catalog::{Catalog, PartitionValues, TableDefinition, TableFormat, TableName};
 use crate::error::{EngineError, Result};
+use crate::failpoint::failpoint;
 use crate::lake::Lake;
 
 /// Commits a write tries when it loses a race it can safely retry (creation, append).
@@ -190,6 +194,7 @@ impl<'a> TableWrite<'a> {
             }
             TableFormat::Parquet => self.write_parquet(&schema, batches).await?,
         }
+        failpoint("table_committed");
         let definition = TableDefinition::from_schema(
             self.name.clone(),
             location.to_string(),
@@ -202,6 +207,7 @@ impl<'a> TableWrite<'a> {
         catalog
             .add_partitions(&self.name, &metrics.partitions)
             .await?;
+        failpoint("table_registered");
         Ok(metrics)
     }
 
@@ -235,6 +241,11 @@ impl<'a> TableWrite<'a> {
                 {
                     tracing::debug!(table = %self.name, attempt, error = %source, "lost a commit race; committing again");
                     attempt += 1;
+                }
+                Err(EngineError::Delta { table, source })
+                    if matches!(*source, deltalake::DeltaTableError::Transaction { .. }) =>
+                {
+                    return Err(EngineError::CommitConflict { table, source });
                 }
                 outcome => return outcome,
             }
@@ -277,6 +288,7 @@ impl<'a> TableWrite<'a> {
                 .with_input_plan(rows.clone())
                 .with_save_mode(mode)
                 .with_session_state(Arc::clone(&session) as _)
+                .with_writer_properties(self.writer_properties())
         };
         let table = match (&self.mode, exists) {
             (WriteMode::Merge { key, update_when }, true) => {
@@ -355,6 +367,7 @@ impl<'a> TableWrite<'a> {
             .with_source_alias("source")
             .with_target_alias("target")
             .with_session_state(Arc::new(self.ctx.state()))
+            .with_writer_properties(self.writer_properties())
             .when_matched_update(|update| {
                 columns
                     .iter()
@@ -372,6 +385,24 @@ impl<'a> TableWrite<'a> {
             .map_err(EngineError::delta(&name))?
             .await
             .map_err(EngineError::delta(&name))
+    }
+
+    /// Parquet settings of the data files: snappy, as delta-rs writes by default, and no
+    /// dictionary for a merge key, whose values are all distinct (building the dictionary only
+    /// to abandon it was a twentieth of a clickstream load).
+    fn writer_properties(&self) -> WriterProperties {
+        let key: &[String] = match &self.mode {
+            WriteMode::Merge { key, .. } => key,
+            _ => &[],
+        };
+        key.iter()
+            .fold(
+                WriterProperties::builder().set_compression(Compression::SNAPPY),
+                |builder, column| {
+                    builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false)
+                },
+            )
+            .build()
     }
 
     /// `(p1 = v1 AND p2 = v2) OR ...` over the given (distinct) partitions; `None` when there
