@@ -1,5 +1,5 @@
-//! A process killed with SIGKILL at any failpoint of a run or an ingest leaves a lake that the
-//! next run brings to exactly the state of a clean run.
+//! A process killed with SIGKILL at any failpoint of a run, an ingest or the daily pipeline
+//! leaves a lake that the next run brings to exactly the state of a clean run.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{TestLake, workspace};
+use crate::support::{TestLake, lake_state, workspace};
 
-/// Starts `lakejob <args>` stopped at `point`, waits until it gets there, and kills it.
+/// Starts `lakejob <args>` stopped at `point` (a failpoint's name, or `#N` for the N-th one
+/// passed), waits until it gets there, and kills it.
 fn kill_at(lake: &TestLake, point: &str, args: &[&str]) {
     let mut child = lake
         .command(args)
@@ -21,10 +22,10 @@ fn kill_at(lake: &TestLake, point: &str, args: &[&str]) {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (sender, receiver) = mpsc::channel();
-    let wanted = format!("failpoint {point} reached");
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains(&wanted) {
+            // Only the wanted point stops the process.
+            if line.starts_with("failpoint ") && line.contains(" reached (#") {
                 let _ = sender.send(());
             }
         }
@@ -89,4 +90,53 @@ fn an_ingest_killed_at_any_point_is_finished_by_the_next_ingest() {
         lake.json(&["run", "transaction_etl"]);
         assert_eq!(state(&lake), expected, "after a kill at {point}");
     }
+}
+
+#[test]
+fn a_daily_pipeline_killed_at_twenty_moments_is_finished_by_the_next_run() {
+    const KILLS: usize = 20;
+    let clean = TestLake::with_fixture();
+    let counted = clean
+        .command(&["pipeline", "run", "daily"])
+        .env("LAKEJOB_FAILPOINT", "count")
+        .output()
+        .unwrap();
+    assert!(counted.status.success());
+    let passed = String::from_utf8_lossy(&counted.stderr)
+        .lines()
+        .filter(|line| line.starts_with("failpoint ") && line.contains(" passed (#"))
+        .count();
+    assert!(
+        passed >= KILLS,
+        "the pipeline passes only {passed} failpoints"
+    );
+    let expected = lake_state(&clean);
+    assert!(
+        expected["curated.sales_daily"]["rows"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+    // Evenly spread over the run, from early in the first stage to the last point passed.
+    let moments: Vec<usize> = (1..=KILLS).map(|i| i * passed / KILLS).collect();
+    std::thread::scope(|scope| {
+        for share in moments.chunks(KILLS / 2) {
+            let expected = &expected;
+            scope.spawn(move || {
+                for moment in share {
+                    let lake = TestLake::with_fixture();
+                    kill_at(&lake, &format!("#{moment}"), &["pipeline", "run", "daily"]);
+                    let next = lake.json(&["pipeline", "run", "daily"]);
+                    assert_eq!(
+                        next["status"], "succeeded",
+                        "after a kill at #{moment}: {next}"
+                    );
+                    assert_eq!(
+                        &lake_state(&lake),
+                        expected,
+                        "after a kill at #{moment} of {passed}"
+                    );
+                }
+            });
+        }
+    });
 }

@@ -152,6 +152,39 @@ pub fn run_python(code: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// The whole lake as users see it, read by deltalake (Python), not by lakejob: every catalogued
+/// table's rows (sorted; without the id of the run that wrote a quarantined row) and registered
+/// partitions, and the file ledger. Fails if a table references a file that is not there or
+/// registers a partition twice.
+pub fn lake_state(lake: &TestLake) -> Value {
+    let dump = run_python(&format!(
+        r#"
+import glob, json, os
+from deltalake import DeltaTable
+state = {{}}
+for doc in sorted(glob.glob("{lake}/_lakejob/catalog/*/*.json")):
+    entry = json.load(open(doc))
+    name = "{{database}}.{{table}}".format(**entry["definition"]["name"])
+    if name.startswith("lakejob.") and name != "lakejob.file_ledger":
+        continue  # run history: a killed run is rightly part of it
+    partitions = [tuple(p) for p in entry["partitions"]]
+    assert len(set(partitions)) == len(partitions), name + " registers a partition twice"
+    table = DeltaTable(entry["definition"]["location"])
+    missing = [u for u in table.file_uris() if not os.path.exists(u.removeprefix("file://"))]
+    assert not missing, "{{}} references missing files {{}}".format(name, missing)
+    rows = table.to_pyarrow_table().to_pylist()
+    if name == "lakejob.file_ledger":
+        keep = ["md5", "lake_path", "status", "processed_by"]
+        rows = [{{k: sorted(r[k]) if k == "processed_by" else r[k] for k in keep}} for r in rows]
+    rows = sorted(json.dumps({{k: str(v) for k, v in r.items() if k != "_run_id"}}, sort_keys=True) for r in rows)
+    state[name] = {{"rows": rows, "partitions": sorted(partitions)}}
+print(json.dumps(state))
+"#,
+        lake = lake.path().display()
+    ));
+    serde_json::from_str(&dump).unwrap()
+}
+
 /// A run summary's row accounting: in, out, rejected, duplicate.
 pub fn row_counts(summary: &Value) -> [u64; 4] {
     ["rows_in", "rows_out", "rows_rejected", "rows_duplicate"].map(|field| {
