@@ -4,6 +4,7 @@
 mod architecture;
 mod aws;
 mod clickstream;
+mod concurrency;
 mod config_errors;
 mod crash;
 mod deploy;
