@@ -350,3 +350,69 @@ async fn quality_problems(
     }
     problems
 }
+
+/// Property tests: any edit of a job file, however hostile, parses and validates to an answer
+/// (a job or a list of problems), never a panic.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::registry::SHIPPED_JOBS;
+
+    /// A shipped job with one span replaced by YAML-significant or hostile text.
+    fn edited_job() -> impl Strategy<Value = String> {
+        let insert = prop_oneof![
+            Just(": "),
+            Just("\n  - "),
+            Just("{"),
+            Just("\"'"),
+            Just("&a *a "),
+            Just("!!binary "),
+            Just("../../etc/passwd"),
+            Just("s3://other-bucket/x"),
+            Just("x; DROP TABLE y; --"),
+            Just("\t"),
+            Just("\u{0}"),
+            Just("9999999999999999999999"),
+            Just("type: nope"),
+            Just("\u{feff}"),
+        ];
+        (
+            0..SHIPPED_JOBS.len(),
+            any::<prop::sample::Index>(),
+            0..40usize,
+            insert,
+        )
+            .prop_map(|(job, at, removed, inserted)| {
+                let text = SHIPPED_JOBS[job].1;
+                let mut start = at.index(text.len());
+                while !text.is_char_boundary(start) {
+                    start -= 1;
+                }
+                let mut end = (start + removed).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("{}{inserted}{}", &text[..start], &text[end..])
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn an_edited_job_is_a_job_or_problems_never_a_panic(text in edited_job()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            if let Ok(job) = parse_job(&text, "edited.yaml") {
+                let problems = runtime.block_on(validate_job(&job));
+                prop_assert!(problems.iter().all(|p| !p.to_string().is_empty()));
+            }
+        }
+
+        #[test]
+        fn any_text_parses_to_a_job_or_an_error_naming_the_file(text in "\\PC{0,200}") {
+            if let Err(error) = parse_job(&text, "any.yaml") {
+                prop_assert!(error.to_string().contains("any.yaml"));
+            }
+        }
+    }
+}
