@@ -2,13 +2,14 @@
 //! with conditional puts on, so Delta commits and ledger claims are create-if-absent writes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use lakejob_engine::Lake;
-use object_store::CredentialProvider;
 use object_store::aws::{AmazonS3Builder, AwsCredential, S3ConditionalPut};
+use object_store::{CredentialProvider, RetryConfig};
 use url::Url;
 
 use crate::AwsError;
@@ -46,8 +47,15 @@ fn s3_endpoint(config: &SdkConfig) -> Option<String> {
         .or_else(|| config.endpoint_url().map(str::to_string))
 }
 
-/// Opens `s3://bucket/prefix` as a lake.
-pub async fn open_s3_lake(location: &str, config: &SdkConfig) -> Result<Lake, AwsError> {
+/// Opens `s3://bucket/prefix` as a lake. A failed request (5xx, throttling, a dropped or
+/// refused connection) is retried with exponential backoff and jitter for up to
+/// `retry_timeout` from its first attempt; then the error reaches the run, which fails as
+/// retryable.
+pub async fn open_s3_lake(
+    location: &str,
+    config: &SdkConfig,
+    retry_timeout: Duration,
+) -> Result<Lake, AwsError> {
     let bad = |reason: &str| AwsError::Location {
         location: location.to_string(),
         reason: reason.to_string(),
@@ -66,7 +74,11 @@ pub async fn open_s3_lake(location: &str, config: &SdkConfig) -> Result<Lake, Aw
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(region)
-        .with_conditional_put(S3ConditionalPut::ETagMatch);
+        .with_conditional_put(S3ConditionalPut::ETagMatch)
+        .with_retry(RetryConfig {
+            retry_timeout,
+            ..RetryConfig::default()
+        });
     if let Some(provider) = config.credentials_provider() {
         builder = builder.with_credentials(Arc::new(SdkCredentials(provider)));
     }

@@ -5,6 +5,7 @@ mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -33,6 +34,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// YAML-declared data-lake jobs on Apache DataFusion: raw -> processed -> curated, as Delta or
 /// Parquet, with quarantine, a catalog and quality gates.
+/// Three minutes, object_store's default: long enough to ride out an S3 hiccup, short enough
+/// that a Step Functions retry takes over from a lasting outage.
+const DEFAULT_STORAGE_RETRY_SECONDS: u64 = 180;
+
 #[derive(Debug, Parser)]
 #[command(name = "lakejob", version, about)]
 struct Cli {
@@ -70,6 +75,15 @@ struct Global {
     /// Memory a job may hold before spilling to disk, e.g. 2GB.
     #[arg(long, global = true, env = "LAKEJOB_MEMORY_LIMIT", value_parser = parse_byte_size)]
     memory_limit: Option<u64>,
+    /// How long a failed storage request (S3 5xx, throttling, a lost connection) is retried,
+    /// with exponential backoff, before the run fails as retryable; in seconds.
+    #[arg(
+        long,
+        global = true,
+        env = "LAKEJOB_STORAGE_RETRY_TIMEOUT",
+        default_value_t = DEFAULT_STORAGE_RETRY_SECONDS
+    )]
+    storage_retry_timeout: u64,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -410,7 +424,10 @@ async fn open_lake(global: &Global) -> Result<(Lake, Box<dyn Catalog>), CliError
         None
     };
     let lake = match &aws {
-        Some(config) if on_s3 => lakejob_aws::open_s3_lake(&global.lake, config).await?,
+        Some(config) if on_s3 => {
+            let retry = Duration::from_secs(global.storage_retry_timeout);
+            lakejob_aws::open_s3_lake(&global.lake, config, retry).await?
+        }
         _ => Lake::open(&global.lake)?,
     };
     let catalog: Box<dyn Catalog> = match (&aws, global.catalog) {

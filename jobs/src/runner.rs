@@ -488,7 +488,7 @@ impl<'a> JobRun<'a> {
             .await
             .map_err(self.engine())?;
         let references = self.load_references(ctx).await?;
-        let input = match ctx.sql(query).await {
+        let input = match lakejob_quality::plan_job_sql(ctx, query).await {
             Ok(frame) => frame,
             Err(e) => {
                 let problem = Problem::new("query", e.strip_backtrace().to_string());
@@ -526,15 +526,18 @@ impl<'a> JobRun<'a> {
         let readers = compile_references(ctx, self.job).map_err(|p| self.invalid(p))?;
         let mut frames = HashMap::new();
         for (name, path, reader) in readers {
-            let contents = self
-                .lake
-                .read(&path)
-                .await
-                .map_err(|e| JobsError::Reference {
+            let contents = self.lake.read(&path).await.map_err(|e| match e {
+                // A missing file is the job's to fix; any other storage failure is worth a retry.
+                EngineError::Storage {
+                    source: lakejob_engine::object_store::Error::NotFound { .. },
+                    ..
+                } => JobsError::Reference {
                     job: self.job.name.clone(),
                     reference: name.clone(),
                     reason: e.to_string(),
-                })?;
+                },
+                other => self.engine()(other),
+            })?;
             let read = reader.read(&path, &contents).map_err(self.engine())?;
             let problem = read.file_error.clone().or_else(|| {
                 (read.rejected_rows > 0).then(|| {

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::support::{TestLake, run_python};
+use crate::support::{TestLake, lake_state_at, run_python};
 
 fn endpoint() -> String {
     std::env::var("LAKEJOB_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
@@ -17,10 +17,11 @@ fn endpoint() -> String {
 
 /// A bucket of its own on moto, a Glue database prefix of its own, and the fixture's files
 /// on local disk to ingest from.
-struct S3Lake {
+pub(crate) struct S3Lake {
     fixture: TestLake,
     bucket: String,
     prefix: String,
+    catalog: &'static str,
 }
 
 /// Python that talks to moto with boto3.
@@ -36,7 +37,17 @@ fn boto3_preamble() -> String {
 }
 
 impl S3Lake {
+    /// With its catalog on Glue.
     fn new() -> Self {
+        Self::with_catalog("glue")
+    }
+
+    /// With the embedded catalog, kept in the lake on S3 itself.
+    pub(crate) fn with_local_catalog() -> Self {
+        Self::with_catalog("local")
+    }
+
+    fn with_catalog(catalog: &'static str) -> Self {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -46,6 +57,7 @@ impl S3Lake {
             fixture: TestLake::with_fixture(),
             bucket: format!("lakejob-it-{id}"),
             prefix: format!("it{id}_"),
+            catalog,
         };
         let reference = lake.fixture.path().join("reference");
         run_python(&format!(
@@ -64,17 +76,45 @@ impl S3Lake {
         format!("s3://{}/lake", self.bucket)
     }
 
+    /// A scratch folder of this lake's own on local disk.
+    pub(crate) fn scratch(&self) -> &std::path::Path {
+        self.fixture.path()
+    }
+
     fn command(&self, args: &[&str]) -> Command {
+        self.command_at(&endpoint(), args)
+    }
+
+    /// `lakejob` on this lake, talking to AWS at `endpoint`.
+    pub(crate) fn command_at(&self, endpoint: &str, args: &[&str]) -> Command {
         let mut command = self.fixture.command(args);
         command
             .env("LAKEJOB_LAKE", self.url())
-            .env("LAKEJOB_CATALOG", "glue")
+            .env("LAKEJOB_CATALOG", self.catalog)
             .env("LAKEJOB_GLUE_DATABASE_PREFIX", &self.prefix);
-        with_aws_endpoint(&mut command, &endpoint());
+        with_aws_endpoint(&mut command, endpoint);
         command
     }
 
-    fn json(&self, args: &[&str]) -> Value {
+    /// The lake as the independent reader sees it ([`lake_state_at`]), from a copy of the bucket.
+    pub(crate) fn state(&self) -> Value {
+        let copy = tempfile::tempdir().expect("a temporary folder");
+        run_python(&format!(
+            "{}root = {:?}\n\
+             for page in s3.get_paginator('list_objects_v2').paginate(Bucket={:?}, Prefix='lake/'):\n    \
+                 for item in page.get('Contents', []):\n        \
+                     path = os.path.join(root, item['Key'][len('lake/'):])\n        \
+                     os.makedirs(os.path.dirname(path), exist_ok=True)\n        \
+                     s3.download_file({:?}, item['Key'], path)\n",
+            boto3_preamble(),
+            copy.path().display().to_string(),
+            self.bucket,
+            self.bucket,
+        ));
+        lake_state_at(copy.path(), &self.url())
+    }
+
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.extend(["--output", "json"]);
         let output = self.command(&all).output().expect("lakejob runs");
@@ -89,7 +129,12 @@ impl S3Lake {
 
     /// Ingests every raw file of the fixture from local disk into the S3 lake.
     fn ingest_fixture(&self) {
-        for source in ["transactions", "products", "reviews", "clickstream"] {
+        self.ingest(&["transactions", "products", "reviews", "clickstream"]);
+    }
+
+    /// Ingests every raw file of these sources of the fixture from local disk.
+    pub(crate) fn ingest(&self, sources: &[&str]) {
+        for &source in sources {
             let folder = self.fixture.path().join("raw").join(source);
             for day in std::fs::read_dir(&folder).expect("raw source folder") {
                 let day = day.expect("date folder").path();
@@ -219,21 +264,23 @@ fn the_daily_pipeline_runs_on_s3_with_glue_and_boto3_sees_every_table_and_partit
     assert_eq!(after, partitions.len().to_string());
 }
 
-/// scripts/aws_proxy.py in front of moto: forwards every request and appends the Step Functions
-/// task callbacks (target and body) to a file, because moto accepts them without keeping them.
-struct RecordingProxy {
+/// scripts/aws_proxy.py in front of moto: forwards every request, appends the Step Functions
+/// task callbacks (target and body) to a file, because moto accepts them without keeping them,
+/// and injects the faults `faults` asks for (see the script).
+pub(crate) struct AwsProxy {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
     log: std::path::PathBuf,
 }
 
-impl RecordingProxy {
-    fn start(dir: &std::path::Path) -> Self {
+impl AwsProxy {
+    pub(crate) fn start(dir: &std::path::Path, faults: &[&str]) -> Self {
         use std::io::BufRead;
         let log = dir.join("step_functions.jsonl");
         let mut child = Command::new(crate::support::python())
             .arg(crate::support::workspace().join("scripts/aws_proxy.py"))
             .args([&endpoint(), &log.display().to_string()])
+            .args(faults)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("the proxy starts");
@@ -257,7 +304,7 @@ impl RecordingProxy {
     }
 }
 
-impl Drop for RecordingProxy {
+impl Drop for AwsProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -277,7 +324,7 @@ fn with_aws_endpoint(command: &mut Command, endpoint: &str) {
 #[test]
 fn a_run_with_a_task_token_reports_its_summary_or_its_exit_class_to_step_functions() {
     let lake = TestLake::with_fixture();
-    let proxy = RecordingProxy::start(lake.path());
+    let proxy = AwsProxy::start(lake.path(), &[]);
     let token = "AAAAKgAAAAIAAAAAAAAAAe-secret-task-token";
 
     let mut succeeding = lake.command(&["run", "reviews_etl", "--output", "json"]);

@@ -157,6 +157,12 @@ pub fn run_python(code: &str) -> String {
 /// partitions, and the file ledger. Fails if a table references a file that is not there or
 /// registers a partition twice.
 pub fn lake_state(lake: &TestLake) -> Value {
+    let root = lake.path().display().to_string();
+    lake_state_at(lake.path(), &root)
+}
+
+/// [`lake_state`] of a lake copied to `dir` from `url`, where its catalog says its tables are.
+pub fn lake_state_at(dir: &Path, url: &str) -> Value {
     let dump = run_python(&format!(
         r#"
 import glob, json, os
@@ -169,7 +175,7 @@ for doc in sorted(glob.glob("{lake}/_lakejob/catalog/*/*.json")):
         continue  # run history: a killed run is rightly part of it
     partitions = [tuple(p) for p in entry["partitions"]]
     assert len(set(partitions)) == len(partitions), name + " registers a partition twice"
-    table = DeltaTable(entry["definition"]["location"])
+    table = DeltaTable(entry["definition"]["location"].replace("{url}", "{lake}", 1))
     missing = [u for u in table.file_uris() if not os.path.exists(u.removeprefix("file://"))]
     assert not missing, "{{}} references missing files {{}}".format(name, missing)
     rows = table.to_pyarrow_table().to_pylist()
@@ -180,7 +186,7 @@ for doc in sorted(glob.glob("{lake}/_lakejob/catalog/*/*.json")):
     state[name] = {{"rows": rows, "partitions": sorted(partitions)}}
 print(json.dumps(state))
 "#,
-        lake = lake.path().display()
+        lake = dir.display()
     ));
     serde_json::from_str(&dump).unwrap()
 }
