@@ -59,6 +59,18 @@ pub enum EngineError {
         /// delta-rs' conflict.
         source: Box<deltalake::DeltaTableError>,
     },
+    /// A job's output no longer fits the table it writes: a column dropped, a type changed, or a
+    /// new column that may not be null.
+    #[error(
+        "delta table {table} cannot take this output: {}. A table evolves only by new nullable columns; write a changed shape to a new table (another target path) or back the old table up and delete it",
+        problems.join("; ")
+    )]
+    SchemaChange {
+        /// The table, as `zone.table`.
+        table: String,
+        /// Each difference, said for a person.
+        problems: Vec<String>,
+    },
     /// The catalog adapter failed.
     #[error("catalog: {operation} {table}: {source}")]
     Catalog {
@@ -107,6 +119,7 @@ impl EngineError {
         match self {
             EngineError::Lake { .. }
             | EngineError::Declaration { .. }
+            | EngineError::SchemaChange { .. }
             | EngineError::TableNotFound(_) => true,
             EngineError::DataFusion { source, .. } => matches!(
                 source.as_ref(),

@@ -697,7 +697,8 @@ impl Write for ContentCheck {
     }
 }
 
-/// The header names every declared column (trimmed, case-insensitive), as the reader needs.
+/// The header names every declared column that may not be null (trimmed, case-insensitive),
+/// as the reader needs.
 fn check_header(
     line: &[u8],
     options: &CsvOptions,
@@ -731,7 +732,7 @@ fn check_header(
         let mut found: Vec<&str> = record.iter().collect();
         found.truncate(20);
         Err(format!(
-            "the header lacks the declared column(s) {}; it has: {}",
+            "the header lacks the declared column(s) {}, which may not be null; it has: {}",
             missing.join(", "),
             found.join(", ")
         ))

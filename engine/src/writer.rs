@@ -15,6 +15,9 @@ use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::DeltaTable;
+use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::operations::write::SchemaMode;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::schema::types::ColumnPath;
@@ -71,6 +74,9 @@ pub struct WriteMetrics {
     pub rows_updated: u64,
     /// Partitions the rows fall in, as text values in partition-column order.
     pub partitions: Vec<PartitionValues>,
+    /// Nullable columns the output has and the table had not: the write added them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns_added: Vec<String>,
 }
 
 /// One write of rows to a table of the lake, registered in the catalog afterwards.
@@ -280,20 +286,39 @@ impl<'a> TableWrite<'a> {
     ) -> Result<()> {
         let name = self.name.to_string();
         let exists = table.version().is_some();
+        metrics.columns_added = if exists {
+            self.added_columns(&table, schema)?
+        } else {
+            Vec::new()
+        };
+        let added = metrics.columns_added.clone();
+        let evolve = !added.is_empty();
         let session = Arc::new(self.ctx.state());
         let rows = parallel_rows(schema, batches, session.config().target_partitions())?;
         let write = |table: DeltaTable, mode: SaveMode| {
-            table
+            let write = table
                 .write(Vec::new())
                 .with_input_plan(rows.clone())
                 .with_save_mode(mode)
                 .with_session_state(Arc::clone(&session) as _)
-                .with_writer_properties(self.writer_properties())
+                .with_writer_properties(self.writer_properties());
+            if evolve {
+                write.with_schema_mode(SchemaMode::Merge)
+            } else {
+                write
+            }
         };
         let table = match (&self.mode, exists) {
             (WriteMode::Merge { key, update_when }, true) => {
                 let (table, merged) = self
-                    .merge(table, key, update_when.as_deref(), schema, rows.clone())
+                    .merge(
+                        table,
+                        key,
+                        update_when.as_deref(),
+                        schema,
+                        rows.clone(),
+                        &added,
+                    )
                     .await?;
                 metrics.rows_inserted = merged.num_target_rows_inserted as u64;
                 metrics.rows_updated = merged.num_target_rows_updated as u64;
@@ -328,6 +353,32 @@ impl<'a> TableWrite<'a> {
         Ok(())
     }
 
+    /// The columns this output adds to the existing table, which then evolves; refuses an
+    /// output that drops a column, changes one's type or adds one that may not be null, since
+    /// the table's rows could not keep their meaning.
+    fn added_columns(&self, table: &DeltaTable, output: &SchemaRef) -> Result<Vec<String>> {
+        let name = self.name.to_string();
+        let existing = table
+            .snapshot()
+            .map_err(EngineError::delta(&name))?
+            .schema();
+        let output: StructType = Arc::clone(output).try_into_kernel().map_err(|e| {
+            EngineError::delta(&name)(deltalake::DeltaTableError::Generic(e.to_string()))
+        })?;
+        let change = SchemaChange::between(&existing, &output);
+        if change.problems.is_empty() {
+            if !change.added.is_empty() {
+                tracing::info!(table = %name, columns = %change.added.join(", "), "new nullable columns: the table evolves");
+            }
+            Ok(change.added)
+        } else {
+            Err(EngineError::SchemaChange {
+                table: name,
+                problems: change.problems,
+            })
+        }
+    }
+
     async fn merge(
         &self,
         table: DeltaTable,
@@ -335,6 +386,7 @@ impl<'a> TableWrite<'a> {
         update_when: Option<&str>,
         schema: &SchemaRef,
         rows: LogicalPlan,
+        added: &[String],
     ) -> Result<(DeltaTable, deltalake::operations::merge::MergeMetrics)> {
         let name = self.name.to_string();
         let source = DataFrame::new(self.ctx.state(), rows);
@@ -348,11 +400,16 @@ impl<'a> TableWrite<'a> {
         let changed = columns
             .iter()
             .map(|c| {
-                format!(
-                    "(target.{} IS DISTINCT FROM source.{})",
-                    quoted(c),
-                    quoted(c)
-                )
+                if added.contains(c) {
+                    // The target has no such column yet: a value is a change.
+                    format!("(source.{} IS NOT NULL)", quoted(c))
+                } else {
+                    format!(
+                        "(target.{} IS DISTINCT FROM source.{})",
+                        quoted(c),
+                        quoted(c)
+                    )
+                }
             })
             .collect::<Vec<_>>()
             .join(" OR ");
@@ -368,6 +425,7 @@ impl<'a> TableWrite<'a> {
             .with_target_alias("target")
             .with_session_state(Arc::new(self.ctx.state()))
             .with_writer_properties(self.writer_properties())
+            .with_merge_schema(!added.is_empty())
             .when_matched_update(|update| {
                 columns
                     .iter()
@@ -639,6 +697,48 @@ fn partition_text(values: &[ScalarValue]) -> PartitionValues {
             }
         })
         .collect()
+}
+
+/// How an output's columns differ from those of the table it goes into, by name.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SchemaChange {
+    /// Nullable columns only the output has.
+    added: Vec<String>,
+    /// Differences a table cannot evolve through, each said for a person.
+    problems: Vec<String>,
+}
+
+impl SchemaChange {
+    fn between(table: &StructType, output: &StructType) -> Self {
+        let mut change = SchemaChange::default();
+        for field in output.fields() {
+            match table.field(field.name()) {
+                Some(existing) if existing.data_type() != field.data_type() => {
+                    change.problems.push(format!(
+                        "column {} changes type from {} to {}",
+                        field.name(),
+                        existing.data_type(),
+                        field.data_type()
+                    ))
+                }
+                Some(_) => {}
+                None if field.is_nullable() => change.added.push(field.name().clone()),
+                None => change.problems.push(format!(
+                    "new column {} may not be null, but the rows the table has carry no value for it",
+                    field.name()
+                )),
+            }
+        }
+        for field in table.fields() {
+            if output.field(field.name()).is_none() {
+                change.problems.push(format!(
+                    "column {} is in the table but not in the output",
+                    field.name()
+                ));
+            }
+        }
+        change
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
-use lakejob_engine::datafusion::sql::parser::DFParser;
 use lakejob_engine::ingest::{FileKind, SourceFiles};
 use lakejob_engine::reader::SourceReader;
 use lakejob_engine::{TableFormat, Zone};
@@ -51,9 +50,11 @@ pub fn source_files(source: &SourceSpec) -> Result<SourceFiles, Problem> {
         kind: match &source.format {
             FormatSpec::Csv(csv) => FileKind::Csv {
                 options: csv.clone(),
+                // A file may lack a nullable column: the reader reads it as null.
                 columns: source
                     .columns
                     .iter()
+                    .filter(|c| !c.nullable)
                     .map(|c| c.source_name().to_string())
                     .collect(),
             },
@@ -142,8 +143,8 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
     let source = match (&job.source, &job.query) {
         (Some(source), None) => source_problems(&ctx, source, &mut problems),
         (None, Some(query)) => {
-            if let Err(e) = DFParser::parse_sql(query) {
-                problems.push(Problem::new("query", e.to_string()));
+            if let Some(problem) = lakejob_quality::job_query_problem(query) {
+                problems.push(Problem::new("query", problem));
             }
             None
         }

@@ -301,7 +301,7 @@ impl SourceReader {
         let mut record = csv::ByteRecord::new();
         let (mapping, expected_fields) = if options.header {
             match csv.read_byte_record(&mut record) {
-                Ok(true) => match self.map_header(&record) {
+                Ok(true) => match self.map_header(file, &record) {
                     Ok(mapping) => (mapping, record.len()),
                     Err(reason) => return Ok(FileRead::failed(file, reason)),
                 },
@@ -309,7 +309,10 @@ impl SourceReader {
                 Err(e) => return Ok(FileRead::failed(file, format!("unreadable header: {e}"))),
             }
         } else {
-            ((0..self.columns.len()).collect(), self.columns.len())
+            (
+                (0..self.columns.len()).map(Some).collect(),
+                self.columns.len(),
+            )
         };
         let mut assembler = Assembler::new(self, file);
         loop {
@@ -324,7 +327,13 @@ impl SourceReader {
                 }
             }
             let line = record.position().map_or(0, |p| p.line()) as i64;
-            let field = |index: usize| mapping.get(index).and_then(|i| record.get(*i));
+            let field = |index: usize| {
+                mapping
+                    .get(index)
+                    .copied()
+                    .flatten()
+                    .and_then(|i| record.get(i))
+            };
             if record.len() != expected_fields {
                 let reason = format!(
                     "the row has {} fields, the header has {expected_fields}",
@@ -339,34 +348,48 @@ impl SourceReader {
     }
 
     /// Positions in the file's records of each declared column, matched by name (trimmed,
-    /// case-insensitive). Extra columns in the file are ignored.
-    fn map_header(&self, header: &csv::ByteRecord) -> std::result::Result<Vec<usize>, String> {
+    /// case-insensitive). Extra columns in the file are ignored; a nullable column the file
+    /// lacks (a source older than the job's schema) reads as empty, hence null; a file that
+    /// lacks a column that may not be null cannot be read.
+    fn map_header(
+        &self,
+        file: &str,
+        header: &csv::ByteRecord,
+    ) -> std::result::Result<Vec<Option<usize>>, String> {
         let names: Vec<String> = header
             .iter()
             .map(|name| String::from_utf8_lossy(name).trim().to_lowercase())
             .collect();
         let mut missing = Vec::new();
-        let mapping: Vec<usize> = self
+        let mut absent = Vec::new();
+        let mapping: Vec<Option<usize>> = self
             .columns
             .iter()
-            .filter_map(|column| {
+            .map(|column| {
                 let wanted = column.spec.source_name().to_lowercase();
                 let position = names.iter().position(|name| *name == wanted);
                 if position.is_none() {
-                    missing.push(column.spec.source_name().to_string());
+                    let name = column.spec.source_name().to_string();
+                    if column.spec.nullable {
+                        absent.push(name);
+                    } else {
+                        missing.push(name);
+                    }
                 }
                 position
             })
             .collect();
-        if missing.is_empty() {
-            Ok(mapping)
-        } else {
-            Err(format!(
-                "the header lacks the declared column(s) {}; it has: {}",
+        if !missing.is_empty() {
+            return Err(format!(
+                "the header lacks the declared column(s) {}, which may not be null; it has: {}",
                 missing.join(", "),
                 names.join(", ")
-            ))
+            ));
         }
+        if !absent.is_empty() {
+            tracing::info!(file, columns = %absent.join(", "), "the file lacks nullable columns: read as null");
+        }
+        Ok(mapping)
     }
 }
 

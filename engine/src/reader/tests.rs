@@ -190,9 +190,20 @@ fn hostile_files_fail_whole_or_are_quarantined_never_panic() {
     let wrong_header = reader.read("w.csv", b"id;quantity;price\n1;2;3\n").unwrap();
     let error = wrong_header.file_error.unwrap();
     assert!(
-        error.contains("lacks the declared column(s) id, quantity"),
+        error.contains("lacks the declared column(s) id, price, which may not be null"),
         "{error}"
     );
+
+    // A source older than the job: it lacks the nullable columns, which read as null.
+    let older = reader.read("o.csv", b"price,id\n1.50,T7\n").unwrap();
+    assert_eq!((older.rows, older.file_error.as_deref()), (1, None));
+    let batch = &older.valid[0];
+    assert_eq!(
+        batch.column(1).null_count(),
+        1,
+        "the absent quantity is null"
+    );
+    assert_eq!(batch.column(0).as_string::<i32>().value(0), "T7");
 
     let latin1 = [HEADER.as_bytes(), b"T1,1,1.00,USD,caf\xe9\n"].concat();
     let read = reader.read("l.csv", &latin1).unwrap();
