@@ -304,7 +304,7 @@ impl<'a> Evaluation<'a> {
             rule: rule.to_string(),
             source: Box::new(source),
         };
-        let frame = self.ctx.sql(sql).await.map_err(error)?;
+        let frame = crate::plan_job_sql(self.ctx, sql).await.map_err(error)?;
         if !collect {
             return Ok(Vec::new());
         }

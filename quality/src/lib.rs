@@ -5,10 +5,12 @@
 mod evaluate;
 mod report;
 mod spec;
+mod sql;
 
 pub use evaluate::{Evaluation, Outcome, QualityReport, RuleResult, format_observed};
 pub use report::{ReportPage, RunPoint};
 pub use spec::{Check, QualitySpec, RuleSpec, Severity, SqlReturns, parse_duration};
+pub use sql::{job_query_problem, plan_job_sql};
 
 /// Errors of rule evaluation.
 #[derive(Debug, thiserror::Error)]

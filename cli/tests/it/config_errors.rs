@@ -215,3 +215,61 @@ fn what_a_job_reads_and_how_it_merges_are_checked() {
         );
     }
 }
+
+#[test]
+fn a_job_cannot_reach_outside_the_lake() {
+    let lake = TestLake::with_fixture();
+    let outside = lake.path().parent().unwrap().join("lakejob-leak.csv");
+    for (job, edit, said) in [
+        (
+            "transaction_etl",
+            "    path: ../../etc/passwd",
+            "must be a path inside the lake",
+        ),
+        (
+            "transaction_etl",
+            "    path: /etc/passwd",
+            "must be a path inside the lake",
+        ),
+        (
+            "transaction_etl",
+            "    path: s3://someone-elses-bucket/fx_rates.csv",
+            "must be a path inside the lake",
+        ),
+    ] {
+        let folder =
+            lake.with_edited_job(job, |t| t.replace("    path: reference/fx_rates.csv", edit));
+        let (code, stderr) = run_with_jobs(&lake, &folder);
+        assert_eq!(code, 2, "{edit}: {stderr}");
+        assert!(stderr.contains(said), "{edit}: {stderr}");
+        assert_nothing_written(&lake);
+    }
+    // SQL in a job reads tables; it never writes files or creates tables over other paths.
+    for hostile in [
+        format!(
+            "COPY (SELECT 1 AS a) TO '{}' STORED AS CSV",
+            outside.display()
+        ),
+        "CREATE EXTERNAL TABLE leak (line VARCHAR) STORED AS CSV LOCATION '/etc/hostname'".into(),
+    ] {
+        let folder = lake.with_edited_job("sales_daily", |t| {
+            let start = t.find("query: |").unwrap();
+            let end = t[start..].find("\n\n").map_or(t.len(), |e| start + e);
+            format!("{}query: \"{hostile}\"{}", &t[..start], &t[end..])
+        });
+        let output = lake.lakejob(&["validate", &folder.display().to_string()]);
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(2), "{hostile}: {said}");
+        assert!(said.contains("only a query"), "{hostile}: {said}");
+        let run = lake.lakejob(&[
+            "run",
+            "sales_daily",
+            "--date",
+            "2025-01-15",
+            "--jobs",
+            &folder.display().to_string(),
+        ]);
+        assert_ne!(run.status.code(), Some(0), "{hostile}");
+        assert!(!outside.exists(), "{hostile} wrote outside the lake");
+    }
+}
