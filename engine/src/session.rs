@@ -1,11 +1,21 @@
 //! The DataFusion session every job and query runs in.
 
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 
 use crate::error::{EngineError, Result};
+
+/// How many of the largest memory consumers an out-of-memory error names.
+const CONSUMERS_NAMED: NonZeroUsize = match NonZeroUsize::new(5) {
+    Some(n) => n,
+    None => NonZeroUsize::MIN,
+};
 
 /// How a session uses the machine.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +43,12 @@ pub fn new_session(options: &SessionOptions) -> Result<SessionContext> {
         .set_str("datafusion.execution.time_zone", "UTC");
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
-        runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
+        // Fair shares, not first come first served: each spilling operator (a sort per
+        // partition, a grouping) spills at its share of what the operators that cannot spill
+        // leave, so one sorter that kept everything in memory cannot starve another's merge.
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let pool = TrackConsumersPool::new(FairSpillPool::new(limit), CONSUMERS_NAMED);
+        runtime = runtime.with_memory_pool(Arc::new(pool));
     }
     let runtime = runtime
         .build_arc()
