@@ -3,6 +3,7 @@
 
 mod architecture;
 mod aws;
+mod aws_faults;
 mod clickstream;
 mod concurrency;
 mod config_errors;
@@ -13,6 +14,7 @@ mod ingest;
 mod peers;
 mod pipeline;
 mod quality;
+mod schema_evolution;
 mod source_jobs;
 mod support;
 mod transaction_etl;
