@@ -385,6 +385,43 @@ fn a_huge_bad_value_gives_a_short_reason() {
     );
 }
 
+#[test]
+fn a_hundred_megabyte_line_and_sql_in_header_names_are_only_data() {
+    const LINE: usize = 100 << 20;
+    // One CSV row of 100 MB: read as a value, not a problem.
+    let header = "id,quantity,price,currency,Body Text,\"x\"\"); DROP TABLE processed.t; --\"\n";
+    let mut csv = Vec::with_capacity(LINE + 200);
+    csv.extend_from_slice(header.as_bytes());
+    csv.extend_from_slice(b"T1,1,1.00,USD,");
+    csv.resize(csv.len() + LINE, b'a');
+    csv.extend_from_slice(b",ignored\n");
+    let read = reader(&[]).read("long.csv", &csv).unwrap();
+    assert_eq!(
+        (read.rows, read.rejected_rows, read.file_error),
+        (1, 0, None)
+    );
+    assert_eq!(
+        read.valid[0].column(4).as_string::<i32>().value(0).len(),
+        LINE
+    );
+    drop(csv);
+
+    // A JSON line of 100 MB that never closes: one reject, its reason and raw text clipped.
+    let mut json = b"{\"id\":\"a\",\"attributes\":\"".to_vec();
+    json.resize(json.len() + LINE, b'z');
+    json.extend_from_slice(b"\n{\"id\":\"b\"}\n");
+    let read = json_reader().read("long.jsonl", &json).unwrap();
+    let rejects = json_rejects(&read);
+    assert_eq!((read.rows, read.rejected_rows, rejects.len()), (2, 1, 1));
+    assert!(rejects[0].1.len() < 500, "{}", rejects[0].1);
+    let raw = rejects[0].2.as_deref().unwrap_or_default();
+    assert!(
+        raw.len() <= MAX_RAW_RECORD_BYTES + 100,
+        "raw kept: {} bytes",
+        raw.len()
+    );
+}
+
 /// Property tests: any bytes at all are read into rows or refused whole with a reason, never a
 /// panic, and no row is lost. `PROPTEST_CASES=100000 cargo test -p lakejob-engine proptest`
 /// runs them longer than CI does.
