@@ -47,7 +47,7 @@ struct Options {
     /// other, and print lakejob's time and memory as a ratio of theirs.
     #[arg(long)]
     peers: bool,
-    /// The Python with the peers' libraries (duckdb).
+    /// The Python with the peers' libraries (duckdb, polars, pyspark with a Java runtime).
     #[arg(long, env = "LAKEJOB_PYTHON", default_value = "python3")]
     python: PathBuf,
     /// The folder of the peer scripts.
@@ -56,7 +56,7 @@ struct Options {
 }
 
 /// The peers that have a script, by name.
-const PEERS: [&str; 2] = ["duckdb", "polars"];
+const PEERS: [&str; 3] = ["duckdb", "polars", "spark"];
 
 /// Work made of several jobs, run one after the other and measured as one step (wall and CPU
 /// time summed, the highest peak memory), so it compares with a peer doing all of it.
@@ -311,9 +311,22 @@ fn run_peers(
         let _ = std::fs::remove_dir_all(&out);
         std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         let args = [&script, lake, &out].map(|p| p.display().to_string());
-        let usage = measure(&options.python, &args)?;
+        let mut usage = measure(&options.python, &args)?;
         let report: serde_json::Value =
             serde_json::from_str(&usage.stdout).map_err(|e| format!("{peer}: {e}"))?;
+        // A peer whose engine runs in a process the script does not wait for (Spark's JVM is
+        // left to exit on its own) reports that process's own CPU time and peak RSS.
+        if let (Some(cpu_s), Some(rss_mb)) = (
+            report["engine_cpu_s"].as_f64(),
+            report["engine_peak_rss_mb"].as_f64(),
+        ) {
+            usage.add(&Usage {
+                wall: Duration::ZERO,
+                cpu: Duration::from_secs_f64(cpu_s),
+                peak_rss_kb: (rss_mb * 1024.0) as u64,
+                stdout: String::new(),
+            });
+        }
         let rows = report["rows_in"].as_u64().unwrap_or(0);
         results.push(record(
             scale,

@@ -9,7 +9,9 @@ use serde_json::Value;
 use crate::support::{TestLake, python, workspace};
 use crate::transaction_etl::sum_text;
 
+/// Spark (AWS Glue's engine) is a peer for transaction_etl only.
 const PEERS: [&str; 2] = ["duckdb", "polars"];
+const TRANSACTION_PEERS: [&str; 3] = ["duckdb", "polars", "spark"];
 
 /// Runs `benches/peers/<workload>_<peer>.py` on the lake and returns what it printed.
 fn run_peer(workload: &str, peer: &str, lake: &Path) -> Value {
@@ -43,7 +45,7 @@ fn the_transaction_etl_peers_keep_lakejobs_rules() {
         &lake,
         "SELECT CAST(sum(amount_usd) AS VARCHAR) AS total FROM processed.transactions",
     );
-    for peer in PEERS {
+    for peer in TRANSACTION_PEERS {
         let theirs = run_peer("transaction_etl", peer, lake.path());
         for field in ["rows_in", "rows_out", "rows_rejected", "rows_duplicate"] {
             assert_eq!(
