@@ -286,12 +286,11 @@ impl<'a> TableWrite<'a> {
     ) -> Result<()> {
         let name = self.name.to_string();
         let exists = table.version().is_some();
-        metrics.columns_added = if exists {
+        let added = if exists {
             self.added_columns(&table, schema)?
         } else {
             Vec::new()
         };
-        let added = metrics.columns_added.clone();
         let evolve = !added.is_empty();
         let session = Arc::new(self.ctx.state());
         let rows = parallel_rows(schema, batches, session.config().target_partitions())?;
@@ -350,6 +349,7 @@ impl<'a> TableWrite<'a> {
                 .map_err(EngineError::delta(&name))?,
         };
         metrics.version = table.version().and_then(|v| i64::try_from(v).ok());
+        metrics.columns_added = added;
         Ok(())
     }
 
@@ -362,9 +362,9 @@ impl<'a> TableWrite<'a> {
             .snapshot()
             .map_err(EngineError::delta(&name))?
             .schema();
-        let output: StructType = Arc::clone(output).try_into_kernel().map_err(|e| {
-            EngineError::delta(&name)(deltalake::DeltaTableError::Generic(e.to_string()))
-        })?;
+        let output: StructType = Arc::clone(output)
+            .try_into_kernel()
+            .map_err(|e| EngineError::delta(&name)(e.into()))?;
         let change = SchemaChange::between(&existing, &output);
         if change.problems.is_empty() {
             if !change.added.is_empty() {
@@ -700,7 +700,7 @@ fn partition_text(values: &[ScalarValue]) -> PartitionValues {
 }
 
 /// How an output's columns differ from those of the table it goes into, by name.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 struct SchemaChange {
     /// Nullable columns only the output has.
     added: Vec<String>,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::aws::{AwsProxy, S3Lake};
+use crate::support::assert_retryable;
 
 const JOB: &str = "product_enrichment";
 
@@ -64,16 +65,7 @@ fn slow_responses_and_503s_are_retried_to_the_clean_result() {
 /// A run that cannot reach storage for good: exit 1 (retryable) naming the storage failure,
 /// within the retry timeout plus start-up, and nothing of it in the lake.
 fn assert_failed_cleanly(output: &std::process::Output, took: Duration) {
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "storage faults are retryable: {said}"
-    );
-    assert!(
-        said.contains("storage") || said.contains("S3") || said.contains("object store"),
-        "the message names the storage failure: {said}"
-    );
+    assert_retryable(output, &["storage", "S3", "object store"]);
     assert!(took < Duration::from_secs(60), "gave up after {took:?}");
 }
 

@@ -4,7 +4,7 @@
 
 use std::process::{Output, Stdio};
 
-use crate::support::{TestLake, lake_state, workspace};
+use crate::support::{TestLake, assert_retryable, lake_state, workspace};
 
 /// Runs every command at once (each a separate `lakejob` process) and waits for all.
 fn at_once(lake: &TestLake, commands: &[&[&str]]) -> Vec<Output> {
@@ -33,16 +33,7 @@ fn losers_retried(lake: &TestLake, outputs: &[Output], retry: &[&str]) -> usize 
             continue;
         }
         losers += 1;
-        let said = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "a lost race is retryable: {said}"
-        );
-        assert!(
-            said.contains("another run committed to it first"),
-            "the loser must say what happened: {said}"
-        );
+        assert_retryable(output, &["another run committed to it first"]);
         let again = lake.json(retry);
         assert_eq!(again["status"], "succeeded", "the retry: {again}");
     }

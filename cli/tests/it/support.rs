@@ -191,6 +191,17 @@ print(json.dumps(state))
     serde_json::from_str(&dump).unwrap()
 }
 
+/// A process that failed as retryable (exit 1) and said why in words containing one of
+/// `mentions`.
+pub fn assert_retryable(output: &Output, mentions: &[&str]) {
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "a retryable failure: {said}");
+    assert!(
+        mentions.iter().any(|m| said.contains(m)),
+        "the message must say one of {mentions:?}: {said}"
+    );
+}
+
 /// A run summary's row accounting: in, out, rejected, duplicate.
 pub fn row_counts(summary: &Value) -> [u64; 4] {
     ["rows_in", "rows_out", "rows_rejected", "rows_duplicate"].map(|field| {

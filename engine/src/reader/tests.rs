@@ -455,25 +455,29 @@ mod proptests {
 
     /// Fields a hostile or broken export contains.
     fn field() -> impl Strategy<Value = Vec<u8>> {
+        const HOSTILE: &[&[u8]] = &[
+            b"T1",
+            b"T000000000042",
+            b"1.00",
+            b"-3",
+            b"USD",
+            b" eur ",
+            b"",
+            b"\"",
+            b"\"a,b\"",
+            b"\"\"\"\"",
+            b"1e309",
+            b"99999999999999999999999999",
+            b"'; DROP TABLE transactions; --",
+            "caf\u{e9} \u{feff} \u{202e}".as_bytes(),
+            b"caf\xe9",
+            b"\0\0",
+            b"\r",
+        ];
+        // Each named field as likely as random bytes.
         prop_oneof![
-            Just(b"T1".to_vec()),
-            Just(b"T000000000042".to_vec()),
-            Just(b"1.00".to_vec()),
-            Just(b"-3".to_vec()),
-            Just(b"USD".to_vec()),
-            Just(b" eur ".to_vec()),
-            Just(b"".to_vec()),
-            Just(b"\"".to_vec()),
-            Just(b"\"a,b\"".to_vec()),
-            Just(b"\"\"\"\"".to_vec()),
-            Just(b"1e309".to_vec()),
-            Just(b"99999999999999999999999999".to_vec()),
-            Just(b"'; DROP TABLE transactions; --".to_vec()),
-            Just("caf\u{e9} \u{feff} \u{202e}".as_bytes().to_vec()),
-            Just(b"caf\xe9".to_vec()),
-            Just(b"\0\0".to_vec()),
-            Just(b"\r".to_vec()),
-            prop::collection::vec(any::<u8>(), 0..12),
+            HOSTILE.len() as u32 => prop::sample::select(HOSTILE).prop_map(<[u8]>::to_vec),
+            1 => prop::collection::vec(any::<u8>(), 0..12),
         ]
     }
 
@@ -496,25 +500,24 @@ mod proptests {
 
     /// A JSON Lines line: a plausible object with odd values, or any bytes.
     fn json_line() -> impl Strategy<Value = Vec<u8>> {
+        const ODD: &[&str] = &[
+            "\"T1\"",
+            "null",
+            "12",
+            "1.5e400",
+            "-0",
+            "true",
+            "[1,[2,[3]]]",
+            "{\"color\":\"red\",\"x\":{}}",
+            "\"\\u0000\\ud800\"",
+        ];
+        // Each named value as likely as each generated kind.
         let value = prop_oneof![
-            Just("\"T1\"".to_string()),
-            Just("null".to_string()),
-            Just("12".to_string()),
-            Just("1.5e400".to_string()),
-            Just("-0".to_string()),
-            Just("true".to_string()),
-            Just("[1,[2,[3]]]".to_string()),
-            Just("{\"color\":\"red\",\"x\":{}}".to_string()),
-            Just("\"\\u0000\\ud800\"".to_string()),
-            "[a-z\\\\\"]{0,8}".prop_map(|s| format!("\"{s}\"")),
-            any::<i64>().prop_map(|n| n.to_string()),
+            ODD.len() as u32 => prop::sample::select(ODD).prop_map(str::to_string),
+            1 => "[a-z\\\\\"]{0,8}".prop_map(|s| format!("\"{s}\"")),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
         ];
-        let key = prop_oneof![
-            Just("id"),
-            Just("quantity"),
-            Just("attributes"),
-            Just("other"),
-        ];
+        let key = prop::sample::select(&["id", "quantity", "attributes", "other"][..]);
         prop_oneof![
             prop::collection::vec((key, value), 0..6).prop_map(|pairs| {
                 let fields: Vec<String> =
