@@ -1,13 +1,15 @@
 # syntax=docker/dockerfile:1
 # The lakejob container: the binary only, on a distroless base, as a non-root user.
 # Build: docker build -t lakejob .   Run: docker run --rm lakejob --help
+# The image carries the Ballista engine, so the same image runs jobs and the optional cluster
+# (terraform/modules/ballista).
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p lakejob \
+    cargo build --release --locked -p lakejob --features ballista \
  && cp target/release/lakejob /lakejob \
  && strip /lakejob
 

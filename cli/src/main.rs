@@ -5,6 +5,7 @@ mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -14,8 +15,9 @@ use lakejob_catalog::LocalCatalog;
 use lakejob_engine::ingest::{Incoming, Ingest};
 use lakejob_engine::object_store::local::LocalFileSystem;
 use lakejob_engine::object_store::path::Path as ObjectPath;
+use lakejob_engine::query::DeltaReads;
 use lakejob_engine::{
-    Catalog, CatalogSync, EngineError, Lake, SessionOptions, SystemClock, TableName,
+    Catalog, CatalogSync, Cluster, EngineError, Lake, SessionOptions, SystemClock, TableName,
     parse_byte_size,
 };
 use lakejob_jobs::{
@@ -103,6 +105,24 @@ struct Global {
     /// Also write each job run's metrics as CloudWatch embedded-metric lines on stderr.
     #[arg(long, global = true, env = "LAKEJOB_METRICS", value_enum)]
     metrics: Option<MetricsFormat>,
+    /// With --engine ballista: the Ballista scheduler, as df://host:port.
+    #[arg(
+        long,
+        global = true,
+        env = "LAKEJOB_SCHEDULER",
+        default_value = "df://localhost:50050"
+    )]
+    scheduler: String,
+}
+
+/// Where a job's plan runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Engine {
+    /// DataFusion in this process.
+    Local,
+    /// An Apache DataFusion Ballista cluster (--scheduler); quality, writes and commits stay
+    /// in this process.
+    Ballista,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -144,6 +164,9 @@ enum Command {
         /// Read files the job has already processed too (the write is idempotent).
         #[arg(long)]
         reprocess: bool,
+        /// Where the job's plan runs.
+        #[arg(long, value_enum, env = "LAKEJOB_ENGINE", default_value_t = Engine::Local)]
+        engine: Engine,
     },
     /// Land files in the raw zone, skipping content the lake already holds (by MD5).
     Ingest {
@@ -185,6 +208,12 @@ enum Command {
         /// The table, as database.table.
         table: String,
     },
+    /// Ballista scheduler and executor processes for `--engine ballista`.
+    #[cfg(feature = "ballista")]
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Run SQL over the catalog's tables.
     #[command(group(clap::ArgGroup::new("what").required(true).args(["sql", "named"])))]
     Query {
@@ -194,7 +223,8 @@ enum Command {
         /// conversion_funnel, rating_vs_sales, customer_cohorts.
         #[arg(long)]
         named: Option<String>,
-        /// Where the query runs: here over the catalog's tables, or on Amazon Athena.
+        /// Where the query runs: here or on a Ballista cluster over the catalog's tables, or
+        /// on Amazon Athena.
         #[arg(long, value_enum, default_value_t = QueryEngine::Local)]
         engine: QueryEngine,
         /// Athena: the workgroup.
@@ -215,6 +245,49 @@ enum QueryEngine {
     Local,
     /// Amazon Athena, with the AWS configuration's account and region.
     Athena,
+    /// An Apache DataFusion Ballista cluster (--scheduler).
+    Ballista,
+}
+
+/// The Ballista processes, carrying lakejob's plan nodes.
+#[cfg(feature = "ballista")]
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Run a scheduler: it takes plans from `lakejob run --engine ballista` and hands their
+    /// stages to executors.
+    Scheduler {
+        /// The address to listen on.
+        #[arg(long, default_value = "0.0.0.0:50050")]
+        bind: std::net::SocketAddr,
+        /// The name executors and clients reach it by; the bind address when absent.
+        #[arg(long)]
+        external_host: Option<String>,
+    },
+    /// Run an executor: it reads the lake (--lake), runs stages and serves their shuffle
+    /// output and results.
+    Executor {
+        /// The scheduler, as host:port.
+        #[arg(long = "scheduler-address", default_value = "localhost:50050")]
+        scheduler_address: String,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind_host: String,
+        /// The name others reach it by; the address it registers from when absent.
+        #[arg(long)]
+        external_host: Option<String>,
+        /// The Arrow Flight port (shuffle reads and results).
+        #[arg(long, default_value_t = 50051)]
+        flight_port: u16,
+        /// The gRPC port (tasks from the scheduler).
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks run at once; the number of cores when absent.
+        #[arg(long)]
+        task_slots: Option<usize>,
+        /// Where shuffle files go; a temporary folder when absent.
+        #[arg(long)]
+        work_dir: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +322,9 @@ enum PipelineCommand {
         /// Source jobs read only this date's raw files; all new files when absent.
         #[arg(long)]
         date: Option<NaiveDate>,
+        /// Where the jobs' plans run.
+        #[arg(long, value_enum, env = "LAKEJOB_ENGINE", default_value_t = Engine::Local)]
+        engine: Engine,
     },
     /// Print a pipeline as another system's definition: an AWS Step Functions state machine.
     Render {
@@ -296,6 +372,9 @@ enum CliError {
     Generate(#[from] GenerateError),
     #[error(transparent)]
     Aws(#[from] AwsError),
+    #[cfg(feature = "ballista")]
+    #[error(transparent)]
+    Cluster(#[from] lakejob_cluster::ClusterError),
     #[error("{0}")]
     Usage(String),
     #[error("cannot start the runtime: {0}")]
@@ -311,6 +390,8 @@ impl CliError {
             | CliError::Usage(_)
             | CliError::Aws(AwsError::Location { .. }) => true,
             CliError::Aws(AwsError::Engine(e)) => e.is_bad_input(),
+            #[cfg(feature = "ballista")]
+            CliError::Cluster(e) => matches!(e, lakejob_cluster::ClusterError::Address { .. }),
             CliError::Generate(_) | CliError::Runtime(_) | CliError::Aws(_) => false,
         };
         if bad_input { 2 } else { 1 }
@@ -449,6 +530,13 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
     let session = SessionOptions {
         memory_limit: global.memory_limit,
         target_partitions: None,
+        cluster: None,
+    };
+    let on = |engine: Engine| -> Result<SessionOptions, CliError> {
+        Ok(SessionOptions {
+            cluster: cluster(engine, &global.scheduler)?,
+            ..session.clone()
+        })
     };
     let open = || open_lake(&global);
     match cli.command {
@@ -518,12 +606,13 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
             job,
             date,
             reprocess,
+            engine,
         } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             let options = RunOptions {
                 date,
                 reprocess,
-                session,
+                session: on(engine)?,
             };
             let entry = match registry.get(&job) {
                 Ok(entry) => entry,
@@ -572,7 +661,12 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
             ))
         }
         Command::Pipeline {
-            command: PipelineCommand::Run { pipeline, date },
+            command:
+                PipelineCommand::Run {
+                    pipeline,
+                    date,
+                    engine,
+                },
         } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             let spec = shipped_pipeline(&pipeline)?;
@@ -580,7 +674,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
             let options = RunOptions {
                 date,
                 reprocess: false,
-                session,
+                session: on(engine)?,
             };
             let summary = PipelineRun::new(&lake, catalog.as_ref(), &SystemClock, &registry, &spec)
                 .with_options(options)
@@ -616,6 +710,8 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
             );
             Ok(Finished::code(0))
         }
+        #[cfg(feature = "ballista")]
+        Command::Cluster { command } => run_cluster_process(command, &global).await,
         Command::Validate { paths } => validate(&printer, &paths, global.jobs.as_deref()).await,
         Command::Jobs => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
@@ -680,14 +776,91 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 printer.batches(&[result.batch])?;
                 return Ok(Finished::code(0));
             }
+            let (session, reads) = match engine {
+                QueryEngine::Ballista => (on(Engine::Ballista)?, DeltaReads::Portable),
+                QueryEngine::Local | QueryEngine::Athena => (session, DeltaReads::Native),
+            };
             let (_, catalog) = open().await?;
-            let ctx = lakejob_engine::new_session(&session)?;
-            lakejob_engine::query::register_catalog_tables(&ctx, catalog.as_ref()).await?;
+            let ctx = lakejob_engine::plan_session(&session).await?;
+            lakejob_engine::query::register_catalog_tables(&ctx, catalog.as_ref(), reads).await?;
             let batches = lakejob_engine::query::run_sql(&ctx, &sql).await?;
             printer.batches(&batches)?;
             Ok(Finished::code(0))
         }
     }
+}
+
+/// The cluster `engine` names, if any.
+fn cluster(engine: Engine, scheduler: &str) -> Result<Option<Arc<dyn Cluster>>, CliError> {
+    match engine {
+        Engine::Local => Ok(None),
+        #[cfg(feature = "ballista")]
+        Engine::Ballista => Ok(Some(Arc::new(lakejob_cluster::BallistaEngine::new(
+            scheduler,
+        )?))),
+        #[cfg(not(feature = "ballista"))]
+        Engine::Ballista => Err(CliError::Usage(format!(
+            "this lakejob was built without Ballista, so it cannot reach {scheduler}; build it with `cargo build --release --features ballista`"
+        ))),
+    }
+}
+
+/// Runs a Ballista process until it is stopped.
+#[cfg(feature = "ballista")]
+async fn run_cluster_process(
+    command: ClusterCommand,
+    global: &Global,
+) -> Result<Finished, CliError> {
+    // Executors read the lake: open it so its object store is registered for the process.
+    open_lake(global).await?;
+    match command {
+        ClusterCommand::Scheduler {
+            bind,
+            external_host,
+        } => {
+            let external = external_host.unwrap_or_else(|| bind.ip().to_string());
+            lakejob_cluster::run_scheduler(bind, &external).await?;
+        }
+        ClusterCommand::Executor {
+            scheduler_address,
+            bind_host,
+            external_host,
+            flight_port,
+            grpc_port,
+            task_slots,
+            work_dir,
+        } => {
+            let (scheduler_host, port) = scheduler_address
+                .rsplit_once(':')
+                .map_or((scheduler_address.as_str(), None), |(h, p)| (h, Some(p)));
+            let scheduler_port = match port {
+                Some(port) => port.parse().map_err(|_| {
+                    CliError::Usage(format!(
+                        "--scheduler-address {scheduler_address}: the port is not a number"
+                    ))
+                })?,
+                None => lakejob_cluster::DEFAULT_SCHEDULER_PORT,
+            };
+            let session = SessionOptions {
+                memory_limit: global.memory_limit,
+                target_partitions: task_slots,
+                cluster: None,
+            };
+            lakejob_cluster::run_executor(lakejob_cluster::ExecutorOptions {
+                scheduler_host: scheduler_host.to_string(),
+                scheduler_port,
+                bind_host,
+                external_host,
+                flight_port,
+                grpc_port,
+                task_slots: session.parallelism(),
+                work_dir,
+                session,
+            })
+            .await?;
+        }
+    }
+    Ok(Finished::code(0))
 }
 
 /// 0 when every stage succeeded, 3 when a quality gate held output back, 1 otherwise.

@@ -146,6 +146,20 @@ impl Lake {
         })
     }
 
+    /// The lake at `root` on a store serving the root's scheme and authority, without
+    /// registering the store for the process: a cluster executor reading a planned scan.
+    pub fn on_store(root: Url, store: Arc<dyn ObjectStore>) -> Result<Self> {
+        let prefix = ObjectPath::from_url_path(root.path()).map_err(|e| EngineError::Lake {
+            location: root.to_string(),
+            reason: format!("bad lake path: {e}"),
+        })?;
+        Ok(Self {
+            location: root.to_string(),
+            root,
+            store: Arc::new(PrefixStore::new(store, prefix)),
+        })
+    }
+
     /// The location as the user gave it.
     pub fn location(&self) -> &str {
         &self.location
@@ -200,6 +214,17 @@ impl Lake {
             .put(&ObjectPath::from(path), PutPayload::from_bytes(contents))
             .await
             .map_err(EngineError::storage(path))?;
+        Ok(())
+    }
+
+    /// Deletes every object under a prefix.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        for object in self.list(prefix).await? {
+            self.store
+                .delete(&object.location)
+                .await
+                .map_err(EngineError::storage(object.location.to_string()))?;
+        }
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod clock;
+pub mod distributed;
 pub mod error;
 pub mod failpoint;
 pub mod ingest;
@@ -24,7 +25,7 @@ pub use catalog::{
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EngineError, Result};
 pub use lake::{Lake, RawFile, Zone};
-pub use session::{SessionOptions, new_session, parse_byte_size};
+pub use session::{Cluster, SessionOptions, new_session, parse_byte_size, plan_session};
 pub use sync::{CatalogSync, SyncChange, SyncMetrics};
 pub use writer::{TableWrite, WriteMetrics, WriteMode};
 

@@ -17,24 +17,39 @@ use crate::catalog::{Catalog, CatalogTable, TableFormat, TableName};
 use crate::error::{EngineError, Result};
 use crate::types::arrow_type_of_hive;
 
+/// How a session reads Delta tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaReads {
+    /// Through delta-rs' provider (file pruning, statistics): for plans run in this process.
+    Native,
+    /// As a Parquet scan of the table's current files, which serialises: for plans sent to a
+    /// cluster.
+    Portable,
+}
+
 /// Registers every catalog table in the session as `database.table`. Returns their names.
 pub async fn register_catalog_tables(
     ctx: &SessionContext,
     catalog: &dyn Catalog,
+    reads: DeltaReads,
 ) -> Result<Vec<TableName>> {
     let names = catalog.tables().await?;
     for name in &names {
         if let Some(table) = catalog.table(name).await? {
-            register_table(ctx, &table).await?;
+            register_table(ctx, &table, reads).await?;
         }
     }
     Ok(names)
 }
 
 /// Registers one catalog table in the session under `database.table`.
-pub async fn register_table(ctx: &SessionContext, table: &CatalogTable) -> Result<()> {
+pub async fn register_table(
+    ctx: &SessionContext,
+    table: &CatalogTable,
+    reads: DeltaReads,
+) -> Result<()> {
     let name = &table.definition.name;
-    let provider = table_provider(ctx, table).await?;
+    let provider = table_provider(ctx, table, reads).await?;
     let default_catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| EngineError::Task("the session has no default catalog".into()))?;
@@ -58,6 +73,7 @@ pub async fn register_table(ctx: &SessionContext, table: &CatalogTable) -> Resul
 pub async fn table_provider(
     ctx: &SessionContext,
     table: &CatalogTable,
+    reads: DeltaReads,
 ) -> Result<Arc<dyn TableProvider>> {
     let definition = &table.definition;
     let name = definition.name.to_string();
@@ -66,6 +82,9 @@ pub async fn table_provider(
         reason: format!("table {name} has a bad location: {e}"),
     })?;
     match definition.format {
+        TableFormat::Delta if reads == DeltaReads::Portable => Ok(Arc::new(
+            crate::distributed::DeltaFilesTable::open(&name, &location).await?,
+        )),
         TableFormat::Delta => {
             let delta = DeltaTable::try_from_url(location)
                 .await

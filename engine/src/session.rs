@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 
@@ -24,6 +24,19 @@ pub struct SessionOptions {
     pub memory_limit: Option<u64>,
     /// Parallel partitions; the number of cores when `None`.
     pub target_partitions: Option<usize>,
+    /// Where jobs' plans run: this process when `None`, else a cluster.
+    pub cluster: Option<Arc<dyn Cluster>>,
+}
+
+/// A cluster that runs plans: its scheduler takes a plan, splits it into stages and hands
+/// them to executors, which read the lake themselves. Plans sent there may only contain
+/// leaves that serialise: see [`crate::distributed`].
+#[async_trait::async_trait]
+pub trait Cluster: std::fmt::Debug + Send + Sync {
+    /// A session whose queries run on the cluster, configured as a local one would be.
+    async fn session(&self, config: SessionConfig) -> Result<SessionContext>;
+    /// Where the cluster is, for messages (`df://scheduler:50050`).
+    fn address(&self) -> String;
 }
 
 impl SessionOptions {
@@ -35,12 +48,25 @@ impl SessionOptions {
     }
 }
 
-/// A new session: all cores, UTC, spilling under the memory limit.
-pub fn new_session(options: &SessionOptions) -> Result<SessionContext> {
-    let config = SessionConfig::new()
+/// The configuration every session starts from, local or on a cluster.
+pub fn session_config(options: &SessionOptions) -> SessionConfig {
+    SessionConfig::new()
         .with_target_partitions(options.parallelism())
         .with_information_schema(true)
-        .set_str("datafusion.execution.time_zone", "UTC");
+        .set_str("datafusion.execution.time_zone", "UTC")
+}
+
+/// A session whose plans run where `options` say: on the cluster, or here.
+pub async fn plan_session(options: &SessionOptions) -> Result<SessionContext> {
+    match &options.cluster {
+        Some(cluster) => cluster.session(session_config(options)).await,
+        None => new_session(options),
+    }
+}
+
+/// The runtime a session runs in: the memory pool under the limit, and the object stores of
+/// the lakes this process opened.
+pub fn runtime_env(options: &SessionOptions) -> Result<Arc<RuntimeEnv>> {
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
         // Fair shares, not first come first served: each spilling operator (a sort per
@@ -56,6 +82,13 @@ pub fn new_session(options: &SessionOptions) -> Result<SessionContext> {
     for (origin, store) in crate::remote::registered() {
         runtime.register_object_store(&origin, store);
     }
+    Ok(runtime)
+}
+
+/// A new session: all cores, UTC, spilling under the memory limit.
+pub fn new_session(options: &SessionOptions) -> Result<SessionContext> {
+    let config = session_config(options);
+    let runtime = runtime_env(options)?;
     // Delta's planner knows the plan nodes of Delta writes and merges, and plans everything
     // else as DataFusion does, so one session serves queries and commits alike.
     let state = SessionStateBuilder::new()

@@ -2,6 +2,7 @@
 //! demand over what the table holds now.
 
 use chrono::{NaiveDate, Utc};
+use lakejob_engine::query::DeltaReads;
 use lakejob_engine::{Catalog, SessionOptions, TableName, new_session};
 use lakejob_quality::QualityReport;
 
@@ -39,9 +40,10 @@ pub async fn check_table(
         source,
     };
     let ctx = new_session(session).map_err(engine)?;
-    let registered = lakejob_engine::query::register_catalog_tables(&ctx, catalog)
-        .await
-        .map_err(engine)?;
+    let registered =
+        lakejob_engine::query::register_catalog_tables(&ctx, catalog, DeltaReads::Native)
+            .await
+            .map_err(engine)?;
     if !registered.contains(table) {
         return Err(engine(lakejob_engine::EngineError::TableNotFound(
             table.to_string(),

@@ -14,6 +14,7 @@ use lakejob_engine::datafusion::arrow::datatypes::Float64Type;
 use lakejob_engine::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use lakejob_engine::datafusion::prelude::SessionContext;
 use lakejob_engine::lake::STATE_DIR;
+use lakejob_engine::query::DeltaReads;
 use lakejob_engine::types::{UTC, timestamp_type};
 use lakejob_engine::{
     Catalog, EngineError, Lake, TableFormat, TableName, TableWrite, WriteMetrics, WriteMode,
@@ -129,7 +130,7 @@ pub(crate) async fn prepare_rule_inputs(
     for name in &tables {
         let registered = ctx.table_exist(name.to_string().as_str()).unwrap_or(false);
         if !registered && let Some(table) = catalog.table(name).await? {
-            lakejob_engine::query::register_table(ctx, &table).await?;
+            lakejob_engine::query::register_table(ctx, &table, DeltaReads::Native).await?;
         }
     }
     if !spec.needs_baseline()

@@ -10,12 +10,15 @@ use lakejob_engine::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArra
 use lakejob_engine::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use lakejob_engine::datafusion::logical_expr::{col, lit};
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
+use lakejob_engine::distributed::{RawFilesTable, RawScan, collect_outcomes};
 use lakejob_engine::failpoint::failpoint;
+use lakejob_engine::lake::STATE_DIR;
 use lakejob_engine::ledger::{FileLedger, ProcessedMark};
+use lakejob_engine::query::DeltaReads;
 use lakejob_engine::reader::{FileRead, SOURCE_FILE, read_files};
 use lakejob_engine::{
     Catalog, Clock, EngineError, Lake, SessionOptions, TableFormat, TableName, TableWrite,
-    WriteMetrics, WriteMode, new_session,
+    WriteMetrics, WriteMode, new_session, plan_session,
 };
 use lakejob_quality::QualityReport;
 use serde::Serialize;
@@ -215,18 +218,30 @@ impl<'a> JobRun<'a> {
         }
         let job = self.job;
         let ctx = new_session(&self.options.session).map_err(self.engine())?;
+        // The steps run on the cluster when there is one; quality, writes and commits run here.
+        let cluster = match self.options.session.cluster {
+            Some(_) => Some(
+                plan_session(&self.options.session)
+                    .await
+                    .map_err(self.engine())?,
+            ),
+            None => None,
+        };
         let source = match (&job.source, &job.query) {
             (Some(source), _) => source,
             (None, Some(query)) => {
                 let summary = self.summary(&run_id, started_at);
-                return self.execute_query(&ctx, query, summary, started).await;
+                let plan_ctx = cluster.as_ref().unwrap_or(&ctx);
+                return self
+                    .execute_query(&ctx, plan_ctx, query, summary, started)
+                    .await;
             }
             (None, None) => {
                 return Err(self.invalid(vec![Problem::new("source", "the job reads nothing")]));
             }
         };
         let reader = Arc::new(compile_source(&ctx, source).map_err(|p| self.invalid(p))?);
-        let references = self.load_references(&ctx).await?;
+        let references = self.load_references(&ctx, cluster.as_ref()).await?;
 
         let scope = Scope {
             job: &job.name,
@@ -247,14 +262,38 @@ impl<'a> JobRun<'a> {
         dates.dedup();
         let date_of: HashMap<String, NaiveDate> =
             files.iter().map(|f| (f.path.clone(), f.date)).collect();
-        let reads = read_files(
-            self.lake,
-            Arc::clone(&reader),
-            &files,
-            self.options.session.parallelism(),
-        )
-        .await
-        .map_err(self.engine())?;
+        let (reads, (output_schema, batches)) = match &cluster {
+            None => {
+                let mut reads = read_files(
+                    self.lake,
+                    Arc::clone(&reader),
+                    &files,
+                    self.options.session.parallelism(),
+                )
+                .await
+                .map_err(self.engine())?;
+                let valid = reads
+                    .iter_mut()
+                    .flat_map(|read| std::mem::take(&mut read.valid))
+                    .collect();
+                let input = read_frame(&ctx, reader.typed_schema(), valid)?;
+                let output = plan_steps(input, job, &references).map_err(|p| self.invalid(p))?;
+                (reads, self.collect(output, "running the steps").await?)
+            }
+            Some(cluster) => {
+                let scan = RawScan {
+                    lake: self.lake.root_url().clone(),
+                    files: files.iter().map(|f| f.path.clone()).collect(),
+                    columns: source.columns.clone(),
+                    rules: source.reject_when.clone(),
+                    format: source.format.source_format(),
+                    outcomes: Some(format!("{STATE_DIR}/staging/{run_id}")),
+                    // A task per file: the executors share the files out among themselves.
+                    partitions: files.len().max(1),
+                };
+                self.run_on_cluster(cluster, scan, &references).await?
+            }
+        };
 
         let mut summary = RunSummary {
             dates: dates.clone(),
@@ -262,7 +301,7 @@ impl<'a> JobRun<'a> {
             skipped: selection.skipped,
             ..self.summary(&run_id, started_at)
         };
-        let mut valid = Vec::new();
+        let mut valid_rows = 0;
         let mut rejects = Vec::new();
         let mut marks = Vec::new();
         for read in reads {
@@ -270,9 +309,9 @@ impl<'a> JobRun<'a> {
                 file,
                 rows,
                 rejected_rows,
-                valid: typed,
                 rejects: rejected,
                 file_error,
+                ..
             } = read;
             if let Some(md5) = selection.md5.get(&file) {
                 let mark = ProcessedMark {
@@ -295,17 +334,12 @@ impl<'a> JobRun<'a> {
             }
             summary.rows_in += rows;
             summary.rows_rejected += rejected_rows;
-            valid.extend(typed);
+            valid_rows += rows - rejected_rows;
             let raw_date = date_of.get(&file).copied();
             for batch in rejected {
                 rejects.push(with_quarantine_columns(&batch, raw_date, &run_id)?);
             }
         }
-        let valid_rows: u64 = valid.iter().map(|b| b.num_rows() as u64).sum();
-
-        let input = read_frame(&ctx, reader.typed_schema(), valid)?;
-        let output = plan_steps(input, job, &references).map_err(|p| self.invalid(p))?;
-        let (output_schema, batches) = self.collect(output, "running the steps").await?;
         summary.rows_out = batches.iter().map(|b| b.num_rows() as u64).sum();
         summary.rows_duplicate =
             valid_rows
@@ -433,6 +467,47 @@ impl<'a> JobRun<'a> {
         Ok((schema, batches))
     }
 
+    /// Runs the steps over `scan`'s files on the cluster. Returns what each file made (its
+    /// rejects, left in the lake by the executors) and the steps' rows.
+    async fn run_on_cluster(
+        &self,
+        cluster: &SessionContext,
+        scan: RawScan,
+        references: &HashMap<String, DataFrame>,
+    ) -> Result<(Vec<FileRead>, (SchemaRef, Vec<RecordBatch>)), JobsError> {
+        let table = RawFilesTable::try_new(scan.clone()).map_err(self.engine())?;
+        let input = cluster.read_table(Arc::new(table)).map_err(|e| {
+            self.engine()(EngineError::datafusion(
+                "reading the raw files on the cluster",
+            )(e))
+        })?;
+        let output = plan_steps(input, self.job, references).map_err(|p| self.invalid(p))?;
+        let address = self
+            .options
+            .session
+            .cluster
+            .as_ref()
+            .map(|cluster| cluster.address())
+            .unwrap_or_default();
+        let collected = self
+            .collect(
+                output,
+                &format!("running the steps on the cluster at {address}"),
+            )
+            .await;
+        if collected.is_err()
+            && let Some(outcomes) = &scan.outcomes
+            && let Err(e) = self.lake.delete_prefix(outcomes).await
+        {
+            tracing::warn!(job = %self.job.name, error = %e, "the failed run's file outcomes were left in the lake");
+        }
+        let collected = collected?;
+        let reads = collect_outcomes(self.lake, &scan)
+            .await
+            .map_err(self.engine())?;
+        Ok((reads, collected))
+    }
+
     /// Keeps the rule outcomes in `lakejob.quality_results`, passed or not. History, not the
     /// gate: a failure to append is reported and the run goes on.
     async fn record_quality(&self, ctx: &SessionContext, summary: &RunSummary) {
@@ -479,16 +554,21 @@ impl<'a> JobRun<'a> {
     async fn execute_query(
         &self,
         ctx: &SessionContext,
+        plan_ctx: &SessionContext,
         query: &str,
         mut summary: RunSummary,
         started: Instant,
     ) -> Result<RunSummary, JobsError> {
         let job = self.job;
-        lakejob_engine::query::register_catalog_tables(ctx, self.catalog)
+        let (reads, cluster) = match self.options.session.cluster {
+            Some(_) => (DeltaReads::Portable, Some(plan_ctx)),
+            None => (DeltaReads::Native, None),
+        };
+        lakejob_engine::query::register_catalog_tables(plan_ctx, self.catalog, reads)
             .await
             .map_err(self.engine())?;
-        let references = self.load_references(ctx).await?;
-        let input = match lakejob_quality::plan_job_sql(ctx, query).await {
+        let references = self.load_references(ctx, cluster).await?;
+        let input = match lakejob_quality::plan_job_sql(plan_ctx, query).await {
             Ok(frame) => frame,
             Err(e) => {
                 let problem = Problem::new("query", e.strip_backtrace().to_string());
@@ -519,9 +599,12 @@ impl<'a> JobRun<'a> {
         Ok(summary)
     }
 
+    /// Reads and checks the job's reference files here. With a cluster, the frames handed to
+    /// the steps read the same files on the executors.
     async fn load_references(
         &self,
         ctx: &SessionContext,
+        cluster: Option<&SessionContext>,
     ) -> Result<HashMap<String, DataFrame>, JobsError> {
         let readers = compile_references(ctx, self.job).map_err(|p| self.invalid(p))?;
         let mut frames = HashMap::new();
@@ -556,6 +639,26 @@ impl<'a> JobRun<'a> {
             }
             let frame = read_frame(ctx, reader.typed_schema(), read.valid)?;
             self.check_reference_keys(&name, &frame).await?;
+            let frame = match (cluster, self.job.references.iter().find(|r| r.name == name)) {
+                (Some(cluster), Some(reference)) => {
+                    let scan = RawScan {
+                        lake: self.lake.root_url().clone(),
+                        files: vec![path],
+                        columns: reference.columns.clone(),
+                        rules: Vec::new(),
+                        format: reference.csv.clone().into(),
+                        outcomes: None,
+                        partitions: 1,
+                    };
+                    let table = RawFilesTable::try_new(scan).map_err(self.engine())?;
+                    cluster.read_table(Arc::new(table)).map_err(|e| {
+                        self.engine()(EngineError::datafusion(format!(
+                            "reading reference {name} on the cluster"
+                        ))(e))
+                    })?
+                }
+                _ => frame,
+            };
             frames.insert(name, frame);
         }
         Ok(frames)

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::{TestLake, lake_state_at, run_python};
 
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     std::env::var("LAKEJOB_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
         panic!("LAKEJOB_TEST_AWS_ENDPOINT is not set: run scripts/test, which starts moto")
     })
@@ -112,6 +112,18 @@ impl S3Lake {
             self.bucket,
         ));
         lake_state_at(copy.path(), &self.url())
+    }
+
+    /// The keys under `prefix` inside the lake.
+    pub(crate) fn list(&self, prefix: &str) -> Vec<String> {
+        let listed = run_python(&format!(
+            "{}pages = s3.get_paginator('list_objects_v2').paginate(Bucket={:?}, Prefix='lake/' + {:?})\n\
+             print(json.dumps([item['Key'] for page in pages for item in page.get('Contents', [])]))",
+            boto3_preamble(),
+            self.bucket,
+            prefix,
+        ));
+        serde_json::from_str(&listed).expect("boto3 printed JSON")
     }
 
     pub(crate) fn json(&self, args: &[&str]) -> Value {

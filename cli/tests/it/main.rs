@@ -4,6 +4,8 @@
 mod architecture;
 mod aws;
 mod aws_faults;
+#[cfg(feature = "ballista")]
+mod ballista;
 mod clickstream;
 mod concurrency;
 mod config_errors;

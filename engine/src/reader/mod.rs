@@ -73,7 +73,7 @@ impl Default for CsvOptions {
 }
 
 /// How the files of a source are written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SourceFormat {
     /// RFC 4180 CSV.
     Csv(CsvOptions),

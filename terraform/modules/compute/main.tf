@@ -162,14 +162,17 @@ resource "aws_ecs_task_definition" "lakejob" {
     user                   = "65532:65532"
     # DataFusion spills to the scratch volume when a job outgrows its memory limit.
     mountPoints = [{ sourceVolume = "scratch", containerPath = "/tmp", readOnly = false }]
-    environment = [
+    environment = concat([
       { name = "LAKEJOB_LAKE", value = "s3://${var.lake_bucket}/lake" },
       { name = "LAKEJOB_CATALOG", value = "glue" },
       { name = "LAKEJOB_GLUE_DATABASE_PREFIX", value = var.glue_database_prefix },
       { name = "LAKEJOB_MEMORY_LIMIT", value = "${floor(var.memory * 0.75)}MB" },
       { name = "TMPDIR", value = "/tmp" },
       { name = "LAKEJOB_METRICS", value = "emf" },
-    ]
+      ], var.scheduler_url == null ? [] : [
+      # Jobs run with --engine ballista send their plans here.
+      { name = "LAKEJOB_SCHEDULER", value = var.scheduler_url },
+    ])
     logConfiguration = {
       logDriver = "awslogs"
       options = {

@@ -27,3 +27,8 @@ output "repository_url" {
   description = "Where to push the image."
   value       = aws_ecr_repository.lakejob.repository_url
 }
+
+output "log_group_name" {
+  description = "The tasks' log group."
+  value       = aws_cloudwatch_log_group.tasks.name
+}

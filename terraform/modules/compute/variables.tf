@@ -73,3 +73,9 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "scheduler_url" {
+  description = "The Ballista scheduler jobs run with --engine ballista use (df://host:port); none when null."
+  type        = string
+  default     = null
+}

@@ -34,6 +34,29 @@ module "compute" {
   cpu                  = var.task_cpu
   memory               = var.task_memory
   force_destroy        = var.force_destroy
+  scheduler_url        = var.ballista_executors > 0 ? module.ballista[0].scheduler_url : null
+}
+
+# The Ballista cluster, when asked for: for jobs whose input outgrows one task.
+data "aws_subnet" "first" {
+  count = var.ballista_executors > 0 ? 1 : 0
+  id    = var.subnet_ids[0]
+}
+
+module "ballista" {
+  source                    = "../ballista"
+  count                     = var.ballista_executors > 0 ? 1 : 0
+  name                      = var.name
+  vpc_id                    = data.aws_subnet.first[0].vpc_id
+  subnet_ids                = var.subnet_ids
+  client_security_group_ids = var.security_group_ids
+  ecs_cluster_arn           = module.compute.cluster_arn
+  image                     = "${module.compute.repository_url}:${var.image_tag}"
+  execution_role_arn        = module.compute.role_arns[0]
+  task_role_arn             = module.compute.role_arns[1]
+  log_group_name            = module.compute.log_group_name
+  lake_url                  = "s3://${module.lake.lake_bucket}/lake"
+  executor_count            = var.ballista_executors
 }
 
 module "orchestration" {

@@ -27,3 +27,8 @@ output "alert_topic_arn" {
   description = "The alert topic."
   value       = module.orchestration.alert_topic_arn
 }
+
+output "ballista_scheduler_url" {
+  description = "The Ballista scheduler (--scheduler), when the stack runs a cluster."
+  value       = var.ballista_executors > 0 ? module.ballista[0].scheduler_url : null
+}

@@ -83,3 +83,9 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "ballista_executors" {
+  description = "Executors of an optional Ballista cluster for jobs run with --engine ballista; 0 runs no cluster. The image must be built with --features ballista."
+  type        = number
+  default     = 0
+}

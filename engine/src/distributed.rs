@@ -1,0 +1,561 @@
+//! Plan leaves that carry everything they read, so a plan can be serialised and run on another
+//! machine (a cluster's executor): raw files typed with reject routing ([`RawFilesTable`]), and
+//! a Delta table's current files ([`DeltaFilesTable`]). A local run reads raw files directly and
+//! Delta tables through delta-rs; these leaves are for plans that leave the process.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use datafusion::arrow::ipc::reader::FileReader;
+use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::TaskContext;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use deltalake::DeltaTable;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{EngineError, Result};
+use crate::lake::Lake;
+use crate::reader::{ColumnSpec, FileRead, RejectRule, SourceFormat, SourceReader};
+use crate::session::{SessionOptions, new_session};
+
+type DfResult<T> = std::result::Result<T, DataFusionError>;
+
+fn external(error: EngineError) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}
+
+/// The `scheme://authority` part of a URL, which names the object store that serves it.
+fn store_url(url: &Url) -> DfResult<ObjectStoreUrl> {
+    ObjectStoreUrl::parse(format!("{}://{}", url.scheme(), url.authority()))
+}
+
+/// A scan of raw files with the reader a job declares, as it travels to an executor. Rejected
+/// rows and whole-file failures cannot travel with the typed rows, so each file's outcome is
+/// left in the lake under `outcomes`, where the run that planned the scan collects it
+/// ([`collect_outcomes`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawScan {
+    /// The lake's root URL, ending in `/` (`file:///data/lake/`, `s3://bucket/prefix/`).
+    pub lake: Url,
+    /// The files, relative to the lake root.
+    pub files: Vec<String>,
+    /// The declared columns.
+    pub columns: Vec<ColumnSpec>,
+    /// The declared reject rules.
+    pub rules: Vec<RejectRule>,
+    /// How the files are written.
+    pub format: SourceFormat,
+    /// Where each file's outcome is left, relative to the lake root. Without it the files must
+    /// be whole (a reference table): a rejected row or an unreadable file fails the scan.
+    pub outcomes: Option<String>,
+    /// How many partitions the files are spread over.
+    pub partitions: usize,
+}
+
+impl RawScan {
+    fn reader(&self) -> Result<SourceReader> {
+        let ctx = new_session(&SessionOptions::default())?;
+        SourceReader::new(&self.columns, &self.rules, self.format.clone(), &ctx).map_err(
+            |problems| EngineError::Declaration {
+                context: "a distributed raw-file scan".into(),
+                reason: problems.join("; "),
+            },
+        )
+    }
+
+    fn outcome_path(&self, index: usize, extension: &str) -> Option<String> {
+        self.outcomes
+            .as_ref()
+            .map(|prefix| format!("{}/{index:06}.{extension}", prefix.trim_end_matches('/')))
+    }
+}
+
+/// What reading one file made, apart from its typed rows.
+#[derive(Debug, Serialize, Deserialize)]
+struct FileOutcome {
+    file: String,
+    rows: u64,
+    rejected_rows: u64,
+    file_error: Option<String>,
+}
+
+/// Raw files as a table: their typed rows. See [`RawScan`] for where rejects go.
+#[derive(Debug)]
+pub struct RawFilesTable {
+    scan: RawScan,
+    schema: SchemaRef,
+}
+
+impl RawFilesTable {
+    /// The table of `scan`'s files; fails when the declaration does not compile.
+    pub fn try_new(scan: RawScan) -> Result<Self> {
+        let schema = scan.reader()?.typed_schema();
+        Ok(Self { scan, schema })
+    }
+
+    /// What the table reads.
+    pub fn scan(&self) -> &RawScan {
+        &self.scan
+    }
+}
+
+#[async_trait]
+impl TableProvider for RawFilesTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(RawScanExec::try_new(
+            self.scan.clone(),
+            projection.cloned(),
+        )?))
+    }
+}
+
+/// Reads a [`RawScan`]'s files, a partition's share each (file `i` in partition
+/// `i % partitions`), and yields their typed rows.
+#[derive(Debug)]
+pub struct RawScanExec {
+    scan: RawScan,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl RawScanExec {
+    /// The scan, keeping the columns at `projection` (all without one).
+    pub fn try_new(scan: RawScan, projection: Option<Vec<usize>>) -> DfResult<Self> {
+        let typed = scan.reader().map_err(external)?.typed_schema();
+        let schema = match &projection {
+            Some(indices) => Arc::new(typed.project(indices)?),
+            None => typed,
+        };
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(scan.partitions.max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(Self {
+            scan,
+            projection,
+            schema,
+            properties: Arc::new(properties),
+        })
+    }
+
+    /// What it reads.
+    pub fn scan(&self) -> &RawScan {
+        &self.scan
+    }
+
+    /// The columns it keeps.
+    pub fn projection(&self) -> Option<&[usize]> {
+        self.projection.as_deref()
+    }
+}
+
+impl DisplayAs for RawScanExec {
+    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "RawScanExec: files={}, partitions={}, rejects={}",
+            self.scan.files.len(),
+            self.scan.partitions.max(1),
+            self.scan.outcomes.as_deref().unwrap_or("fail the scan")
+        )
+    }
+}
+
+impl ExecutionPlan for RawScanExec {
+    fn name(&self) -> &'static str {
+        "RawScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let store = context
+            .runtime_env()
+            .object_store(store_url(&self.scan.lake)?)?;
+        let lake = Lake::on_store(self.scan.lake.clone(), store).map_err(external)?;
+        let reader = Arc::new(self.scan.reader().map_err(external)?);
+        let scan = Arc::new(self.scan.clone());
+        let projection = self.projection.clone();
+        let mine: Vec<usize> = (partition..scan.files.len())
+            .step_by(scan.partitions.max(1))
+            .collect();
+        let batches = futures::stream::iter(mine)
+            .then(move |index| {
+                let (lake, reader, scan) = (lake.clone(), Arc::clone(&reader), Arc::clone(&scan));
+                async move {
+                    read_one(&lake, reader, &scan, index)
+                        .await
+                        .map_err(external)
+                }
+            })
+            .map_ok(move |valid| {
+                let projection = projection.clone();
+                futures::stream::iter(valid.into_iter().map(move |batch| match &projection {
+                    Some(indices) => Ok(batch.project(indices)?),
+                    None => Ok(batch),
+                }))
+            })
+            .try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            batches,
+        )))
+    }
+}
+
+/// Reads file `index` of the scan, leaves its outcome in the lake, returns its typed rows.
+async fn read_one(
+    lake: &Lake,
+    reader: Arc<SourceReader>,
+    scan: &RawScan,
+    index: usize,
+) -> Result<Vec<RecordBatch>> {
+    let file = scan.files.get(index).cloned().unwrap_or_default();
+    let contents = lake.read(&file).await?;
+    let path = file.clone();
+    let read = tokio::task::spawn_blocking(move || reader.read(&path, &contents))
+        .await
+        .map_err(|e| EngineError::Task(e.to_string()))??;
+    let FileRead {
+        rows,
+        rejected_rows,
+        valid,
+        rejects,
+        file_error,
+        ..
+    } = read;
+    let (Some(outcome), Some(rejects_path)) = (
+        scan.outcome_path(index, "json"),
+        scan.outcome_path(index, "arrow"),
+    ) else {
+        let problem = file_error.or_else(|| {
+            (rejected_rows > 0)
+                .then(|| format!("{rejected_rows} row(s) do not match the declared columns"))
+        });
+        return match problem {
+            Some(reason) => Err(EngineError::Declaration {
+                context: file,
+                reason,
+            }),
+            None => Ok(valid),
+        };
+    };
+    if let Some(schema) = rejects.first().map(RecordBatch::schema) {
+        let bytes = ipc_bytes(&schema, &rejects).map_err(EngineError::datafusion(format!(
+            "keeping the rejected rows of {file}"
+        )))?;
+        lake.write(&rejects_path, bytes).await?;
+    }
+    let summary = FileOutcome {
+        file,
+        rows,
+        rejected_rows,
+        file_error,
+    };
+    let json = serde_json::to_vec(&summary).map_err(|e| EngineError::Task(e.to_string()))?;
+    lake.write(&outcome, Bytes::from(json)).await?;
+    Ok(valid)
+}
+
+fn ipc_bytes(schema: &SchemaRef, batches: &[RecordBatch]) -> DfResult<Bytes> {
+    let mut buffer = Vec::new();
+    let mut writer = FileWriter::try_new(&mut buffer, schema)?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    drop(writer);
+    Ok(Bytes::from(buffer))
+}
+
+/// What each file of a finished scan made, in the scan's file order, with the rejected rows
+/// and no typed rows (those went through the plan). Removes the outcomes from the lake.
+pub async fn collect_outcomes(lake: &Lake, scan: &RawScan) -> Result<Vec<FileRead>> {
+    let mut reads = Vec::with_capacity(scan.files.len());
+    for index in 0..scan.files.len() {
+        let (Some(outcome), Some(rejects_path)) = (
+            scan.outcome_path(index, "json"),
+            scan.outcome_path(index, "arrow"),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let summary: FileOutcome = serde_json::from_slice(&lake.read(&outcome).await?)
+            .map_err(|e| EngineError::Task(format!("{outcome}: {e}")))?;
+        let rejects = if summary.rejected_rows > 0 {
+            let bytes = lake.read(&rejects_path).await?;
+            FileReader::try_new(Cursor::new(bytes), None)
+                .and_then(|batches| batches.collect::<std::result::Result<Vec<_>, _>>())
+                .map_err(|e| EngineError::Task(format!("{rejects_path}: {e}")))?
+        } else {
+            Vec::new()
+        };
+        reads.push(FileRead {
+            file: summary.file,
+            rows: summary.rows,
+            rejected_rows: summary.rejected_rows,
+            valid: Vec::new(),
+            rejects,
+            file_error: summary.file_error,
+        });
+    }
+    if let Some(prefix) = &scan.outcomes {
+        lake.delete_prefix(prefix).await?;
+    }
+    Ok(reads)
+}
+
+/// One data file of a Delta table's current version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeltaFile {
+    /// Its path relative to the table root, as the Delta log writes it (URL-encoded).
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its partition values, in the order of [`DeltaFiles::partition_columns`].
+    pub partition_values: Vec<Option<String>>,
+}
+
+/// A Delta table's current files, read from its log when the plan was made: the table as of
+/// that version, readable by any Parquet reader that can reach the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeltaFiles {
+    /// The table's name, for messages.
+    pub table: String,
+    /// The table's root URL, ending in `/`.
+    pub root: Url,
+    /// The partition columns, in the table's order.
+    pub partition_columns: Vec<String>,
+    /// The files.
+    pub files: Vec<DeltaFile>,
+}
+
+/// A Delta table as a plain Parquet scan of its current files, so the plan can be serialised.
+#[derive(Debug)]
+pub struct DeltaFilesTable {
+    files: DeltaFiles,
+    schema: SchemaRef,
+}
+
+impl DeltaFilesTable {
+    /// The current version of the table at `location`.
+    pub async fn open(name: &str, location: &Url) -> Result<Self> {
+        let table = DeltaTable::try_from_url(location.clone())
+            .await
+            .map_err(EngineError::delta(name))?;
+        let state = table.snapshot().map_err(EngineError::delta(name))?;
+        let protocol = state.protocol();
+        if protocol
+            .reader_features()
+            .is_some_and(|features| !features.is_empty())
+        {
+            return Err(EngineError::Declaration {
+                context: format!("table {name}"),
+                reason: format!(
+                    "it uses Delta reader features ({:?}) a plain Parquet scan cannot honour; run the job on the local engine",
+                    protocol.reader_features()
+                ),
+            });
+        }
+        let partition_columns = state.metadata().partition_columns().to_vec();
+        let files = state
+            .log_data()
+            .iter()
+            .map(|file| {
+                let values = file.partition_values_map();
+                DeltaFile {
+                    path: file.path().into_owned(),
+                    size: u64::try_from(file.size()).unwrap_or_default(),
+                    partition_values: partition_columns
+                        .iter()
+                        .map(|column| values.get(column).cloned().flatten())
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut root = table.table_url().clone();
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        Ok(Self {
+            schema: state.snapshot().arrow_schema(),
+            files: DeltaFiles {
+                table: name.to_string(),
+                root,
+                partition_columns,
+                files,
+            },
+        })
+    }
+
+    /// The table over `files` with the given (whole) schema.
+    pub fn new(files: DeltaFiles, schema: SchemaRef) -> Self {
+        Self { files, schema }
+    }
+
+    /// What it reads.
+    pub fn files(&self) -> &DeltaFiles {
+        &self.files
+    }
+}
+
+#[async_trait]
+impl TableProvider for DeltaFilesTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let partitioned: Vec<&String> = self.files.partition_columns.iter().collect();
+        let (partition_fields, data_fields): (Vec<FieldRef>, Vec<FieldRef>) = self
+            .schema
+            .fields()
+            .iter()
+            .cloned()
+            .partition(|field| partitioned.contains(&field.name()));
+        // Partition values come in the log's column order.
+        let partition_fields: Vec<FieldRef> = self
+            .files
+            .partition_columns
+            .iter()
+            .filter_map(|name| partition_fields.iter().find(|f| f.name() == name).cloned())
+            .collect();
+        // The scan lays out data columns, then partition columns; the table's order may differ.
+        let scan_order: HashMap<&str, usize> = data_fields
+            .iter()
+            .chain(&partition_fields)
+            .enumerate()
+            .map(|(index, field)| (field.name().as_str(), index))
+            .collect();
+        let wanted: Vec<usize> = match projection {
+            Some(indices) => indices.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let scan_projection = wanted
+            .iter()
+            .map(|&index| {
+                let name = self.schema.field(index).name().as_str();
+                scan_order.get(name).copied().ok_or_else(|| {
+                    DataFusionError::Plan(format!("{}: no column {name}", self.files.table))
+                })
+            })
+            .collect::<DfResult<Vec<usize>>>()?;
+
+        let mut groups: Vec<Vec<PartitionedFile>> =
+            vec![Vec::new(); state.config().target_partitions().max(1)];
+        for (index, file) in self.files.files.iter().enumerate() {
+            let url = self.files.root.join(&file.path).map_err(|e| {
+                DataFusionError::Plan(format!(
+                    "{}: bad file path {}: {e}",
+                    self.files.table, file.path
+                ))
+            })?;
+            let location = ObjectPath::from_url_path(url.path())
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let values = partition_fields
+                .iter()
+                .zip(&file.partition_values)
+                .map(|(field, value)| match value {
+                    Some(text) => ScalarValue::try_from_string(text.clone(), field.data_type()),
+                    None => ScalarValue::try_from(field.data_type()),
+                })
+                .collect::<DfResult<Vec<_>>>()?;
+            let slot = index % groups.len();
+            if let Some(group) = groups.get_mut(slot) {
+                group.push(
+                    PartitionedFile::new(location.to_string(), file.size)
+                        .with_partition_values(values),
+                );
+            }
+        }
+        groups.retain(|group| !group.is_empty());
+
+        let file_schema = Arc::new(Schema::new(data_fields));
+        let source = Arc::new(ParquetSource::new(
+            TableSchema::builder(file_schema)
+                .with_table_partition_cols(partition_fields)
+                .build(),
+        ));
+        let config = FileScanConfigBuilder::new(store_url(&self.files.root)?, source)
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(Some(scan_projection))?
+            .with_limit(limit)
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}
