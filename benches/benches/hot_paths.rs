@@ -16,7 +16,7 @@ use lakejob_engine::object_store::path::Path as ObjectPath;
 use lakejob_engine::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use lakejob_engine::reader::SourceReader;
 use lakejob_engine::{SessionOptions, new_session};
-use lakejob_jobs::{JobSpec, SHIPPED_JOBS, Step, parse_job, plan_steps};
+use lakejob_jobs::{JobSpec, Rereads, SHIPPED_JOBS, Step, parse_job, plan_steps};
 use lakejob_sample_data::{GenerateOptions, SampleSink, generate};
 
 /// Generated files by path, kept in memory.
@@ -100,7 +100,7 @@ fn collect(
     job: &JobSpec,
 ) -> Vec<RecordBatch> {
     let input = ctx.read_batches(batches).expect("rows");
-    let frame = plan_steps(input, job, &HashMap::new()).expect("planned");
+    let frame = plan_steps(input, job, &HashMap::new(), Rereads::Cheap).expect("planned");
     rt.block_on(frame.collect()).expect("ran")
 }
 

@@ -46,13 +46,25 @@ fn describe(error: &DataFusionError) -> String {
     error.strip_backtrace().to_string()
 }
 
+/// What reading a step's input again costs, which decides how a dedupe is planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rereads {
+    /// The input is in memory or in local files: a dedupe counts the keys first and ranks only
+    /// the duplicated keys' rows, reading its input four times to rank far fewer rows.
+    Cheap,
+    /// Each read is a scan stage on a cluster (every raw file parsed again): a dedupe ranks
+    /// every row in one pass over its input.
+    Costly,
+}
+
 /// Applies the job's steps and target column selection to `input`.
 pub fn plan_steps(
     input: DataFrame,
     job: &JobSpec,
     references: &HashMap<String, DataFrame>,
+    rereads: Rereads,
 ) -> Result<DataFrame, Vec<Problem>> {
-    let (frame, problems) = plan_steps_past_problems(input, job, references);
+    let (frame, problems) = plan_steps_past_problems(input, job, references, rereads);
     if problems.is_empty() {
         Ok(frame)
     } else {
@@ -66,13 +78,14 @@ pub(crate) fn plan_steps_past_problems(
     input: DataFrame,
     job: &JobSpec,
     references: &HashMap<String, DataFrame>,
+    rereads: Rereads,
 ) -> (DataFrame, Vec<Problem>) {
     let mut frame = input;
     let mut problems = Vec::new();
     for (index, step) in job.steps.iter().enumerate() {
         let field = format!("steps[{index}]");
         match step {
-            Step::Dedupe(dedupe) => match plan_dedupe(frame.clone(), dedupe) {
+            Step::Dedupe(dedupe) => match plan_dedupe(frame.clone(), dedupe, rereads) {
                 Ok(next) => frame = next,
                 Err(e) => problems.push(Problem::new(format!("{field}.dedupe"), describe(&e))),
             },
@@ -144,7 +157,7 @@ fn parse_order(text: &str) -> DfResult<SortExpr> {
 /// every other row through untouched and ranks only the rows of duplicated keys. Ranking every
 /// row instead (DISTINCT ON over all columns) kept one accumulator per column per key: half a
 /// run's CPU time and most of its memory (BENCHMARKS.md).
-fn plan_dedupe(frame: DataFrame, step: &DedupeStep) -> DfResult<DataFrame> {
+fn plan_dedupe(frame: DataFrame, step: &DedupeStep, rereads: Rereads) -> DfResult<DataFrame> {
     if step.key.is_empty() {
         return Err(DataFusionError::Plan(
             "key: name at least one column".into(),
@@ -161,6 +174,9 @@ fn plan_dedupe(frame: DataFrame, step: &DedupeStep) -> DfResult<DataFrame> {
         .into_iter()
         .map(Expr::Column)
         .collect();
+    if rereads == Rereads::Costly {
+        return frame.distinct_on(keys, all, Some(order));
+    }
     let duplicated_names: Vec<String> = step.key.iter().map(|k| format!("__dedupe_{k}")).collect();
     let duplicated = frame
         .clone()

@@ -24,7 +24,7 @@ use lakejob_quality::QualityReport;
 use serde::Serialize;
 
 use crate::JobsError;
-use crate::plan::{Problem, column, plan_steps};
+use crate::plan::{Problem, Rereads, column, plan_steps};
 use crate::quality_log::{prepare_rule_inputs, record_quality};
 use crate::reports::{ReportFiles, run_log_dir, write_reports};
 use crate::selection::{Scope, select_files};
@@ -277,7 +277,8 @@ impl<'a> JobRun<'a> {
                     .flat_map(|read| std::mem::take(&mut read.valid))
                     .collect();
                 let input = read_frame(&ctx, reader.typed_schema(), valid)?;
-                let output = plan_steps(input, job, &references).map_err(|p| self.invalid(p))?;
+                let output = plan_steps(input, job, &references, Rereads::Cheap)
+                    .map_err(|p| self.invalid(p))?;
                 (reads, self.collect(output, "running the steps").await?)
             }
             Some(cluster) => {
@@ -481,7 +482,8 @@ impl<'a> JobRun<'a> {
                 "reading the raw files on the cluster",
             )(e))
         })?;
-        let output = plan_steps(input, self.job, references).map_err(|p| self.invalid(p))?;
+        let output = plan_steps(input, self.job, references, Rereads::Costly)
+            .map_err(|p| self.invalid(p))?;
         let address = self
             .options
             .session
@@ -575,7 +577,11 @@ impl<'a> JobRun<'a> {
                 return Err(self.invalid(vec![problem]));
             }
         };
-        let output = plan_steps(input, job, &references).map_err(|p| self.invalid(p))?;
+        let rereads = match cluster {
+            Some(_) => Rereads::Costly,
+            None => Rereads::Cheap,
+        };
+        let output = plan_steps(input, job, &references, rereads).map_err(|p| self.invalid(p))?;
         let (output_schema, batches) = self.collect(output, "running the query and steps").await?;
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         (summary.rows_in, summary.rows_out) = (rows, rows);

@@ -13,7 +13,7 @@ use lakejob_engine::{TableFormat, Zone};
 use lakejob_quality::QualitySpec;
 
 use crate::JobsError;
-use crate::plan::{Problem, plan_steps_past_problems};
+use crate::plan::{Problem, Rereads, plan_steps_past_problems};
 use crate::spec::{FormatSpec, JobSpec, SourceSpec, WriteModeSpec};
 
 /// Parses a job file strictly. `origin` names the file in errors.
@@ -180,7 +180,8 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
     };
     let output = match empty_frame(&ctx, source.typed_schema()) {
         Ok(input) => {
-            let (frame, plan_problems) = plan_steps_past_problems(input, job, &references);
+            let (frame, plan_problems) =
+                plan_steps_past_problems(input, job, &references, Rereads::Cheap);
             problems.extend(plan_problems);
             Some(frame)
         }

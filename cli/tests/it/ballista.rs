@@ -178,45 +178,34 @@ fn transaction_etl_and_clickstream_aggregation_on_ballista_equal_the_local_engin
     assert!(staged.is_empty(), "staging left behind: {staged:?}");
 }
 
+/// `lakejob run transaction_etl --engine ballista --scheduler <scheduler>` on `lake`.
+fn run_transactions_on(lake: &S3Lake, scheduler: &str) -> std::process::Output {
+    let args = [
+        "run",
+        "transaction_etl",
+        "--engine",
+        "ballista",
+        "--scheduler",
+        scheduler,
+    ];
+    lake.command_at(&endpoint(), &args)
+        .output()
+        .expect("lakejob runs")
+}
+
 #[test]
 fn an_unreachable_scheduler_fails_the_run_as_retryable_and_names_it() {
     let lake = S3Lake::with_local_catalog();
     lake.ingest(&["transactions"]);
     let scheduler = format!("df://127.0.0.1:{}", free_port());
-    let output = lake
-        .command_at(
-            &endpoint(),
-            &[
-                "run",
-                "transaction_etl",
-                "--engine",
-                "ballista",
-                "--scheduler",
-                &scheduler,
-            ],
-        )
-        .output()
-        .expect("lakejob runs");
+    let output = run_transactions_on(&lake, &scheduler);
     crate::support::assert_retryable(&output, &[&scheduler["df://".len()..]]);
 }
 
 #[test]
 fn a_scheduler_address_that_is_not_df_is_bad_input() {
     let lake = S3Lake::with_local_catalog();
-    let output = lake
-        .command_at(
-            &endpoint(),
-            &[
-                "run",
-                "transaction_etl",
-                "--engine",
-                "ballista",
-                "--scheduler",
-                "http://127.0.0.1:50050",
-            ],
-        )
-        .output()
-        .expect("lakejob runs");
+    let output = run_transactions_on(&lake, "http://127.0.0.1:50050");
     let said = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{said}");
     assert!(said.contains("df://host:port"), "{said}");
