@@ -108,14 +108,14 @@ struct FileOutcome {
 #[derive(Debug)]
 pub struct RawFilesTable {
     scan: RawScan,
-    schema: SchemaRef,
+    reader: Arc<SourceReader>,
 }
 
 impl RawFilesTable {
     /// The table of `scan`'s files; fails when the declaration does not compile.
     pub fn try_new(scan: RawScan) -> Result<Self> {
-        let schema = scan.reader()?.typed_schema();
-        Ok(Self { scan, schema })
+        let reader = Arc::new(scan.reader()?);
+        Ok(Self { scan, reader })
     }
 
     /// What the table reads.
@@ -127,7 +127,7 @@ impl RawFilesTable {
 #[async_trait]
 impl TableProvider for RawFilesTable {
     fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        self.reader.typed_schema()
     }
 
     fn table_type(&self) -> TableType {
@@ -141,8 +141,9 @@ impl TableProvider for RawFilesTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(RawScanExec::try_new(
+        Ok(Arc::new(RawScanExec::with_reader(
             self.scan.clone(),
+            Arc::clone(&self.reader),
             projection.cloned(),
         )?))
     }
@@ -153,6 +154,8 @@ impl TableProvider for RawFilesTable {
 #[derive(Debug)]
 pub struct RawScanExec {
     scan: RawScan,
+    /// Compiled once for the node; every partition's task reads with it.
+    reader: Arc<SourceReader>,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
@@ -161,7 +164,16 @@ pub struct RawScanExec {
 impl RawScanExec {
     /// The scan, keeping the columns at `projection` (all without one).
     pub fn try_new(scan: RawScan, projection: Option<Vec<usize>>) -> DfResult<Self> {
-        let typed = scan.reader().map_err(external)?.typed_schema();
+        let reader = Arc::new(scan.reader().map_err(external)?);
+        Self::with_reader(scan, reader, projection)
+    }
+
+    fn with_reader(
+        scan: RawScan,
+        reader: Arc<SourceReader>,
+        projection: Option<Vec<usize>>,
+    ) -> DfResult<Self> {
+        let typed = reader.typed_schema();
         let schema = match &projection {
             Some(indices) => Arc::new(typed.project(indices)?),
             None => typed,
@@ -174,6 +186,7 @@ impl RawScanExec {
         );
         Ok(Self {
             scan,
+            reader,
             projection,
             schema,
             properties: Arc::new(properties),
@@ -239,7 +252,7 @@ impl ExecutionPlan for RawScanExec {
             .runtime_env()
             .object_store(store_url(&self.scan.lake)?)?;
         let lake = Lake::on_store(self.scan.lake.clone(), store).map_err(external)?;
-        let reader = Arc::new(self.scan.reader().map_err(external)?);
+        let reader = Arc::clone(&self.reader);
         let scan = Arc::new(self.scan.clone());
         let projection = self.projection.clone();
         let mine: Vec<usize> = (partition..scan.files.len())
