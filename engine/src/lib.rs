@@ -10,6 +10,7 @@ pub mod failpoint;
 pub mod ingest;
 pub mod lake;
 pub mod ledger;
+pub mod parallel;
 pub mod query;
 pub mod reader;
 mod remote;

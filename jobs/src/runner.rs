@@ -9,6 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use lakejob_engine::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use lakejob_engine::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use lakejob_engine::datafusion::logical_expr::{col, lit};
+use lakejob_engine::datafusion::physical_plan::collect;
+use lakejob_engine::datafusion::physical_plan::display::DisplayableExecutionPlan;
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
 use lakejob_engine::distributed::{RawFilesTable, RawScan, collect_outcomes};
 use lakejob_engine::failpoint::failpoint;
@@ -460,10 +462,14 @@ impl<'a> JobRun<'a> {
         doing: &str,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), JobsError> {
         let planned: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame
-            .collect()
+        let task = frame.task_ctx();
+        let failed = |e| self.engine()(EngineError::datafusion(doing)(e));
+        let plan = frame.create_physical_plan().await.map_err(failed)?;
+        let batches = collect(Arc::clone(&plan), Arc::new(task))
             .await
-            .map_err(|e| self.engine()(EngineError::datafusion(doing)(e)))?;
+            .map_err(failed)?;
+        // With RUST_LOG=lakejob_jobs=debug, what each operator did and how long it took.
+        tracing::debug!(job = %self.job.name, doing, plan = %DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true), "plan executed");
         let schema = batches.first().map_or(planned, RecordBatch::schema);
         Ok((schema, batches))
     }

@@ -5,9 +5,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;
-use futures::StreamExt;
 use lakejob_engine::ledger::{Claim, FileLedger, FileRecord, FileStatus, md5_of};
 use lakejob_engine::object_store::path::Path as ObjectPath;
+use lakejob_engine::parallel::in_order;
 use lakejob_engine::{Clock, EngineError, Lake, RawFile};
 
 use crate::runner::SkippedFile;
@@ -57,13 +57,11 @@ pub(crate) async fn select_files(
         .iter()
         .filter(|file| !md5_by_path.contains_key(&file.path))
         .collect();
-    let hashes = futures::stream::iter(unseen.iter().map(|file| {
+    let hashes = in_order(&unseen, scope.parallelism, |file| {
         let store = lake.store();
         let path = ObjectPath::from(file.path.as_str());
         tokio::spawn(async move { md5_of(store.as_ref(), &path).await })
-    }))
-    .buffered(scope.parallelism.max(1))
-    .collect::<Vec<_>>()
+    })
     .await;
     for (file, hashed) in unseen.into_iter().zip(hashes) {
         let (md5, size) = hashed.map_err(|e| EngineError::Task(e.to_string()))??;

@@ -17,7 +17,6 @@ use datafusion::common::DFSchema;
 use datafusion::logical_expr::ExprSchemable;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 pub use columns::{
@@ -668,21 +667,17 @@ pub async fn read_files(
     files: &[RawFile],
     concurrency: usize,
 ) -> Result<Vec<FileRead>> {
-    futures::stream::iter(files.iter().cloned())
-        .map(|file| {
-            let reader = Arc::clone(&reader);
-            async move {
-                let contents = lake.read(&file.path).await?;
-                tokio::task::spawn_blocking(move || reader.read(&file.path, &contents))
-                    .await
-                    .map_err(|e| EngineError::Task(e.to_string()))?
-            }
-        })
-        .buffered(concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect()
+    let reads = crate::parallel::in_order(files.iter().cloned(), concurrency, |file| {
+        let reader = Arc::clone(&reader);
+        async move {
+            let contents = lake.read(&file.path).await?;
+            tokio::task::spawn_blocking(move || reader.read(&file.path, &contents))
+                .await
+                .map_err(|e| EngineError::Task(e.to_string()))?
+        }
+    })
+    .await;
+    reads.into_iter().collect()
 }
 
 #[cfg(test)]
