@@ -480,10 +480,18 @@ fn written_parquet_uses_types_athena_reads() {
 fn the_rendered_state_machine_runs_on_motos_interpreter_as_far_as_it_can() {
     // moto's interpreter runs Map, Parallel, intrinsics and SNS but not ECS tasks: the execution
     // must get as far as starting the first layer's job tasks with the right commands, then
-    // take the Catch to the alert and fail the way the state machine says.
+    // take the Catch to the alert and fail the way the state machine says. Turning the
+    // interpreter on is server-wide (moto then refuses task tokens of executions it does not
+    // run), so this test has a moto server of its own, in its Python process.
     let definition = crate::support::workspace().join("terraform/statemachine/daily.asl.json");
     let seen = run_python(&format!(
         "{}import time, urllib.request\n\
+         from moto.server import ThreadedMotoServer\n\
+         own = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)\n\
+         own.start()\n\
+         port = own.get_host_and_port()[1]\n\
+         os.environ['MOTO_PORT'] = str(port)  # where its interpreter calls SNS\n\
+         endpoint = 'http://127.0.0.1:%d' % port\n\
          urllib.request.urlopen(urllib.request.Request(endpoint + '/moto-api/config', method='POST',\n\
              data=json.dumps({{'stepfunctions': {{'execute_state_machine': True}}}}).encode(),\n\
              headers={{'Content-Type': 'application/json'}}))\n\
