@@ -100,8 +100,12 @@ fn collect(
     job: &JobSpec,
 ) -> Vec<RecordBatch> {
     let input = ctx.read_batches(batches).expect("rows");
-    let frame = plan_steps(input, job, &HashMap::new(), Rereads::Cheap).expect("planned");
-    rt.block_on(frame.collect()).expect("ran")
+    rt.block_on(async {
+        let frame = plan_steps(input, job, &HashMap::new(), Rereads::Cheap)
+            .await
+            .expect("planned");
+        frame.collect().await.expect("ran")
+    })
 }
 
 fn parsing(c: &mut Criterion) {

@@ -19,7 +19,7 @@ pub use pipeline::{
     PipelineRun, PipelineSpec, PipelineSummary, SHIPPED_PIPELINES, StageSpec, StageStatus,
     StageSummary, parse_pipeline, shipped_pipeline, shipped_stage, validate_pipeline,
 };
-pub use plan::{Problem, Rereads, plan_steps};
+pub use plan::{Problem, Rereads, StepsError, plan_steps};
 pub use quality_log::quality_results_table;
 pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files_in, named_query};
 pub use render::{ALERT_SCORE, render_asl};

@@ -49,44 +49,57 @@ fn describe(error: &DataFusionError) -> String {
 /// What reading a step's input again costs, which decides how a dedupe is planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rereads {
-    /// The input is in memory or in local files: a dedupe counts the keys first and ranks only
-    /// the duplicated keys' rows, reading its input four times to rank far fewer rows.
+    /// The input is in memory or in local files: a dedupe finds the duplicated keys first (it
+    /// runs that narrow aggregate while planning) and ranks only their rows, reading its input
+    /// three times to rank far fewer rows.
     Cheap,
     /// Each read is a scan stage on a cluster (every raw file parsed again): a dedupe ranks
     /// every row in one pass over its input.
     Costly,
 }
 
+/// Why a job's steps could not be planned.
+#[derive(Debug)]
+pub enum StepsError {
+    /// The steps are wrong: every problem found.
+    Invalid(Vec<Problem>),
+    /// Running part of the plan while planning (a dedupe's duplicated keys) failed.
+    Run(DataFusionError),
+}
+
 /// Applies the job's steps and target column selection to `input`.
-pub fn plan_steps(
+pub async fn plan_steps(
     input: DataFrame,
     job: &JobSpec,
     references: &HashMap<String, DataFrame>,
     rereads: Rereads,
-) -> Result<DataFrame, Vec<Problem>> {
-    let (frame, problems) = plan_steps_past_problems(input, job, references, rereads);
+) -> Result<DataFrame, StepsError> {
+    let (frame, problems) = plan_steps_past_problems(input, job, references, rereads)
+        .await
+        .map_err(StepsError::Run)?;
     if problems.is_empty() {
         Ok(frame)
     } else {
-        Err(problems)
+        Err(StepsError::Invalid(problems))
     }
 }
 
 /// Plans like [`plan_steps`] but continues past a failing step where it can (a failed derive
-/// becomes a null column), so validation reports every problem, the target's included.
-pub(crate) fn plan_steps_past_problems(
+/// becomes a null column), so validation reports every problem, the target's included. Fails
+/// only when running part of the plan does.
+pub(crate) async fn plan_steps_past_problems(
     input: DataFrame,
     job: &JobSpec,
     references: &HashMap<String, DataFrame>,
     rereads: Rereads,
-) -> (DataFrame, Vec<Problem>) {
+) -> DfResult<(DataFrame, Vec<Problem>)> {
     let mut frame = input;
     let mut problems = Vec::new();
     for (index, step) in job.steps.iter().enumerate() {
         let field = format!("steps[{index}]");
         match step {
-            Step::Dedupe(dedupe) => match plan_dedupe(frame.clone(), dedupe, rereads) {
-                Ok(next) => frame = next,
+            Step::Dedupe(dedupe) => match Dedupe::plan(frame.clone(), dedupe) {
+                Ok(planned) => frame = planned.apply(rereads).await?,
                 Err(e) => problems.push(Problem::new(format!("{field}.dedupe"), describe(&e))),
             },
             Step::Join(join) => match plan_join(frame.clone(), join, references) {
@@ -126,7 +139,7 @@ pub(crate) fn plan_steps_past_problems(
             Err(e) => problems.push(Problem::new("target.columns", describe(&e))),
         }
     }
-    (frame, problems)
+    Ok((frame, problems))
 }
 
 /// `column` or `column desc` / `column asc`.
@@ -153,64 +166,110 @@ fn parse_order(text: &str) -> DfResult<SortExpr> {
 }
 
 /// Keeps one row per key: the first by `order_by`. Duplicates are rare in a lake's feeds, so
-/// the plan finds the duplicated keys first (one narrow aggregate over the key alone), lets
-/// every other row through untouched and ranks only the rows of duplicated keys. Ranking every
-/// row instead (DISTINCT ON over all columns) kept one accumulator per column per key: half a
-/// run's CPU time and most of its memory (BENCHMARKS.md).
-fn plan_dedupe(frame: DataFrame, step: &DedupeStep, rereads: Rereads) -> DfResult<DataFrame> {
-    if step.key.is_empty() {
-        return Err(DataFusionError::Plan(
-            "key: name at least one column".into(),
-        ));
+/// where rereading the input is cheap the dedupe finds the duplicated keys first (one narrow
+/// aggregate over the key alone), lets every other row through untouched and ranks only the
+/// rows of duplicated keys. Ranking every row instead (DISTINCT ON over all columns) kept one
+/// accumulator per column per key: half a run's CPU time and most of its memory (BENCHMARKS.md).
+struct Dedupe {
+    /// The step's input.
+    frame: DataFrame,
+    key: Vec<String>,
+    keys: Vec<Expr>,
+    /// The key, then `order_by`.
+    order: Vec<SortExpr>,
+    /// Every row ranked in one pass.
+    ranked: DataFrame,
+    /// The keys that occur more than once, as `__dedupe_<key>` columns.
+    duplicated: DataFrame,
+}
+
+impl Dedupe {
+    /// Plans the step; an error here is a mistake in the job.
+    fn plan(frame: DataFrame, step: &DedupeStep) -> DfResult<Self> {
+        if step.key.is_empty() {
+            return Err(DataFusionError::Plan(
+                "key: name at least one column".into(),
+            ));
+        }
+        let keys: Vec<Expr> = step.key.iter().map(|k| column(k)).collect();
+        let mut order: Vec<SortExpr> = keys.iter().map(|k| k.clone().sort(true, false)).collect();
+        for entry in &step.order_by {
+            order.push(parse_order(entry)?);
+        }
+        let ranked =
+            frame
+                .clone()
+                .distinct_on(keys.clone(), Self::columns(&frame), Some(order.clone()))?;
+        let duplicated = frame
+            .clone()
+            .aggregate(keys.clone(), vec![count_all().alias("__dedupe_rows")])?
+            .filter(column("__dedupe_rows").gt(lit(1i64)))?
+            .select(
+                keys.iter()
+                    .zip(Self::duplicated_names(&step.key))
+                    .map(|(key, name)| key.clone().alias(name))
+                    .collect::<Vec<_>>(),
+            )?;
+        Ok(Self {
+            frame,
+            key: step.key.clone(),
+            keys,
+            order,
+            ranked,
+            duplicated,
+        })
     }
-    let keys: Vec<Expr> = step.key.iter().map(|k| column(k)).collect();
-    let mut order: Vec<SortExpr> = keys.iter().map(|k| k.clone().sort(true, false)).collect();
-    for entry in &step.order_by {
-        order.push(parse_order(entry)?);
+
+    fn columns(frame: &DataFrame) -> Vec<Expr> {
+        frame
+            .schema()
+            .columns()
+            .into_iter()
+            .map(Expr::Column)
+            .collect()
     }
-    let all: Vec<Expr> = frame
-        .schema()
-        .columns()
-        .into_iter()
-        .map(Expr::Column)
-        .collect();
-    if rereads == Rereads::Costly {
-        return frame.distinct_on(keys, all, Some(order));
+
+    fn duplicated_names(key: &[String]) -> Vec<String> {
+        key.iter().map(|k| format!("__dedupe_{k}")).collect()
     }
-    let duplicated_names: Vec<String> = step.key.iter().map(|k| format!("__dedupe_{k}")).collect();
-    let duplicated = frame
-        .clone()
-        .aggregate(keys.clone(), vec![count_all().alias("__dedupe_rows")])?
-        .filter(column("__dedupe_rows").gt(lit(1i64)))?
-        .select(
-            keys.iter()
-                .zip(&duplicated_names)
-                .map(|(key, name)| key.clone().alias(name))
-                .collect::<Vec<_>>(),
-        )?;
-    let on_duplicated = |join_type: JoinType| -> DfResult<DataFrame> {
-        let (state, plan) = frame.clone().into_parts();
-        // A NULL key is a key like any other here, as it is to the aggregate above.
-        let plan = LogicalPlanBuilder::from(plan)
-            .join_detailed(
-                duplicated.clone().into_unoptimized_plan(),
-                join_type,
-                (
-                    step.key.iter().map(Column::from_name).collect::<Vec<_>>(),
-                    duplicated_names
-                        .iter()
-                        .map(Column::from_name)
-                        .collect::<Vec<_>>(),
-                ),
-                None,
-                NullEquality::NullEqualsNull,
-            )?
-            .build()?;
-        DataFrame::new(state, plan).select(all.clone())
-    };
-    let unique = on_duplicated(JoinType::LeftAnti)?;
-    let ranked = on_duplicated(JoinType::LeftSemi)?.distinct_on(keys, all, Some(order))?;
-    unique.union(ranked)
+
+    /// The deduplicated rows. Where rereads are cheap this runs the aggregate of duplicated
+    /// keys: they are few, and once in memory with exact statistics both joins build their
+    /// hash table from them and stream the input through it where it is. Joining the keys'
+    /// plan instead ran their aggregate twice and hash-partitioned every input row for each
+    /// join.
+    async fn apply(self, rereads: Rereads) -> DfResult<DataFrame> {
+        if rereads == Rereads::Costly {
+            return Ok(self.ranked);
+        }
+        let duplicated = self.duplicated.cache().await?;
+        let on_duplicated = |frame: DataFrame, join_type: JoinType| -> DfResult<DataFrame> {
+            let all = Self::columns(&frame);
+            let (state, plan) = frame.into_parts();
+            // A NULL key is a key like any other here, as it is to the aggregate.
+            let plan = LogicalPlanBuilder::from(plan)
+                .join_detailed(
+                    duplicated.clone().into_unoptimized_plan(),
+                    join_type,
+                    (
+                        self.key.iter().map(Column::from_name).collect::<Vec<_>>(),
+                        Self::duplicated_names(&self.key)
+                            .iter()
+                            .map(Column::from_name)
+                            .collect::<Vec<_>>(),
+                    ),
+                    None,
+                    NullEquality::NullEqualsNull,
+                )?
+                .build()?;
+            DataFrame::new(state, plan).select(all)
+        };
+        let unique = on_duplicated(self.frame.clone(), JoinType::LeftAnti)?;
+        let duplicates = on_duplicated(self.frame, JoinType::LeftSemi)?;
+        let all = Self::columns(&duplicates);
+        let ranked = duplicates.distinct_on(self.keys, all, Some(self.order))?;
+        unique.union(ranked)
+    }
 }
 
 fn plan_join(

@@ -26,7 +26,7 @@ use lakejob_quality::QualityReport;
 use serde::Serialize;
 
 use crate::JobsError;
-use crate::plan::{Problem, Rereads, column, plan_steps};
+use crate::plan::{Problem, Rereads, StepsError, column, plan_steps};
 use crate::quality_log::{prepare_rule_inputs, record_quality};
 use crate::reports::{ReportFiles, run_log_dir, write_reports};
 use crate::selection::{Scope, select_files};
@@ -279,8 +279,7 @@ impl<'a> JobRun<'a> {
                     .flat_map(|read| std::mem::take(&mut read.valid))
                     .collect();
                 let input = read_frame(&ctx, reader.typed_schema(), valid)?;
-                let output = plan_steps(input, job, &references, Rereads::Cheap)
-                    .map_err(|p| self.invalid(p))?;
+                let output = self.plan_steps(input, &references, Rereads::Cheap).await?;
                 (reads, self.collect(output, "running the steps").await?)
             }
             Some(cluster) => {
@@ -454,6 +453,22 @@ impl<'a> JobRun<'a> {
         }
     }
 
+    async fn plan_steps(
+        &self,
+        input: DataFrame,
+        references: &HashMap<String, DataFrame>,
+        rereads: Rereads,
+    ) -> Result<DataFrame, JobsError> {
+        plan_steps(input, self.job, references, rereads)
+            .await
+            .map_err(|e| match e {
+                StepsError::Invalid(problems) => self.invalid(problems),
+                StepsError::Run(e) => {
+                    self.engine()(EngineError::datafusion("finding the duplicated keys")(e))
+                }
+            })
+    }
+
     /// Runs a plan. The schema is the rows' own: the physical plan may be more precise about
     /// nullability than the logical one.
     async fn collect(
@@ -488,8 +503,7 @@ impl<'a> JobRun<'a> {
                 "reading the raw files on the cluster",
             )(e))
         })?;
-        let output = plan_steps(input, self.job, references, Rereads::Costly)
-            .map_err(|p| self.invalid(p))?;
+        let output = self.plan_steps(input, references, Rereads::Costly).await?;
         let address = self
             .options
             .session
@@ -587,7 +601,7 @@ impl<'a> JobRun<'a> {
             Some(_) => Rereads::Costly,
             None => Rereads::Cheap,
         };
-        let output = plan_steps(input, job, &references, rereads).map_err(|p| self.invalid(p))?;
+        let output = self.plan_steps(input, &references, rereads).await?;
         let (output_schema, batches) = self.collect(output, "running the query and steps").await?;
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         (summary.rows_in, summary.rows_out) = (rows, rows);

@@ -180,10 +180,17 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
     };
     let output = match empty_frame(&ctx, source.typed_schema()) {
         Ok(input) => {
-            let (frame, plan_problems) =
-                plan_steps_past_problems(input, job, &references, Rereads::Cheap);
-            problems.extend(plan_problems);
-            Some(frame)
+            match plan_steps_past_problems(input, job, &references, Rereads::Cheap).await {
+                Ok((frame, plan_problems)) => {
+                    problems.extend(plan_problems);
+                    Some(frame)
+                }
+                // Over no rows, running a step fails only where its plan cannot run.
+                Err(e) => {
+                    problems.push(Problem::new("steps", e.strip_backtrace().to_string()));
+                    None
+                }
+            }
         }
         Err(problem) => {
             problems.push(problem);
