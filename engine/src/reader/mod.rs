@@ -271,8 +271,7 @@ impl SourceReader {
             }
             match self.json_paths.extract(line, self.columns.len()) {
                 Ok(Some(texts)) => {
-                    let field =
-                        |i: usize| texts.get(i).and_then(|t| t.as_deref()).map(str::as_bytes);
+                    let field = |i: usize| texts.get(i).and_then(|t| t.as_deref()).map(Raw::Text);
                     assembler.raw_record = Some(line);
                     assembler.push_row(&field, line_number)?;
                 }
@@ -332,6 +331,7 @@ impl SourceReader {
                     .copied()
                     .flatten()
                     .and_then(|i| record.get(i))
+                    .map(Raw::Bytes)
             };
             if record.len() != expected_fields {
                 let reason = format!(
@@ -419,6 +419,30 @@ fn decompress<'a>(file: &str, contents: &'a [u8]) -> std::result::Result<Cow<'a,
     Ok(Cow::Owned(inflated))
 }
 
+/// A field as its format gives it: JSON text, which its parser has already checked is UTF-8,
+/// or CSV bytes still to check.
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Raw<'a> {
+    fn text(self) -> std::result::Result<&'a str, std::str::Utf8Error> {
+        match self {
+            Raw::Text(text) => Ok(text),
+            Raw::Bytes(bytes) => std::str::from_utf8(bytes),
+        }
+    }
+
+    fn bytes(self) -> &'a [u8] {
+        match self {
+            Raw::Text(text) => text.as_bytes(),
+            Raw::Bytes(bytes) => bytes,
+        }
+    }
+}
+
 /// Collects rows of one file into typed batches and rejected batches.
 struct Assembler<'r> {
     reader: &'r SourceReader,
@@ -462,12 +486,11 @@ impl<'r> Assembler<'r> {
             .collect()
     }
 
-    /// A row whose fields are raw bytes; `field(i)` is the value of declared column `i`.
-    fn push_row<'a>(&mut self, field: &dyn Fn(usize) -> Option<&'a [u8]>, line: i64) -> Result<()> {
+    /// A row; `field(i)` is the value of declared column `i`.
+    fn push_row<'a>(&mut self, field: &dyn Fn(usize) -> Option<Raw<'a>>, line: i64) -> Result<()> {
         let mut failure = None;
         for (index, column) in self.reader.columns.iter().enumerate() {
-            let bytes = field(index).unwrap_or_default();
-            let parsed = match std::str::from_utf8(bytes) {
+            let parsed = match field(index).map_or(Ok(""), Raw::text) {
                 Ok(text) => column.parse(text, &mut self.scratch[index]),
                 Err(_) => Err(format!(
                     "{}: the value is not valid UTF-8",
@@ -499,13 +522,13 @@ impl<'r> Assembler<'r> {
 
     fn reject_raw<'a>(
         &mut self,
-        field: &dyn Fn(usize) -> Option<&'a [u8]>,
+        field: &dyn Fn(usize) -> Option<Raw<'a>>,
         reason: &str,
         line: i64,
     ) {
         let raw = self.raw_record.map(raw_text);
         self.rejects.push(
-            |index| field(index).map(String::from_utf8_lossy),
+            |index| field(index).map(|raw| String::from_utf8_lossy(raw.bytes())),
             reason,
             self.file,
             line,
