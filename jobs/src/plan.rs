@@ -42,7 +42,7 @@ pub(crate) fn column(name: &str) -> Expr {
     Expr::Column(Column::from_name(name))
 }
 
-fn describe(error: &DataFusionError) -> String {
+pub(crate) fn describe(error: &DataFusionError) -> String {
     error.strip_backtrace().to_string()
 }
 
@@ -174,7 +174,6 @@ struct Dedupe {
     /// The step's input.
     frame: DataFrame,
     key: Vec<String>,
-    keys: Vec<Expr>,
     /// The key, then `order_by`.
     order: Vec<SortExpr>,
     /// Every row ranked in one pass.
@@ -213,7 +212,6 @@ impl Dedupe {
         Ok(Self {
             frame,
             key: step.key.clone(),
-            keys,
             order,
             ranked,
             duplicated,
@@ -265,9 +263,13 @@ impl Dedupe {
             DataFrame::new(state, plan).select(all)
         };
         let unique = on_duplicated(self.frame.clone(), JoinType::LeftAnti)?;
-        let duplicates = on_duplicated(self.frame, JoinType::LeftSemi)?;
-        let all = Self::columns(&duplicates);
-        let ranked = duplicates.distinct_on(self.keys, all, Some(self.order))?;
+        let all = Self::columns(&self.frame);
+        let keys = self.key.iter().map(|k| column(k)).collect();
+        let ranked = on_duplicated(self.frame, JoinType::LeftSemi)?.distinct_on(
+            keys,
+            all,
+            Some(self.order),
+        )?;
         unique.union(ranked)
     }
 }

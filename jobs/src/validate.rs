@@ -13,7 +13,7 @@ use lakejob_engine::{TableFormat, Zone};
 use lakejob_quality::QualitySpec;
 
 use crate::JobsError;
-use crate::plan::{Problem, Rereads, plan_steps_past_problems};
+use crate::plan::{Problem, Rereads, describe, plan_steps_past_problems};
 use crate::spec::{FormatSpec, JobSpec, SourceSpec, WriteModeSpec};
 
 /// Parses a job file strictly. `origin` names the file in errors.
@@ -187,7 +187,7 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
                 }
                 // Over no rows, running a step fails only where its plan cannot run.
                 Err(e) => {
-                    problems.push(Problem::new("steps", e.strip_backtrace().to_string()));
+                    problems.push(Problem::new("steps", describe(&e)));
                     None
                 }
             }

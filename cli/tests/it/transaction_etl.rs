@@ -138,3 +138,23 @@ fn generation_is_byte_identical_for_a_seed() {
     let read = |lake: &TestLake| std::fs::read(lake.path().join(file)).expect("generated file");
     assert_eq!(read(&a), read(&b));
 }
+
+#[test]
+fn debug_logging_shows_the_executed_plan_and_dedupe_joins_keys_found_beforehand() {
+    let lake = TestLake::new();
+    lake.json(&["sample", "generate", "--scale", "0.003", "--days", "1"]);
+    let output = lake.lakejob(&["-vv", "run", "transaction_etl"]);
+    assert!(output.status.success(), "{output:?}");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains("plan executed") && log.contains("output_rows="),
+        "the executed plan with its metrics: {log}"
+    );
+    // The duplicated keys are found first, by a plan of their own, and held in memory: the
+    // steps' plan joins them twice but never runs their aggregate (it used to, once per join).
+    for join in ["RightAnti", "RightSemi"] {
+        let expected = format!("join_type={join}, on=[(__dedupe_transaction_id@0, transaction_id@");
+        assert!(log.contains(&expected), "{expected}: {log}");
+    }
+    assert!(!log.contains("__dedupe_rows"), "{log}");
+}
