@@ -3,12 +3,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use lakejob_engine::datafusion::common::{Column, NullEquality, ScalarValue};
+use lakejob_engine::datafusion::datasource::MemTable;
 use lakejob_engine::datafusion::error::{DataFusionError, Result as DfResult};
 use lakejob_engine::datafusion::functions_aggregate::count::count_all;
 use lakejob_engine::datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, SortExpr, lit};
-use lakejob_engine::datafusion::prelude::DataFrame;
+use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
+use lakejob_quality::keys::{KeyScan, scan_keys};
 
 use crate::spec::{DedupeStep, JobSpec, JoinStep, Step};
 
@@ -50,7 +53,7 @@ pub(crate) fn describe(error: &DataFusionError) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rereads {
     /// The input is in memory or in local files: a dedupe finds the duplicated keys first (it
-    /// runs that narrow aggregate while planning) and ranks only their rows, reading its input
+    /// scans the key's hashes while planning) and ranks only their rows, reading its input
     /// three times to rank far fewer rows.
     Cheap,
     /// Each read is a scan stage on a cluster (every raw file parsed again): a dedupe ranks
@@ -166,9 +169,9 @@ fn parse_order(text: &str) -> DfResult<SortExpr> {
 }
 
 /// Keeps one row per key: the first by `order_by`. Duplicates are rare in a lake's feeds, so
-/// where rereading the input is cheap the dedupe finds the duplicated keys first (one narrow
-/// aggregate over the key alone), lets every other row through untouched and ranks only the
-/// rows of duplicated keys. Ranking every row instead (DISTINCT ON over all columns) kept one
+/// where rereading the input is cheap the dedupe finds the duplicated keys first (one pass
+/// over the key's hashes), lets every other row through untouched and ranks only the rows of
+/// duplicated keys. Ranking every row instead (DISTINCT ON over all columns) kept one
 /// accumulator per column per key: half a run's CPU time and most of its memory (BENCHMARKS.md).
 struct Dedupe {
     /// The step's input.
@@ -178,7 +181,9 @@ struct Dedupe {
     order: Vec<SortExpr>,
     /// Every row ranked in one pass.
     ranked: DataFrame,
-    /// The keys that occur more than once, as `__dedupe_<key>` columns.
+    /// The key of every row, as `__dedupe_<key>` columns.
+    key_columns: DataFrame,
+    /// The keys that occur more than once, by an aggregate.
     duplicated: DataFrame,
 }
 
@@ -199,21 +204,25 @@ impl Dedupe {
             frame
                 .clone()
                 .distinct_on(keys.clone(), Self::columns(&frame), Some(order.clone()))?;
-        let duplicated = frame
+        let names = Self::duplicated_names(&step.key);
+        let key_columns = frame.clone().select(
+            keys.into_iter()
+                .zip(&names)
+                .map(|(key, name)| key.alias(name))
+                .collect::<Vec<_>>(),
+        )?;
+        let renamed: Vec<Expr> = names.iter().map(|name| column(name)).collect();
+        let duplicated = key_columns
             .clone()
-            .aggregate(keys.clone(), vec![count_all().alias("__dedupe_rows")])?
+            .aggregate(renamed.clone(), vec![count_all().alias("__dedupe_rows")])?
             .filter(column("__dedupe_rows").gt(lit(1i64)))?
-            .select(
-                keys.iter()
-                    .zip(Self::duplicated_names(&step.key))
-                    .map(|(key, name)| key.clone().alias(name))
-                    .collect::<Vec<_>>(),
-            )?;
+            .select(renamed)?;
         Ok(Self {
             frame,
             key: step.key.clone(),
             order,
             ranked,
+            key_columns,
             duplicated,
         })
     }
@@ -231,16 +240,32 @@ impl Dedupe {
         key.iter().map(|k| format!("__dedupe_{k}")).collect()
     }
 
-    /// The deduplicated rows. Where rereads are cheap this runs the aggregate of duplicated
-    /// keys: they are few, and once in memory with exact statistics both joins build their
-    /// hash table from them and stream the input through it where it is. Joining the keys'
-    /// plan instead ran their aggregate twice and hash-partitioned every input row for each
-    /// join.
+    /// The keys that may occur more than once, in memory, as `__dedupe_<key>` columns: the
+    /// repeats a scan of key hashes finds (a distinct key whose hash collides with another's
+    /// is ranked alone, and kept), or, when that scan's set of hashes would pass the memory
+    /// limit, the keys the aggregate finds (it can spill).
+    async fn duplicated_keys(&self) -> DfResult<DataFrame> {
+        match scan_keys(self.key_columns.clone()).await? {
+            KeyScan::Scanned {
+                repeated, schema, ..
+            } => {
+                let table = MemTable::try_new(schema, vec![repeated])?;
+                let (state, _) = self.frame.clone().into_parts();
+                SessionContext::new_with_state(state).read_table(Arc::new(table))
+            }
+            KeyScan::OverMemoryLimit => self.duplicated.clone().cache().await,
+        }
+    }
+
+    /// The deduplicated rows. Where rereads are cheap this finds the duplicated keys first:
+    /// they are few, and once in memory with exact statistics both joins build their hash
+    /// table from them and stream the input through it where it is. Joining the keys' plan
+    /// instead ran their aggregate twice and hash-partitioned every input row for each join.
     async fn apply(self, rereads: Rereads) -> DfResult<DataFrame> {
         if rereads == Rereads::Costly {
             return Ok(self.ranked);
         }
-        let duplicated = self.duplicated.cache().await?;
+        let duplicated = self.duplicated_keys().await?;
         let on_duplicated = |frame: DataFrame, join_type: JoinType| -> DfResult<DataFrame> {
             let all = Self::columns(&frame);
             let (state, plan) = frame.into_parts();

@@ -11,6 +11,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::QualityError;
+use crate::keys::KeyScan;
 use crate::spec::{Check, QualitySpec, RuleSpec, Severity, SqlReturns, parse_duration};
 
 /// What became of a rule.
@@ -204,6 +205,15 @@ enum RulePlan {
     },
     /// The rule's reference table is missing; `sql` still checks the rule's own columns.
     Unobservable { sql: String, reason: String },
+    /// A share of distinct keys: `keys` (the key columns of the rows that count) is scanned for
+    /// repeats first, and `sql` (the exact share) runs only when some key may repeat. `total`
+    /// counts the rows the share is of, when they are not just the rows of `keys`.
+    Distinct {
+        keys: String,
+        total: Option<String>,
+        sql: String,
+        judge: Judge,
+    },
 }
 
 /// Evaluates a job's rules over one table, builder style.
@@ -277,20 +287,61 @@ impl<'a> Evaluation<'a> {
                 judge,
                 observe,
             } => {
-                let batches = self.run(&result.rule, &sql, true).await?;
-                let observed = self.observe(&result.rule, &batches, observe)?;
-                let passed = judge.passes(observed);
-                result.observed = observed;
-                result.threshold = judge.describe();
-                result.outcome = if passed {
-                    Outcome::Passed
-                } else {
-                    Outcome::Failed
-                };
-                result.detail = explain(rule, judge, observed, passed);
+                let observed = self.query(&result.rule, &sql, observe).await?;
+                judged(&mut result, rule, judge, observed);
+            }
+            RulePlan::Distinct {
+                keys,
+                total,
+                sql,
+                judge,
+            } => {
+                let observed = self
+                    .distinct_share(&result.rule, &keys, total, &sql)
+                    .await?;
+                judged(&mut result, rule, judge, observed);
             }
         }
         Ok(result)
+    }
+
+    /// Runs a rule's query for its one value.
+    async fn query(
+        &self,
+        rule: &str,
+        sql: &str,
+        observe: Observe,
+    ) -> Result<Option<f64>, QualityError> {
+        let batches = self.run(rule, sql, true).await?;
+        self.observe(rule, &batches, observe)
+    }
+
+    /// The share of distinct keys: 1 when the scan finds no key that may repeat (none when
+    /// there are no rows), else what the exact query says.
+    async fn distinct_share(
+        &self,
+        rule: &str,
+        keys: &str,
+        total: Option<String>,
+        sql: &str,
+    ) -> Result<Option<f64>, QualityError> {
+        let error = |source| QualityError::Rule {
+            rule: rule.to_string(),
+            source: Box::new(source),
+        };
+        let frame = crate::plan_job_sql(self.ctx, keys).await.map_err(error)?;
+        match crate::keys::scan_keys(frame).await.map_err(error)? {
+            KeyScan::Scanned { rows, repeated, .. } if repeated.is_empty() => {
+                let total = match total {
+                    Some(total) => self.query(rule, &total, Observe::Number).await?,
+                    None => Some(rows as f64),
+                };
+                Ok(total
+                    .filter(|total| *total > 0.0)
+                    .map(|total| rows as f64 / total))
+            }
+            _ => self.query(rule, sql, Observe::Number).await,
+        }
     }
 
     /// Plans the query, and runs it when `collect`.
@@ -384,13 +435,15 @@ impl<'a> Evaluation<'a> {
             ),
             Check::Uniqueness { columns, min } => {
                 let list = list(columns);
-                query(
-                    format!(
+                RulePlan::Distinct {
+                    keys: format!("SELECT {list} FROM {table}{filter}"),
+                    total: None,
+                    sql: format!(
                         "SELECT CAST(COUNT(*) AS DOUBLE) / NULLIF((SELECT COUNT(*) FROM {table}{filter}), 0) \
                          FROM (SELECT {list} FROM {table}{filter} GROUP BY {list})"
                     ),
-                    Judge::Share(*min),
-                )
+                    judge: Judge::Share(*min),
+                }
             }
             Check::IsPrimaryKey { columns } => {
                 let complete = columns
@@ -399,13 +452,17 @@ impl<'a> Evaluation<'a> {
                     .collect::<Vec<_>>()
                     .join(" AND ");
                 let list = list(columns);
-                query(
-                    format!(
+                RulePlan::Distinct {
+                    keys: format!("SELECT {list} FROM {table} WHERE {complete}{and_filter}"),
+                    total: Some(format!(
+                        "SELECT CAST(COUNT(*) AS DOUBLE) FROM {table}{filter}"
+                    )),
+                    sql: format!(
                         "SELECT CAST(COUNT(*) AS DOUBLE) / NULLIF((SELECT COUNT(*) FROM {table}{filter}), 0) \
                          FROM (SELECT {list} FROM {table} WHERE {complete}{and_filter} GROUP BY {list})"
                     ),
-                    Judge::Share(1.0),
-                )
+                    judge: Judge::Share(1.0),
+                }
             }
             Check::ColumnValues {
                 column,
@@ -539,6 +596,19 @@ impl<'a> Evaluation<'a> {
             }
         })
     }
+}
+
+/// Judges the observed value into `result`.
+fn judged(result: &mut RuleResult, rule: &RuleSpec, judge: Judge, observed: Option<f64>) {
+    let passed = judge.passes(observed);
+    result.observed = observed;
+    result.threshold = judge.describe();
+    result.outcome = if passed {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    };
+    result.detail = explain(rule, judge, observed, passed);
 }
 
 /// Why a rule failed, in the terms of its kind, or a note a passing rule needs.

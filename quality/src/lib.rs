@@ -3,6 +3,7 @@
 //! as a self-contained HTML page.
 
 mod evaluate;
+pub mod keys;
 mod report;
 mod spec;
 mod sql;
