@@ -2,7 +2,6 @@
 //! builders that collect typed rows and rejected rows.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -96,7 +95,8 @@ impl ColumnSpec {
 pub(crate) struct CompiledColumn {
     pub(crate) spec: ColumnSpec,
     pub(crate) ty: ColumnType,
-    allowed: Option<HashSet<String>>,
+    /// Sorted, for a binary search: hashing every value cost more than the few comparisons.
+    allowed: Option<Vec<String>>,
     pattern: Option<Regex>,
     timestamp_has_offset: bool,
 }
@@ -126,10 +126,12 @@ impl CompiledColumn {
         }
         match ty {
             Some(ty) if problems.is_empty() => Ok(Self {
-                allowed: spec
-                    .allowed
-                    .as_ref()
-                    .map(|values| values.iter().cloned().collect()),
+                allowed: spec.allowed.as_ref().map(|values| {
+                    let mut sorted = values.clone();
+                    sorted.sort_unstable();
+                    sorted.dedup();
+                    sorted
+                }),
                 timestamp_has_offset: spec
                     .format
                     .as_deref()
@@ -186,15 +188,15 @@ impl CompiledColumn {
     /// The `allowed` and `pattern` checks.
     fn check(&self, text: &str) -> Result<(), String> {
         if let Some(allowed) = &self.allowed
-            && !allowed.contains(text)
+            && allowed
+                .binary_search_by(|value| value.as_str().cmp(text))
+                .is_err()
         {
-            let mut expected: Vec<&str> = allowed.iter().map(String::as_str).collect();
-            expected.sort_unstable();
             return Err(format!(
                 "{}: '{}' is not one of {}",
                 self.spec.name,
                 shown(text),
-                expected.join(", ")
+                allowed.join(", ")
             ));
         }
         if let Some(pattern) = &self.pattern
