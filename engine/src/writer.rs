@@ -2,13 +2,14 @@
 //! partitioned Parquet (append, overwrite of partitions). Each write is one operation that
 //! reports what it did.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
+use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::logical_expr::{Expr, col, lit};
@@ -293,6 +294,7 @@ impl<'a> TableWrite<'a> {
         };
         let evolve = !added.is_empty();
         let session = Arc::new(self.ctx.state());
+        let properties = self.writer_properties(&batches)?;
         let rows = parallel_rows(schema, batches, session.config().target_partitions())?;
         let write = |table: DeltaTable, mode: SaveMode| {
             let write = table
@@ -300,7 +302,7 @@ impl<'a> TableWrite<'a> {
                 .with_input_plan(rows.clone())
                 .with_save_mode(mode)
                 .with_session_state(Arc::clone(&session) as _)
-                .with_writer_properties(self.writer_properties());
+                .with_writer_properties(properties.clone());
             if evolve {
                 write.with_schema_mode(SchemaMode::Merge)
             } else {
@@ -314,9 +316,9 @@ impl<'a> TableWrite<'a> {
                         table,
                         key,
                         update_when.as_deref(),
-                        schema,
                         rows.clone(),
                         &added,
+                        properties.clone(),
                     )
                     .await?;
                 metrics.rows_inserted = merged.num_target_rows_inserted as u64;
@@ -384,11 +386,17 @@ impl<'a> TableWrite<'a> {
         table: DeltaTable,
         key: &[String],
         update_when: Option<&str>,
-        schema: &SchemaRef,
         rows: LogicalPlan,
         added: &[String],
+        properties: WriterProperties,
     ) -> Result<(DeltaTable, deltalake::operations::merge::MergeMetrics)> {
         let name = self.name.to_string();
+        let columns: Vec<String> = rows
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let source = DataFrame::new(self.ctx.state(), rows);
         // Partition columns join the key so the merge only reads the partitions it touches.
         let matching: Vec<String> = key
@@ -396,7 +404,6 @@ impl<'a> TableWrite<'a> {
             .chain(self.partition_columns.iter())
             .map(|c| format!("target.{} = source.{}", quoted(c), quoted(c)))
             .collect();
-        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let changed = columns
             .iter()
             .map(|c| {
@@ -424,7 +431,7 @@ impl<'a> TableWrite<'a> {
             .with_source_alias("source")
             .with_target_alias("target")
             .with_session_state(Arc::new(self.ctx.state()))
-            .with_writer_properties(self.writer_properties())
+            .with_writer_properties(properties)
             .with_merge_schema(!added.is_empty())
             .when_matched_update(|update| {
                 columns
@@ -446,21 +453,26 @@ impl<'a> TableWrite<'a> {
     }
 
     /// Parquet settings of the data files: snappy, as delta-rs writes by default, and no
-    /// dictionary for a merge key, whose values are all distinct (building the dictionary only
-    /// to abandon it was a twentieth of a clickstream load).
-    fn writer_properties(&self) -> WriterProperties {
+    /// dictionary for a merge key or a column whose values are nearly all distinct: building
+    /// a dictionary only to abandon it was a twentieth of a clickstream load, and a
+    /// dictionary of distinct values saves nothing.
+    fn writer_properties(&self, batches: &[RecordBatch]) -> Result<WriterProperties> {
         let key: &[String] = match &self.mode {
             WriteMode::Merge { key, .. } => key,
             _ => &[],
         };
-        key.iter()
+        let near_unique = near_unique_columns(batches)
+            .map_err(EngineError::datafusion("sampling the rows to write"))?;
+        Ok(key
+            .iter()
+            .chain(&near_unique)
             .fold(
                 WriterProperties::builder().set_compression(Compression::SNAPPY),
                 |builder, column| {
                     builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false)
                 },
             )
-            .build()
+            .build())
     }
 
     /// `(p1 = v1 AND p2 = v2) OR ...` over the given (distinct) partitions; `None` when there
@@ -608,6 +620,36 @@ fn with_utc_microsecond_timestamps(
     Ok((normalised, batches))
 }
 
+/// Rows sampled to judge a column's cardinality: enough to tell keys and timestamps from
+/// repeating values, few enough to cost nothing next to the write.
+const CARDINALITY_SAMPLE_ROWS: usize = 8192;
+
+/// Columns at least nine in ten of whose sampled values are distinct (by hash), in samples of
+/// at least a thousand rows; a dictionary of them would be abandoned or save nothing.
+fn near_unique_columns(batches: &[RecordBatch]) -> datafusion::error::Result<Vec<String>> {
+    let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(Vec::new());
+    };
+    let sample = first.slice(0, first.num_rows().min(CARDINALITY_SAMPLE_ROWS));
+    if sample.num_rows() < 1000 {
+        return Ok(Vec::new());
+    }
+    let state = RandomState::with_seed(0);
+    let mut hashes = vec![0; sample.num_rows()];
+    let mut near_unique = Vec::new();
+    for (field, column) in sample.schema().fields().iter().zip(sample.columns()) {
+        if field.data_type() == &DataType::Boolean {
+            continue;
+        }
+        create_hashes([column], &state, &mut hashes)?;
+        let distinct: HashSet<u64> = hashes.iter().copied().collect();
+        if distinct.len() * 10 >= sample.num_rows() * 9 {
+            near_unique.push(field.name().clone());
+        }
+    }
+    Ok(near_unique)
+}
+
 /// The rows as a scan of `streams` partitions dealt round robin, so a write runs that many
 /// writers at once (Delta hashes them on the table's partition columns, so each writes its own
 /// table partitions and no partition gets a file per writer).
@@ -744,8 +786,47 @@ impl SchemaChange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Array, AsArray, Int64Array, TimestampNanosecondArray};
+    use datafusion::arrow::array::{
+        Array, AsArray, BooleanArray, Int64Array, StringArray, TimestampNanosecondArray,
+    };
     use datafusion::arrow::datatypes::{TimeUnit, TimestampMicrosecondType};
+
+    #[test]
+    fn columns_of_nearly_distinct_values_are_written_without_a_dictionary() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("at", DataType::Int64, false),
+            Field::new("status", DataType::Utf8, false),
+            Field::new("customer", DataType::Int64, false),
+            Field::new("flag", DataType::Boolean, false),
+        ]));
+        let rows = |count: i64| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(StringArray::from_iter_values(
+                        (0..count).map(|i| format!("T{i:08}")),
+                    )),
+                    // One value in twenty repeats the one before: still nine in ten distinct.
+                    Arc::new(Int64Array::from_iter_values(
+                        (0..count).map(|i| if i % 20 == 1 { i - 1 } else { i }),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        (0..count).map(|i| ["paid", "refunded"][i as usize % 2]),
+                    )),
+                    Arc::new(Int64Array::from_iter_values((0..count).map(|i| i % 700))),
+                    Arc::new(BooleanArray::from_iter(
+                        (0..count).map(|i| Some(i % 2 == 0)),
+                    )),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let judged = |count| near_unique_columns(&[rows(count)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(judged(5000), vec!["id".to_string(), "at".to_string()]);
+        // Too few rows to judge: every column keeps its dictionary.
+        assert_eq!(judged(500), Vec::<String>::new());
+    }
 
     #[test]
     fn timestamps_are_written_as_microseconds_in_utc() -> Result<()> {
