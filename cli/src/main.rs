@@ -34,6 +34,23 @@ use output::Printer;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (`mimalloc.h`): how long freed memory waits before it is
+/// returned to the OS.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed memory waits ten seconds, not mimalloc's one, before it goes back to the OS. A job
+/// frees and allocates hundreds of MB between its phases, and memory given back had to be
+/// faulted in and zeroed again: a tenth of transaction_etl's time here (BENCHMARKS.md). An idle
+/// process still shrinks. `MIMALLOC_PURGE_DELAY`, when set, decides instead.
+#[allow(unsafe_code)]
+fn keep_freed_memory_for_reuse() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one integer option, before any other thread exists; mimalloc accepts
+        // any value for it.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+    }
+}
+
 /// YAML-declared data-lake jobs on Apache DataFusion: raw -> processed -> curated, as Delta or
 /// Parquet, with quarantine, a catalog and quality gates.
 /// Three minutes, object_store's default: long enough to ride out an S3 hiccup, short enough
@@ -422,6 +439,7 @@ impl Finished {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory_for_reuse();
     let cli = Cli::parse();
     init_tracing(&cli.global);
     let code = match tokio::runtime::Builder::new_multi_thread()
