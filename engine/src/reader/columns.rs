@@ -90,8 +90,9 @@ impl ColumnSpec {
     }
 }
 
-/// A column ready for parsing.
-#[derive(Debug)]
+/// A column ready for parsing. A clone's pattern has its own cache pool: each file's parser
+/// takes a clone, so parallel parsers do not contend for a shared pool's caches.
+#[derive(Debug, Clone)]
 pub(crate) struct CompiledColumn {
     pub(crate) spec: ColumnSpec,
     pub(crate) ty: ColumnType,

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayBuilder, ArrayRef, AsArray, BooleanArray, Int64Builder, RecordBatch, StringBuilder,
+    UInt32Array,
 };
-use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::compute::{cast, filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::ExprSchemable;
@@ -446,6 +447,8 @@ impl<'a> Raw<'a> {
 /// Collects rows of one file into typed batches and rejected batches.
 struct Assembler<'r> {
     reader: &'r SourceReader,
+    /// The reader's columns, this file's own copy (see [`CompiledColumn`]).
+    columns: Vec<CompiledColumn>,
     file: &'r str,
     builders: Vec<ColumnBuilder>,
     lines: Vec<i64>,
@@ -461,6 +464,7 @@ impl<'r> Assembler<'r> {
     fn new(reader: &'r SourceReader, file: &'r str) -> Self {
         Self {
             reader,
+            columns: reader.columns.clone(),
             file,
             builders: Self::builders(reader),
             lines: Vec::with_capacity(BATCH_ROWS),
@@ -489,7 +493,7 @@ impl<'r> Assembler<'r> {
     /// A row; `field(i)` is the value of declared column `i`.
     fn push_row<'a>(&mut self, field: &dyn Fn(usize) -> Option<Raw<'a>>, line: i64) -> Result<()> {
         let mut failure = None;
-        for (index, column) in self.reader.columns.iter().enumerate() {
+        for (index, column) in self.columns.iter().enumerate() {
             let parsed = match field(index).map_or(Ok(""), Raw::text) {
                 Ok(text) => column.parse(text, &mut self.scratch[index]),
                 Err(_) => Err(format!(
@@ -586,26 +590,33 @@ impl<'r> Assembler<'r> {
         if rule_of_row.iter().all(Option::is_none) {
             return Ok(batch);
         }
-        let as_text: Vec<ArrayRef> = batch
+        // Only the rejected rows become text: formatting every row of the batch (timestamps,
+        // decimals) for the few rejected was 6% of a CSV load.
+        let (rows, rules): (Vec<u32>, Vec<usize>) = rule_of_row
+            .iter()
+            .enumerate()
+            .filter_map(|(row, rule)| Some((u32::try_from(row).ok()?, (*rule)?)))
+            .unzip();
+        let rejected = take_record_batch(&batch, &UInt32Array::from(rows.clone()))
+            .map_err(|e| EngineError::datafusion(context())(e.into()))?;
+        let as_text: Vec<ArrayRef> = rejected
             .columns()
             .iter()
             .map(|column| cast(column, &DataType::Utf8))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| EngineError::datafusion(context())(e.into()))?;
-        for (row, rule) in rule_of_row.iter().enumerate() {
-            if let Some(rule) = rule {
-                self.rejects.push(
-                    |index| {
-                        let text = as_text[index].as_string::<i32>();
-                        text.is_valid(row).then(|| Cow::Borrowed(text.value(row)))
-                    },
-                    &self.reader.rules[*rule].1,
-                    self.file,
-                    self.lines[row],
-                    None,
-                );
-                self.read.rejected_rows += 1;
-            }
+        for (at, (row, rule)) in rows.iter().zip(rules).enumerate() {
+            self.rejects.push(
+                |index| {
+                    let text = as_text[index].as_string::<i32>();
+                    text.is_valid(at).then(|| Cow::Borrowed(text.value(at)))
+                },
+                &self.reader.rules[rule].1,
+                self.file,
+                self.lines[*row as usize],
+                None,
+            );
+            self.read.rejected_rows += 1;
         }
         let keep: BooleanArray = rule_of_row
             .iter()
