@@ -242,18 +242,21 @@ impl Dedupe {
 
     /// The keys that may occur more than once, in memory, as `__dedupe_<key>` columns: the
     /// repeats a scan of key hashes finds (a distinct key whose hash collides with another's
-    /// is ranked alone, and kept), or, when that scan's set of hashes would pass the memory
-    /// limit, the keys the aggregate finds (it can spill).
-    async fn duplicated_keys(&self) -> DfResult<DataFrame> {
+    /// is ranked alone, and kept), or, when the scan's hashes would pass the memory limit, the
+    /// keys the aggregate finds (it can spill). `None` when the scan finds no key repeated.
+    async fn duplicated_keys(&self) -> DfResult<Option<DataFrame>> {
         match scan_keys(self.key_columns.clone()).await? {
+            KeyScan::Scanned { repeated, .. } if repeated.is_empty() => Ok(None),
             KeyScan::Scanned {
                 repeated, schema, ..
             } => {
                 let table = MemTable::try_new(schema, vec![repeated])?;
                 let (state, _) = self.frame.clone().into_parts();
-                SessionContext::new_with_state(state).read_table(Arc::new(table))
+                SessionContext::new_with_state(state)
+                    .read_table(Arc::new(table))
+                    .map(Some)
             }
-            KeyScan::OverMemoryLimit => self.duplicated.clone().cache().await,
+            KeyScan::OverMemoryLimit => self.duplicated.clone().cache().await.map(Some),
         }
     }
 
@@ -265,7 +268,10 @@ impl Dedupe {
         if rereads == Rereads::Costly {
             return Ok(self.ranked);
         }
-        let duplicated = self.duplicated_keys().await?;
+        // No key repeats: every row is kept as it is, without a join copying it.
+        let Some(duplicated) = self.duplicated_keys().await? else {
+            return Ok(self.frame);
+        };
         let on_duplicated = |frame: DataFrame, join_type: JoinType| -> DfResult<DataFrame> {
             let all = Self::columns(&frame);
             let (state, plan) = frame.into_parts();

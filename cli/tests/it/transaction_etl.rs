@@ -158,3 +158,31 @@ fn debug_logging_shows_the_executed_plan_and_dedupe_joins_keys_found_beforehand(
     }
     assert!(!log.contains("__dedupe_rows"), "{log}");
 }
+
+#[test]
+fn a_feed_without_repeated_keys_keeps_every_row_and_dedupe_joins_nothing() {
+    let lake = TestLake::new();
+    lake.json(&["sample", "generate", "--scale", "0.001", "--days", "1"]);
+    let raw = lake.path().join("raw/transactions");
+    std::fs::remove_dir_all(&raw).expect("generated transactions");
+    let day = raw.join("date=2025-01-01");
+    std::fs::create_dir_all(&day).expect("raw folder");
+    let rows: String = (1..=3)
+        .map(|i| {
+            format!("T{i:012},O{i:010},C00000001,P000001,1,10.00,0.00,USD,card,completed,US,2025-01-01T10:0{i}:00Z\n")
+        })
+        .collect();
+    std::fs::write(
+        day.join("transactions_2025-01-01.csv"),
+        format!("transaction_id,order_id,customer_id,product_id,quantity,unit_price,discount,currency,payment_method,status,country,event_time\n{rows}"),
+    )
+    .expect("raw file");
+    let output = lake.lakejob(&["-vv", "--output", "json", "run", "transaction_etl"]);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("plan executed"), "{log}");
+    assert!(!log.contains("__dedupe_transaction_id"), "{log}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON summary");
+    assert_eq!(summary["rows_in"], 3, "{summary}");
+    assert_eq!(summary["rows_out"], 3, "{summary}");
+    assert_eq!(summary["rows_duplicate"], 0, "{summary}");
+}
