@@ -356,10 +356,11 @@ pub(crate) enum ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    pub(crate) fn new(ty: ColumnType, capacity: usize) -> Self {
+    /// A builder with room for `capacity` values and, for text, `text_bytes` bytes of it.
+    pub(crate) fn new(ty: ColumnType, capacity: usize, text_bytes: usize) -> Self {
         match ty {
             ColumnType::String => {
-                ColumnBuilder::Utf8(StringBuilder::with_capacity(capacity, capacity * 16))
+                ColumnBuilder::Utf8(StringBuilder::with_capacity(capacity, text_bytes))
             }
             ColumnType::Int32 => ColumnBuilder::Int32(Int32Builder::with_capacity(capacity)),
             ColumnType::Int64 => ColumnBuilder::Int64(Int64Builder::with_capacity(capacity)),

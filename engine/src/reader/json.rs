@@ -42,21 +42,22 @@ impl PathTree {
 
     /// The fields of one line as text, as a CSV field would hold them: strings unescaped
     /// (borrowed when they have no escapes), numbers and booleans as text, nested objects and
-    /// arrays as compact JSON, null and absent as `None`. `Ok(None)` when the line is valid
+    /// arrays as compact JSON, null and absent as `None`. `Ok(false)` when the line is valid
     /// JSON but not an object.
+    ///
+    /// `found` holds one slot per field; it is reset here, so a file's lines share one.
     pub(super) fn extract<'l>(
         &self,
         line: &'l [u8],
-        fields: usize,
-    ) -> Result<Option<Vec<FieldText<'l>>>, serde_json::Error> {
-        let mut found: Vec<FieldText<'l>> = vec![None; fields];
+        found: &mut Vec<FieldText<'l>>,
+    ) -> Result<bool, serde_json::Error> {
+        found.iter_mut().for_each(|slot| *slot = None);
         // One check of the whole line spares serde_json checking each string it borrows (that
         // was 7% of a clickstream parse); a line that is not UTF-8 gets serde_json's error.
-        let object = match std::str::from_utf8(line) {
-            Ok(text) => self.walk(serde_json::Deserializer::from_str(text), &mut found)?,
-            Err(_) => self.walk(serde_json::Deserializer::from_slice(line), &mut found)?,
-        };
-        Ok(object.then_some(found))
+        match std::str::from_utf8(line) {
+            Ok(text) => self.walk(serde_json::Deserializer::from_str(text), found),
+            Err(_) => self.walk(serde_json::Deserializer::from_slice(line), found),
+        }
     }
 
     /// Reads one whole JSON value into `found`; says whether it was an object.

@@ -264,19 +264,25 @@ impl SourceReader {
     /// checked and typed exactly like CSV fields.
     fn read_json_lines(&self, file: &str, data: &[u8]) -> Result<FileRead> {
         let mut assembler = Assembler::new(self, file);
-        for (index, line) in data.split(|b| *b == b'\n').enumerate() {
+        let mut texts = vec![None; self.columns.len()];
+        // Line ends found by memchr, many bytes at a time (splitting on a byte closure looked
+        // at one byte at a time).
+        let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
+        let mut start = 0;
+        for (index, end) in ends.enumerate() {
             let line_number = index as i64 + 1;
-            let line = line.trim_ascii();
+            let line = data[start..end].trim_ascii();
+            start = end + 1;
             if line.is_empty() {
                 continue;
             }
-            match self.json_paths.extract(line, self.columns.len()) {
-                Ok(Some(texts)) => {
+            match self.json_paths.extract(line, &mut texts) {
+                Ok(true) => {
                     let field = |i: usize| texts.get(i).and_then(|t| t.as_deref()).map(Raw::Text);
                     assembler.raw_record = Some(line);
                     assembler.push_row(&field, line_number)?;
                 }
-                Ok(None) => {
+                Ok(false) => {
                     assembler.reject_record(line, "the line is not a JSON object", line_number)
                 }
                 Err(e) => assembler.reject_record(
@@ -486,7 +492,7 @@ impl<'r> Assembler<'r> {
         reader
             .columns
             .iter()
-            .map(|c| ColumnBuilder::new(c.ty, BATCH_ROWS))
+            .map(|c| ColumnBuilder::new(c.ty, BATCH_ROWS, BATCH_ROWS * 16))
             .collect()
     }
 
@@ -560,6 +566,19 @@ impl<'r> Assembler<'r> {
             .builders
             .iter_mut()
             .map(ColumnBuilder::finish)
+            .collect();
+        // A finished builder is left with no capacity; the next batch's are sized like this
+        // one's (text an eighth over), not grown from nothing by doubling and copying.
+        self.builders = self
+            .columns
+            .iter()
+            .zip(&arrays)
+            .map(|(column, array)| {
+                let text = array
+                    .as_string_opt::<i32>()
+                    .map_or(0, |strings| strings.values().len());
+                ColumnBuilder::new(column.ty, BATCH_ROWS, text + text / 8)
+            })
             .collect();
         let batch = RecordBatch::try_new(self.reader.typed_schema(), arrays)
             .map_err(|e| EngineError::datafusion(format!("typing {}", self.file))(e.into()))?;
