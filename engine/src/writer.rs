@@ -18,6 +18,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::DeltaTable;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
@@ -343,10 +344,14 @@ impl<'a> TableWrite<'a> {
                 .await
                 .map_err(EngineError::delta(&name))?,
             // Creation names the table and its partitioning; appends to an existing table must
-            // not, or they commit a metadata change that fails every concurrent writer.
+            // not, or they commit a metadata change that fails every concurrent writer. A
+            // creation that finds the table made meanwhile must fail, not let delta-rs commit
+            // it on top of the winner's version as a blind append (its rows twice, in a merge
+            // table): `execute` then writes again in the table's mode.
             (_, false) => write(table, SaveMode::Append)
                 .with_partition_columns(self.partition_columns.clone())
                 .with_table_name(&self.name.table)
+                .with_commit_properties(CommitProperties::default().with_max_retries(0))
                 .await
                 .map_err(EngineError::delta(&name))?,
         };
