@@ -183,8 +183,6 @@ struct Dedupe {
     ranked: DataFrame,
     /// The key of every row, as `__dedupe_<key>` columns.
     key_columns: DataFrame,
-    /// The keys that occur more than once, by an aggregate.
-    duplicated: DataFrame,
 }
 
 impl Dedupe {
@@ -211,19 +209,12 @@ impl Dedupe {
                 .map(|(key, name)| key.alias(name))
                 .collect::<Vec<_>>(),
         )?;
-        let renamed: Vec<Expr> = names.iter().map(|name| column(name)).collect();
-        let duplicated = key_columns
-            .clone()
-            .aggregate(renamed.clone(), vec![count_all().alias("__dedupe_rows")])?
-            .filter(column("__dedupe_rows").gt(lit(1i64)))?
-            .select(renamed)?;
         Ok(Self {
             frame,
             key: step.key.clone(),
             order,
             ranked,
             key_columns,
-            duplicated,
         })
     }
 
@@ -256,8 +247,26 @@ impl Dedupe {
                     .read_table(Arc::new(table))
                     .map(Some)
             }
-            KeyScan::OverMemoryLimit => self.duplicated.clone().cache().await.map(Some),
+            KeyScan::OverMemoryLimit => {
+                tracing::info!(key = %self.key.join(", "), "the keys' hashes would pass the memory limit: dedupe finds the duplicated keys with an aggregate, which can spill");
+                self.counted_duplicates().await.map(Some)
+            }
         }
+    }
+
+    /// The keys that occur more than once, by an aggregate over every key, in memory.
+    async fn counted_duplicates(&self) -> DfResult<DataFrame> {
+        let renamed: Vec<Expr> = Self::duplicated_names(&self.key)
+            .iter()
+            .map(|name| column(name))
+            .collect();
+        self.key_columns
+            .clone()
+            .aggregate(renamed.clone(), vec![count_all().alias("__dedupe_rows")])?
+            .filter(column("__dedupe_rows").gt(lit(1i64)))?
+            .select(renamed)?
+            .cache()
+            .await
     }
 
     /// The deduplicated rows. Where rereads are cheap this finds the duplicated keys first:
@@ -349,4 +358,73 @@ fn plan_join(
         .and_then(|right_frame| frame.join(right_frame, JoinType::Left, &left, &right, None))
         .and_then(|joined| joined.drop_columns(&right))
         .map_err(|e| describe(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use lakejob_engine::datafusion::arrow::array::{Array, AsArray, Int64Array, StringArray};
+    use lakejob_engine::datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use lakejob_engine::datafusion::arrow::record_batch::RecordBatch;
+
+    use super::*;
+
+    async fn keys_of(frame: DataFrame) -> BTreeSet<Option<String>> {
+        let batches = frame.collect().await.unwrap_or_else(|e| panic!("{e}"));
+        batches
+            .iter()
+            .flat_map(|batch| {
+                let keys = batch.column(0).as_string::<i32>();
+                (0..keys.len())
+                    .map(|i| keys.is_valid(i).then(|| keys.value(i).to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_hash_scan_and_the_aggregate_past_the_memory_limit_find_the_same_duplicated_keys() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    Some("b"),
+                    Some("a"),
+                    None,
+                    None,
+                    Some("c"),
+                    Some("a"),
+                ])),
+                Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5, 6, 7])),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let frame = SessionContext::new()
+            .read_batch(batch)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let step = DedupeStep {
+            key: vec!["id".into()],
+            order_by: vec!["n".into()],
+        };
+        let dedupe = Dedupe::plan(frame, &step).unwrap_or_else(|e| panic!("{e}"));
+        let expected = BTreeSet::from([Some("a".to_string()), None]);
+        let scanned = dedupe
+            .duplicated_keys()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("the scan found no repeated key"));
+        assert_eq!(keys_of(scanned).await, expected);
+        let counted = dedupe
+            .counted_duplicates()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(keys_of(counted).await, expected);
+    }
 }
