@@ -472,7 +472,7 @@ impl<'r> Assembler<'r> {
             reader,
             columns: reader.columns.clone(),
             file,
-            builders: Self::builders(reader),
+            builders: Self::builders(&reader.columns, |_| BATCH_ROWS * 16),
             lines: Vec::with_capacity(BATCH_ROWS),
             values: vec![Value::Null; reader.columns.len()],
             scratch: vec![String::new(); reader.columns.len()],
@@ -488,11 +488,15 @@ impl<'r> Assembler<'r> {
         }
     }
 
-    fn builders(reader: &SourceReader) -> Vec<ColumnBuilder> {
-        reader
-            .columns
+    /// A batch's builders; `text_bytes(i)` is the room for column `i`'s text.
+    fn builders(
+        columns: &[CompiledColumn],
+        text_bytes: impl Fn(usize) -> usize,
+    ) -> Vec<ColumnBuilder> {
+        columns
             .iter()
-            .map(|c| ColumnBuilder::new(c.ty, BATCH_ROWS, BATCH_ROWS * 16))
+            .enumerate()
+            .map(|(index, column)| ColumnBuilder::new(column.ty, BATCH_ROWS, text_bytes(index)))
             .collect()
     }
 
@@ -569,17 +573,12 @@ impl<'r> Assembler<'r> {
             .collect();
         // A finished builder is left with no capacity; the next batch's are sized like this
         // one's (text an eighth over), not grown from nothing by doubling and copying.
-        self.builders = self
-            .columns
-            .iter()
-            .zip(&arrays)
-            .map(|(column, array)| {
-                let text = array
-                    .as_string_opt::<i32>()
-                    .map_or(0, |strings| strings.values().len());
-                ColumnBuilder::new(column.ty, BATCH_ROWS, text + text / 8)
-            })
-            .collect();
+        self.builders = Self::builders(&self.columns, |index| {
+            let text = arrays[index]
+                .as_string_opt::<i32>()
+                .map_or(0, |strings| strings.values().len());
+            text + text / 8
+        });
         let batch = RecordBatch::try_new(self.reader.typed_schema(), arrays)
             .map_err(|e| EngineError::datafusion(format!("typing {}", self.file))(e.into()))?;
         let batch = self.apply_rules(batch)?;
@@ -616,7 +615,8 @@ impl<'r> Assembler<'r> {
             .enumerate()
             .filter_map(|(row, rule)| Some((u32::try_from(row).ok()?, (*rule)?)))
             .unzip();
-        let rejected = take_record_batch(&batch, &UInt32Array::from(rows.clone()))
+        let rows = UInt32Array::from(rows);
+        let rejected = take_record_batch(&batch, &rows)
             .map_err(|e| EngineError::datafusion(context())(e.into()))?;
         let as_text: Vec<ArrayRef> = rejected
             .columns()
@@ -624,7 +624,7 @@ impl<'r> Assembler<'r> {
             .map(|column| cast(column, &DataType::Utf8))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| EngineError::datafusion(context())(e.into()))?;
-        for (at, (row, rule)) in rows.iter().zip(rules).enumerate() {
+        for (at, (row, rule)) in rows.values().iter().zip(rules).enumerate() {
             self.rejects.push(
                 |index| {
                     let text = as_text[index].as_string::<i32>();
