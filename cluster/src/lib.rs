@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
@@ -15,7 +16,7 @@ use ballista_scheduler::scheduler_process::start_server;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{DataFusionError, TableReference};
 use datafusion::datasource::TableProvider;
-use datafusion::execution::{SessionStateBuilder, TaskContext};
+use datafusion::execution::{FunctionRegistry, SessionStateBuilder, TaskContext};
 use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -25,6 +26,7 @@ use lakejob_engine::EngineError;
 use lakejob_engine::distributed::{
     DeltaFiles, DeltaFilesTable, RawFilesTable, RawScan, RawScanExec,
 };
+use lakejob_engine::functions::{register_functions, window_functions};
 use lakejob_engine::session::{Cluster, SessionOptions, runtime_env};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -103,12 +105,14 @@ impl Cluster for BallistaEngine {
             .with_config(config)
             .with_default_features()
             .build();
-        SessionContext::remote_with_state(self.url.as_str(), state)
+        let context = SessionContext::remote_with_state(self.url.as_str(), state)
             .await
             .map_err(EngineError::datafusion(format!(
                 "connecting to the Ballista scheduler at {}",
                 self.url
-            )))
+            )))?;
+        register_functions(&context);
+        Ok(context)
     }
 
     fn address(&self) -> String {
@@ -277,9 +281,13 @@ pub async fn run_scheduler(bind: SocketAddr, external_host: &str) -> Result<(), 
     }
     .with_override_session_builder(Arc::new(move |config| {
         let state = ballista_core::utils::default_session_builder(config)?;
-        Ok(SessionStateBuilder::new_from_existing(state)
+        let mut state = SessionStateBuilder::new_from_existing(state)
             .with_runtime_env(Arc::clone(&runtime))
-            .build())
+            .build();
+        for function in window_functions() {
+            state.register_udwf(function)?;
+        }
+        Ok(state)
     }));
     let cluster = BallistaCluster::new_from_config(&config)
         .await
@@ -329,6 +337,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<(), ClusterError> 
         work_dir: options.work_dir.clone(),
         override_logical_codec: Some(Arc::new(LakejobLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(LakejobPhysicalCodec::default())),
+        override_function_registry: Some(Arc::new(function_registry())),
         override_runtime_producer: Some(Arc::new(move |_config: &SessionConfig| {
             Ok(Arc::clone(&runtime))
         })),
@@ -341,4 +350,15 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<(), ClusterError> 
             scheduler: format!("{}:{}", options.scheduler_host, options.scheduler_port),
             source,
         })
+}
+
+/// DataFusion's functions and lakejob's, for the executors to decode plans with.
+fn function_registry() -> BallistaFunctionRegistry {
+    let mut registry = BallistaFunctionRegistry::default();
+    for function in window_functions() {
+        registry
+            .window_functions
+            .insert(function.name().to_string(), function);
+    }
+    registry
 }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod distributed;
 pub mod error;
 pub mod failpoint;
+pub mod functions;
 pub mod ingest;
 pub mod lake;
 pub mod ledger;

@@ -97,7 +97,9 @@ pub fn new_session(options: &SessionOptions) -> Result<SessionContext> {
         .with_runtime_env(runtime)
         .with_query_planner(DeltaPlanner::new())
         .build();
-    Ok(SessionContext::new_with_state(state))
+    let context = SessionContext::new_with_state(state);
+    crate::functions::register_functions(&context);
+    Ok(context)
 }
 
 /// Parses a size such as `2GB`, `512MiB`, `1.5G` or `1000000` (bytes).
