@@ -629,16 +629,15 @@ fn with_utc_microsecond_timestamps(
 /// repeating values, few enough to cost nothing next to the write.
 const CARDINALITY_SAMPLE_ROWS: usize = 8192;
 
-/// Columns at least nine in ten of whose sampled values are distinct (by hash), in samples of
-/// at least a thousand rows; a dictionary of them would be abandoned or save nothing.
+/// Columns at least nine in ten of whose sampled values are distinct (by hash), among the
+/// values present (a column that is mostly NULL, such as a product on page views, is judged by
+/// the rows that have one), in samples of at least a thousand values; a dictionary of them
+/// would be abandoned or save nothing.
 fn near_unique_columns(batches: &[RecordBatch]) -> datafusion::error::Result<Vec<String>> {
     let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Ok(Vec::new());
     };
     let sample = first.slice(0, first.num_rows().min(CARDINALITY_SAMPLE_ROWS));
-    if sample.num_rows() < 1000 {
-        return Ok(Vec::new());
-    }
     let state = RandomState::with_seed(0);
     let mut hashes = vec![0; sample.num_rows()];
     let mut near_unique = Vec::new();
@@ -647,8 +646,16 @@ fn near_unique_columns(batches: &[RecordBatch]) -> datafusion::error::Result<Vec
             continue;
         }
         create_hashes([column], &state, &mut hashes)?;
-        let distinct: HashSet<u64> = hashes.iter().copied().collect();
-        if distinct.len() * 10 >= sample.num_rows() * 9 {
+        let nulls = column.logical_nulls();
+        let present: Vec<u64> = match &nulls {
+            Some(nulls) => nulls.valid_indices().map(|row| hashes[row]).collect(),
+            None => hashes.clone(),
+        };
+        if present.len() < 1000 {
+            continue;
+        }
+        let distinct: HashSet<u64> = present.iter().copied().collect();
+        if distinct.len() * 10 >= present.len() * 9 {
             near_unique.push(field.name().clone());
         }
     }
@@ -804,6 +811,7 @@ mod tests {
             Field::new("status", DataType::Utf8, false),
             Field::new("customer", DataType::Int64, false),
             Field::new("flag", DataType::Boolean, false),
+            Field::new("product", DataType::Utf8, true),
         ]));
         let rows = |count: i64| {
             RecordBatch::try_new(
@@ -823,13 +831,21 @@ mod tests {
                     Arc::new(BooleanArray::from_iter(
                         (0..count).map(|i| Some(i % 2 == 0)),
                     )),
+                    // Distinct where present, on one row in three.
+                    Arc::new(StringArray::from_iter(
+                        (0..count).map(|i| (i % 3 == 0).then(|| format!("P{i}"))),
+                    )),
                 ],
             )
             .unwrap_or_else(|e| panic!("{e}"))
         };
         let judged = |count| near_unique_columns(&[rows(count)]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(judged(5000), vec!["id".to_string(), "at".to_string()]);
-        // Too few rows to judge: every column keeps its dictionary.
+        assert_eq!(
+            judged(5000),
+            vec!["id".to_string(), "at".to_string(), "product".to_string()]
+        );
+        // Too few values to judge (the products of 2,500 rows are 834): dictionaries kept.
+        assert_eq!(judged(2500), vec!["id".to_string(), "at".to_string()]);
         assert_eq!(judged(500), Vec::<String>::new());
     }
 
