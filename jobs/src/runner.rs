@@ -19,7 +19,7 @@ use lakejob_engine::ledger::{FileLedger, ProcessedMark};
 use lakejob_engine::query::DeltaReads;
 use lakejob_engine::reader::{FileRead, SOURCE_FILE, read_files};
 use lakejob_engine::{
-    Catalog, Clock, EngineError, Lake, SessionOptions, TableFormat, TableName, TableWrite,
+    Catalog, Clock, EngineError, Lake, RawFile, SessionOptions, TableFormat, TableName, TableWrite,
     WriteMetrics, WriteMode, new_session, plan_session,
 };
 use lakejob_quality::QualityReport;
@@ -253,7 +253,10 @@ impl<'a> JobRun<'a> {
             whole_dates: job.target.mode == WriteModeSpec::OverwritePartitions,
             parallelism: self.options.session.parallelism(),
         };
-        let selection = select_files(self.lake, self.clock, scope)
+        // Here (not on a cluster, whose executors read the files), files hashed on first sight
+        // are read for their rows in the same pass.
+        let local_reader = cluster.is_none().then(|| Arc::clone(&reader));
+        let mut selection = select_files(self.lake, self.clock, scope, local_reader)
             .await
             .map_err(self.engine())?;
         let files = selection.files;
@@ -266,14 +269,26 @@ impl<'a> JobRun<'a> {
             files.iter().map(|f| (f.path.clone(), f.date)).collect();
         let (reads, (output_schema, batches)) = match &cluster {
             None => {
-                let mut reads = read_files(
+                let mut already_read = std::mem::take(&mut selection.already_read);
+                let unread: Vec<RawFile> = files
+                    .iter()
+                    .filter(|file| !already_read.contains_key(&file.path))
+                    .cloned()
+                    .collect();
+                let mut read_now = read_files(
                     self.lake,
                     Arc::clone(&reader),
-                    &files,
+                    &unread,
                     self.options.session.parallelism(),
                 )
                 .await
-                .map_err(self.engine())?;
+                .map_err(self.engine())?
+                .into_iter();
+                // In path order, as the files are listed.
+                let mut reads: Vec<FileRead> = files
+                    .iter()
+                    .filter_map(|file| already_read.remove(&file.path).or_else(|| read_now.next()))
+                    .collect();
                 let valid = reads
                     .iter_mut()
                     .flat_map(|read| std::mem::take(&mut read.valid))

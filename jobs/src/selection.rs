@@ -3,11 +3,13 @@
 //! lake already holds, and hashes files dropped straight into `raw/` on first sight.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use lakejob_engine::ledger::{Claim, FileLedger, FileRecord, FileStatus, md5_of};
 use lakejob_engine::object_store::path::Path as ObjectPath;
 use lakejob_engine::parallel::in_order;
+use lakejob_engine::reader::{FileRead, FirstSight, SourceReader, hash_and_read};
 use lakejob_engine::{Clock, EngineError, Lake, RawFile};
 
 use crate::runner::SkippedFile;
@@ -21,6 +23,8 @@ pub(crate) struct Selection {
     pub md5: HashMap<String, String>,
     /// Files in scope that are not read.
     pub skipped: Vec<SkippedFile>,
+    /// Rows of files to read that were already read when they were hashed, by path.
+    pub already_read: HashMap<String, FileRead>,
 }
 
 /// What a run asks for.
@@ -38,10 +42,13 @@ pub(crate) struct Scope<'a> {
     pub parallelism: usize,
 }
 
+/// The files `scope` reads. With a `reader`, files hashed on first sight are read for their
+/// rows in the same pass (kept when they are to be read), so they are fetched once.
 pub(crate) async fn select_files(
     lake: &Lake,
     clock: &dyn Clock,
     scope: Scope<'_>,
+    reader: Option<Arc<SourceReader>>,
 ) -> Result<Selection, EngineError> {
     let ledger = FileLedger::new(lake.clone());
     let raw = lake.raw_files(scope.source, scope.date).await?;
@@ -58,13 +65,32 @@ pub(crate) async fn select_files(
         .filter(|file| !md5_by_path.contains_key(&file.path))
         .collect();
     let hashes = in_order(&unseen, scope.parallelism, |file| {
-        let store = lake.store();
-        let path = ObjectPath::from(file.path.as_str());
-        tokio::spawn(async move { md5_of(store.as_ref(), &path).await })
+        let lake = lake.clone();
+        let file = (*file).clone();
+        let reader = reader.clone();
+        tokio::spawn(async move {
+            match reader {
+                Some(reader) => hash_and_read(&lake, reader, &file).await,
+                None => {
+                    let path = ObjectPath::from(file.path.as_str());
+                    let (md5, size) = md5_of(lake.store().as_ref(), &path).await?;
+                    Ok(FirstSight {
+                        md5,
+                        size,
+                        read: FileRead::default(),
+                    })
+                }
+            }
+        })
     })
     .await;
+    let mut first_reads = HashMap::new();
     for (file, hashed) in unseen.into_iter().zip(hashes) {
-        let (md5, size) = hashed.map_err(|e| EngineError::Task(e.to_string()))??;
+        let FirstSight { md5, size, read } =
+            hashed.map_err(|e| EngineError::Task(e.to_string()))??;
+        if reader.is_some() {
+            first_reads.insert(file.path.clone(), read);
+        }
         let record = FileRecord {
             md5: md5.clone(),
             size,
@@ -136,6 +162,9 @@ pub(crate) async fn select_files(
             }
         };
         if read {
+            if let Some(rows) = first_reads.remove(&file.path) {
+                selection.already_read.insert(file.path.clone(), rows);
+            }
             selection.md5.insert(file.path.clone(), md5);
             selection.files.push(file);
         }
