@@ -91,7 +91,7 @@ impl WindowUDFImpl for SessionNumber {
             );
         };
         Ok(Box::new(SessionNumberEvaluator {
-            gap: gap_in(gap.value(), *unit)?.unsigned_abs(),
+            gap: gap_in(gap.value(), *unit)?,
             session: 1,
             previous: None,
         }))
@@ -130,7 +130,7 @@ const NANOS_PER_DAY: i128 = 86_400 * 1_000_000_000;
 
 /// The gap in the times' unit, rounded down: for whole numbers of the unit, "more than the
 /// gap" is the same either way.
-fn gap_in(gap: &ScalarValue, unit: TimeUnit) -> DfResult<i64> {
+fn gap_in(gap: &ScalarValue, unit: TimeUnit) -> DfResult<u64> {
     let nanos: i128 = match gap {
         ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 => {
             i128::from(v.days) * NANOS_PER_DAY + i128::from(v.nanoseconds)
@@ -161,7 +161,7 @@ fn gap_in(gap: &ScalarValue, unit: TimeUnit) -> DfResult<i64> {
         TimeUnit::Microsecond => 1_000,
         TimeUnit::Nanosecond => 1,
     };
-    Ok(i64::try_from(nanos / per_unit).unwrap_or(i64::MAX))
+    Ok(u64::try_from(nanos / per_unit).unwrap_or(u64::MAX))
 }
 
 #[derive(Debug)]

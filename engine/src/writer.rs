@@ -629,6 +629,9 @@ fn with_utc_microsecond_timestamps(
 /// repeating values, few enough to cost nothing next to the write.
 const CARDINALITY_SAMPLE_ROWS: usize = 8192;
 
+/// Fewer values than this in a sample tell nothing of a column's cardinality.
+const MIN_JUDGED_VALUES: usize = 1000;
+
 /// Columns at least nine in ten of whose sampled values are distinct (by hash), among the
 /// values present (a column that is mostly NULL, such as a product on page views, is judged by
 /// the rows that have one), in samples of at least a thousand values; a dictionary of them
@@ -638,6 +641,9 @@ fn near_unique_columns(batches: &[RecordBatch]) -> datafusion::error::Result<Vec
         return Ok(Vec::new());
     };
     let sample = first.slice(0, first.num_rows().min(CARDINALITY_SAMPLE_ROWS));
+    if sample.num_rows() < MIN_JUDGED_VALUES {
+        return Ok(Vec::new());
+    }
     let state = RandomState::with_seed(0);
     let mut hashes = vec![0; sample.num_rows()];
     let mut near_unique = Vec::new();
@@ -646,16 +652,14 @@ fn near_unique_columns(batches: &[RecordBatch]) -> datafusion::error::Result<Vec
             continue;
         }
         create_hashes([column], &state, &mut hashes)?;
-        let nulls = column.logical_nulls();
-        let present: Vec<u64> = match &nulls {
-            Some(nulls) => nulls.valid_indices().map(|row| hashes[row]).collect(),
-            None => hashes.clone(),
+        let (present, distinct): (usize, HashSet<u64>) = match column.logical_nulls() {
+            Some(nulls) => (
+                nulls.len() - nulls.null_count(),
+                nulls.valid_indices().map(|row| hashes[row]).collect(),
+            ),
+            None => (hashes.len(), hashes.iter().copied().collect()),
         };
-        if present.len() < 1000 {
-            continue;
-        }
-        let distinct: HashSet<u64> = present.iter().copied().collect();
-        if distinct.len() * 10 >= present.len() * 9 {
+        if present >= MIN_JUDGED_VALUES && distinct.len() * 10 >= present * 9 {
             near_unique.push(field.name().clone());
         }
     }

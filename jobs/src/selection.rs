@@ -70,25 +70,24 @@ pub(crate) async fn select_files(
         let reader = reader.clone();
         tokio::spawn(async move {
             match reader {
-                Some(reader) => hash_and_read(&lake, reader, &file).await,
+                Some(reader) => {
+                    let FirstSight { md5, size, read } =
+                        hash_and_read(&lake, reader, &file).await?;
+                    Ok((md5, size, Some(read)))
+                }
                 None => {
                     let path = ObjectPath::from(file.path.as_str());
                     let (md5, size) = md5_of(lake.store().as_ref(), &path).await?;
-                    Ok(FirstSight {
-                        md5,
-                        size,
-                        read: FileRead::default(),
-                    })
+                    Ok::<_, EngineError>((md5, size, None))
                 }
             }
         })
     })
     .await;
-    let mut first_reads = HashMap::new();
+    let mut first_reads: HashMap<String, FileRead> = HashMap::new();
     for (file, hashed) in unseen.into_iter().zip(hashes) {
-        let FirstSight { md5, size, read } =
-            hashed.map_err(|e| EngineError::Task(e.to_string()))??;
-        if reader.is_some() {
+        let (md5, size, read) = hashed.map_err(|e| EngineError::Task(e.to_string()))??;
+        if let Some(read) = read {
             first_reads.insert(file.path.clone(), read);
         }
         let record = FileRecord {
