@@ -9,7 +9,9 @@ use lakejob_engine::datafusion::common::{Column, NullEquality, ScalarValue};
 use lakejob_engine::datafusion::datasource::MemTable;
 use lakejob_engine::datafusion::error::{DataFusionError, Result as DfResult};
 use lakejob_engine::datafusion::functions_aggregate::count::count_all;
-use lakejob_engine::datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, SortExpr, lit};
+use lakejob_engine::datafusion::logical_expr::{
+    Case, Expr, JoinType, LogicalPlanBuilder, SortExpr, lit,
+};
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
 use lakejob_quality::keys::{KeyScan, scan_keys};
 
@@ -74,7 +76,7 @@ pub enum StepsError {
 pub async fn plan_steps(
     input: DataFrame,
     job: &JobSpec,
-    references: &HashMap<String, DataFrame>,
+    references: &HashMap<String, Reference>,
     rereads: Rereads,
 ) -> Result<DataFrame, StepsError> {
     let (frame, problems) = plan_steps_past_problems(input, job, references, rereads)
@@ -93,7 +95,7 @@ pub async fn plan_steps(
 pub(crate) async fn plan_steps_past_problems(
     input: DataFrame,
     job: &JobSpec,
-    references: &HashMap<String, DataFrame>,
+    references: &HashMap<String, Reference>,
     rereads: Rereads,
 ) -> DfResult<(DataFrame, Vec<Problem>)> {
     let mut frame = input;
@@ -105,7 +107,7 @@ pub(crate) async fn plan_steps_past_problems(
                 Ok(planned) => frame = planned.apply(rereads).await?,
                 Err(e) => problems.push(Problem::new(format!("{field}.dedupe"), describe(&e))),
             },
-            Step::Join(join) => match plan_join(frame.clone(), join, references) {
+            Step::Join(join) => match plan_join(frame.clone(), join, references).await {
                 Ok(next) => frame = next,
                 Err(message) => problems.push(Problem::new(format!("{field}.join"), message)),
             },
@@ -314,10 +316,39 @@ impl Dedupe {
     }
 }
 
-fn plan_join(
+/// A reference of at most this many rows is joined as a lookup.
+const LOOKUP_MAX_ROWS: usize = 256;
+
+/// A reference table, as the join steps use it.
+#[derive(Debug, Clone)]
+pub enum Reference {
+    /// At most [`LOOKUP_MAX_ROWS`] rows, in this process: joined as a lookup, so the plan
+    /// carries its values and never reads it.
+    Small(DataFrame),
+    /// Joined by a hash join wherever the plan runs.
+    Large(DataFrame),
+}
+
+impl Reference {
+    /// The reference whose rows are `local`, here; `elsewhere` is the same rows where the plan
+    /// runs, if not here (a cluster).
+    pub async fn new(local: DataFrame, elsewhere: Option<DataFrame>) -> DfResult<Self> {
+        if local.clone().count().await? <= LOOKUP_MAX_ROWS {
+            Ok(Self::Small(local))
+        } else {
+            Ok(Self::Large(elsewhere.unwrap_or(local)))
+        }
+    }
+}
+
+/// Adds the reference's columns to each row by its key. A small reference on a one-column key is
+/// a lookup: a `CASE key WHEN .. THEN .. END` of literals per added column (a hash map in
+/// DataFusion), which computes the new columns only, where a hash join copies every column of
+/// every row. Either way a row whose key is missing, or NULL, gets NULLs.
+async fn plan_join(
     frame: DataFrame,
     step: &JoinStep,
-    references: &HashMap<String, DataFrame>,
+    references: &HashMap<String, Reference>,
 ) -> Result<DataFrame, String> {
     let reference = references.get(&step.reference).ok_or_else(|| {
         let mut known: Vec<&str> = references.keys().map(String::as_str).collect();
@@ -342,6 +373,25 @@ fn plan_join(
             ));
         }
     }
+    for key in &step.on {
+        if !frame.schema().has_column_with_unqualified_name(key) {
+            return Err(format!("on: '{key}' is not a column of the rows"));
+        }
+    }
+    let reference = match (reference, step.on.as_slice()) {
+        (Reference::Small(rows), [key]) => {
+            return lookups(rows, key, &step.columns)
+                .await
+                .and_then(|lookups| {
+                    lookups
+                        .into_iter()
+                        .try_fold(frame, |frame, (name, expr)| frame.with_column(&name, expr))
+                })
+                .map_err(|e| describe(&e));
+        }
+        (Reference::Small(rows), _) => rows,
+        (Reference::Large(plan), _) => plan,
+    };
     let renamed: Vec<String> = step.on.iter().map(|c| format!("__join_{c}")).collect();
     let mut selection: Vec<Expr> = step
         .on
@@ -360,12 +410,63 @@ fn plan_join(
         .map_err(|e| describe(&e))
 }
 
+/// The small reference's `columns` as lookups on `key`, named. The reference's keys are unique
+/// (checked as it loads).
+async fn lookups(
+    reference: &DataFrame,
+    key: &str,
+    columns: &[String],
+) -> DfResult<Vec<(String, Expr)>> {
+    let selection: Vec<Expr> = std::iter::once(key)
+        .chain(columns.iter().map(String::as_str))
+        .map(column)
+        .collect();
+    let selected = reference.clone().select(selection)?;
+    let types: Vec<_> = selected
+        .schema()
+        .fields()
+        .iter()
+        .skip(1)
+        .map(|field| field.data_type().clone())
+        .collect();
+    let rows = selected.collect().await?;
+    let mut branches: Vec<Vec<(Box<Expr>, Box<Expr>)>> = vec![Vec::new(); columns.len()];
+    for batch in &rows {
+        for row in 0..batch.num_rows() {
+            let key_value = ScalarValue::try_from_array(batch.column(0), row)?;
+            // A NULL key matches no row, as in a join.
+            if key_value.is_null() {
+                continue;
+            }
+            for (index, column_branches) in branches.iter_mut().enumerate() {
+                let value = ScalarValue::try_from_array(batch.column(index + 1), row)?;
+                column_branches.push((Box::new(lit(key_value.clone())), Box::new(lit(value))));
+            }
+        }
+    }
+    columns
+        .iter()
+        .zip(branches)
+        .zip(types)
+        .map(|((name, when_then), data_type)| {
+            let expr = if when_then.is_empty() {
+                lit(ScalarValue::try_new_null(&data_type)?)
+            } else {
+                Expr::Case(Case::new(Some(Box::new(column(key))), when_then, None))
+            };
+            Ok((name.clone(), expr))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
     use std::sync::Arc;
 
-    use lakejob_engine::datafusion::arrow::array::{Array, AsArray, Int64Array, StringArray};
+    use lakejob_engine::datafusion::arrow::array::{
+        Array, AsArray, Decimal128Array, Int64Array, StringArray,
+    };
     use lakejob_engine::datafusion::arrow::datatypes::{DataType, Field, Schema};
     use lakejob_engine::datafusion::arrow::record_batch::RecordBatch;
 
@@ -426,5 +527,96 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(keys_of(counted).await, expected);
+    }
+
+    /// Rows of (currency, rate): a decimal rate, NULL where given as `None`.
+    fn rates(ctx: &SessionContext, rows: &[(Option<&str>, Option<i128>)]) -> DataFrame {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("currency", DataType::Utf8, true),
+            Field::new("rate", DataType::Decimal128(18, 6), true),
+        ]));
+        let currencies: StringArray = rows.iter().map(|(c, _)| *c).collect();
+        let rates = rows
+            .iter()
+            .map(|(_, r)| *r)
+            .collect::<Decimal128Array>()
+            .with_precision_and_scale(18, 6)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(currencies), Arc::new(rates)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        ctx.read_batch(batch).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn a_small_reference_is_looked_up_and_gives_what_the_join_gives() {
+        let ctx = SessionContext::new();
+        let input = ctx
+            .read_batch(
+                RecordBatch::try_new(
+                    Arc::new(Schema::new(vec![
+                        Field::new("id", DataType::Int64, false),
+                        Field::new("currency", DataType::Utf8, true),
+                    ])),
+                    vec![
+                        Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5])),
+                        Arc::new(StringArray::from(vec![
+                            Some("EUR"),
+                            Some("USD"),
+                            None,
+                            Some("XXX"),
+                            Some("GBP"),
+                        ])),
+                    ],
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let small = [
+            (Some("USD"), Some(1_000_000)),
+            (Some("EUR"), Some(1_080_000)),
+            (Some("GBP"), None),
+            (None, Some(7)),
+        ];
+        // The same rows and more unrelated keys than a lookup holds: a hash join.
+        let filler: Vec<String> = (0..LOOKUP_MAX_ROWS).map(|i| format!("Z{i}")).collect();
+        let mut large = small.to_vec();
+        large.extend(filler.iter().map(|c| (Some(c.as_str()), Some(1))));
+        let step = JoinStep {
+            reference: "fx".into(),
+            on: vec!["currency".into()],
+            columns: vec!["rate".into()],
+        };
+        let mut outputs = Vec::new();
+        for (rows, joins) in [(rates(&ctx, &small), false), (rates(&ctx, &large), true)] {
+            let reference = Reference::new(rows, None)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let references = HashMap::from([("fx".to_string(), reference)]);
+            let joined = plan_join(input.clone(), &step, &references)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let plan = joined.logical_plan().display_indent().to_string();
+            assert_eq!(plan.contains("Join"), joins, "{plan}");
+            let sorted = joined
+                .sort(vec![column("id").sort(true, false)])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let batches = sorted.collect().await.unwrap_or_else(|e| panic!("{e}"));
+            let text =
+                lakejob_engine::datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .to_string();
+            outputs.push(text);
+        }
+        let expected = "\
++----+----------+----------+
+| id | currency | rate     |
++----+----------+----------+
+| 1  | EUR      | 1.080000 |
+| 2  | USD      | 1.000000 |
+| 3  |          |          |
+| 4  | XXX      |          |
+| 5  | GBP      |          |
++----+----------+----------+";
+        assert_eq!(outputs, vec![expected.to_string(), expected.to_string()]);
     }
 }

@@ -26,7 +26,7 @@ use lakejob_quality::QualityReport;
 use serde::Serialize;
 
 use crate::JobsError;
-use crate::plan::{Problem, Rereads, StepsError, column, plan_steps};
+use crate::plan::{Problem, Reference, Rereads, StepsError, column, plan_steps};
 use crate::quality_log::{prepare_rule_inputs, record_quality};
 use crate::reports::{ReportFiles, run_log_dir, write_reports};
 use crate::selection::{Scope, select_files};
@@ -471,7 +471,7 @@ impl<'a> JobRun<'a> {
     async fn plan_steps(
         &self,
         input: DataFrame,
-        references: &HashMap<String, DataFrame>,
+        references: &HashMap<String, Reference>,
         rereads: Rereads,
     ) -> Result<DataFrame, JobsError> {
         plan_steps(input, self.job, references, rereads)
@@ -510,7 +510,7 @@ impl<'a> JobRun<'a> {
         &self,
         cluster: &SessionContext,
         scan: RawScan,
-        references: &HashMap<String, DataFrame>,
+        references: &HashMap<String, Reference>,
     ) -> Result<(Vec<FileRead>, (SchemaRef, Vec<RecordBatch>)), JobsError> {
         let table = RawFilesTable::try_new(scan.clone()).map_err(self.engine())?;
         let input = cluster.read_table(Arc::new(table)).map_err(|e| {
@@ -646,7 +646,7 @@ impl<'a> JobRun<'a> {
         &self,
         ctx: &SessionContext,
         cluster: Option<&SessionContext>,
-    ) -> Result<HashMap<String, DataFrame>, JobsError> {
+    ) -> Result<HashMap<String, Reference>, JobsError> {
         let readers = compile_references(ctx, self.job).map_err(|p| self.invalid(p))?;
         let mut frames = HashMap::new();
         for (name, path, reader) in readers {
@@ -680,7 +680,7 @@ impl<'a> JobRun<'a> {
             }
             let frame = read_frame(ctx, reader.typed_schema(), read.valid)?;
             self.check_reference_keys(&name, &frame).await?;
-            let frame = match (cluster, self.job.references.iter().find(|r| r.name == name)) {
+            let elsewhere = match (cluster, self.job.references.iter().find(|r| r.name == name)) {
                 (Some(cluster), Some(reference)) => {
                     let scan = RawScan {
                         lake: self.lake.root_url().clone(),
@@ -692,15 +692,20 @@ impl<'a> JobRun<'a> {
                         partitions: 1,
                     };
                     let table = RawFilesTable::try_new(scan).map_err(self.engine())?;
-                    cluster.read_table(Arc::new(table)).map_err(|e| {
+                    Some(cluster.read_table(Arc::new(table)).map_err(|e| {
                         self.engine()(EngineError::datafusion(format!(
                             "reading reference {name} on the cluster"
                         ))(e))
-                    })?
+                    })?)
                 }
-                _ => frame,
+                _ => None,
             };
-            frames.insert(name, frame);
+            let reference = Reference::new(frame, elsewhere).await.map_err(|e| {
+                self.engine()(EngineError::datafusion(format!(
+                    "counting reference {name}"
+                ))(e))
+            })?;
+            frames.insert(name, reference);
         }
         Ok(frames)
     }

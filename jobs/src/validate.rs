@@ -13,7 +13,7 @@ use lakejob_engine::{TableFormat, Zone};
 use lakejob_quality::QualitySpec;
 
 use crate::JobsError;
-use crate::plan::{Problem, Rereads, describe, plan_steps_past_problems};
+use crate::plan::{Problem, Reference, Rereads, describe, plan_steps_past_problems};
 use crate::spec::{FormatSpec, JobSpec, SourceSpec, WriteModeSpec};
 
 /// Parses a job file strictly. `origin` names the file in errors.
@@ -167,8 +167,9 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
     if let Ok(readers) = compile_references(&ctx, job).map_err(|p| problems.extend(p)) {
         for (name, _, reader) in readers {
             match empty_frame(&ctx, reader.typed_schema()) {
+                // No rows, so a lookup: it checks the key and the columns as a join does.
                 Ok(frame) => {
-                    references.insert(name, frame);
+                    references.insert(name, Reference::Small(frame));
                 }
                 Err(problem) => problems.push(problem),
             }
