@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod clock;
+mod delta_files;
 pub mod distributed;
 pub mod error;
 pub mod failpoint;

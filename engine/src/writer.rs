@@ -15,20 +15,24 @@ use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{DataFrame, SessionContext};
-use deltalake::DeltaTable;
-use deltalake::kernel::StructType;
+use delta_kernel::table_properties::TableProperties;
+use deltalake::datafile::writer::WriterConfig;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::transaction::{CommitProperties, TransactionError};
+use deltalake::kernel::{Action, StructType, normalize_for_delta};
 use deltalake::operations::write::SchemaMode;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
+use deltalake::table::config::TablePropertiesExt;
+use deltalake::{DeltaTable, DeltaTableError};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 
 use crate::catalog::{Catalog, PartitionValues, TableDefinition, TableFormat, TableName};
+use crate::delta_files::{split_by_partition, write_partition_files};
 use crate::error::{EngineError, Result};
 use crate::failpoint::failpoint;
 use crate::lake::Lake;
@@ -296,7 +300,15 @@ impl<'a> TableWrite<'a> {
         let evolve = !added.is_empty();
         let session = Arc::new(self.ctx.state());
         let properties = self.writer_properties(&batches)?;
-        let rows = parallel_rows(schema, batches, session.config().target_partitions())?;
+        let concurrency = session.config().target_partitions();
+        if !exists && self.creates_from_own_files(schema) {
+            let table = self
+                .create_from_files(table, schema, batches, properties, concurrency)
+                .await?;
+            metrics.version = table.version().and_then(|v| i64::try_from(v).ok());
+            return Ok(());
+        }
+        let rows = parallel_rows(schema, batches, concurrency)?;
         let write = |table: DeltaTable, mode: SaveMode| {
             let write = table
                 .write(Vec::new())
@@ -358,6 +370,66 @@ impl<'a> TableWrite<'a> {
         metrics.version = table.version().and_then(|v| i64::try_from(v).ok());
         metrics.columns_added = added;
         Ok(())
+    }
+
+    /// A new partitioned table is created from data files this write encodes itself
+    /// ([`crate::delta_files`]) when its schema needs no conversion for Delta; delta-rs'
+    /// write copies every row twice on the way.
+    fn creates_from_own_files(&self, schema: &SchemaRef) -> bool {
+        !self.partition_columns.is_empty() && Arc::ptr_eq(&normalize_for_delta(schema), schema)
+    }
+
+    /// Writes the rows' files partition by partition, then creates the table with them in
+    /// one commit (version 0). A creation that finds the table made meanwhile reports a lost
+    /// race, which `write_delta` retries on the existing table.
+    async fn create_from_files(
+        &self,
+        table: DeltaTable,
+        schema: &SchemaRef,
+        batches: Vec<RecordBatch>,
+        properties: WriterProperties,
+        concurrency: usize,
+    ) -> Result<DeltaTable> {
+        let name = self.name.to_string();
+        let partitions = split_by_partition(batches, &self.partition_columns, &name)?;
+        let defaults = TableProperties::default();
+        let config = WriterConfig::new(
+            Arc::clone(schema),
+            self.partition_columns.clone(),
+            Some(properties),
+            Some(defaults.target_file_size()),
+            None,
+            defaults.num_indexed_cols(),
+            None,
+        );
+        let adds = write_partition_files(table.object_store(), config, partitions, concurrency)
+            .await
+            .map_err(EngineError::delta(&name))?;
+        let columns: StructType = Arc::clone(schema)
+            .try_into_kernel()
+            .map_err(|e| EngineError::delta(&name)(e.into()))?;
+        let created = table
+            .create()
+            .with_columns(columns.fields().cloned())
+            .with_partition_columns(self.partition_columns.clone())
+            .with_table_name(&self.name.table)
+            .with_actions(adds.into_iter().map(Action::Add))
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
+            .await;
+        match created {
+            Ok(table) => Ok(table),
+            Err(_)
+                if self
+                    .lake
+                    .has_objects(&format!("{}/_delta_log", self.relative_path()))
+                    .await? =>
+            {
+                Err(EngineError::delta(&name)(DeltaTableError::Transaction {
+                    source: TransactionError::VersionAlreadyExists(0),
+                }))
+            }
+            Err(e) => Err(EngineError::delta(&name)(e)),
+        }
     }
 
     /// The columns this output adds to the existing table, which then evolves; refuses an
@@ -914,40 +986,57 @@ mod tests {
         let lake = Lake::open(&dir.path().to_string_lossy())?;
         let catalog = NoCatalog;
         let ctx = crate::session::new_session(&crate::session::SessionOptions::default())?;
-        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("p", DataType::Int64, false),
+        ]));
         let batch = |n: i64| {
             RecordBatch::try_new(
                 Arc::clone(&schema),
-                vec![Arc::new(Int64Array::from(vec![n]))],
+                vec![
+                    Arc::new(Int64Array::from(vec![n])),
+                    Arc::new(Int64Array::from(vec![n % 2])),
+                ],
             )
             .map_err(|e| EngineError::datafusion("test batch")(e.into()))
         };
-        let write = |n: i64| {
-            let (lake, ctx, catalog, schema) = (&lake, &ctx, &catalog, Arc::clone(&schema));
-            async move {
-                TableWrite::new(
-                    lake,
-                    ctx,
-                    TableName::new("lakejob", "log"),
-                    TableFormat::Delta,
-                )
-                .with_mode(WriteMode::Append)
-                .execute(schema, vec![batch(n)?], catalog)
-                .await
+        // Unpartitioned (delta-rs' write) and partitioned (files written here, then created).
+        for (table, partition_columns) in [("log", vec![]), ("partitioned_log", vec!["p".into()])] {
+            let write = |n: i64| {
+                let (lake, ctx, catalog, schema) = (&lake, &ctx, &catalog, Arc::clone(&schema));
+                let partition_columns = partition_columns.clone();
+                async move {
+                    TableWrite::new(
+                        lake,
+                        ctx,
+                        TableName::new("lakejob", table),
+                        TableFormat::Delta,
+                    )
+                    .with_partition_columns(partition_columns)
+                    .with_mode(WriteMode::Append)
+                    .execute(schema, vec![batch(n)?], catalog)
+                    .await
+                }
+            };
+            let writes: Vec<_> = (0..8).map(write).collect();
+            for written in futures::future::join_all(writes).await {
+                written?;
             }
-        };
-        let writes: Vec<_> = (0..8).map(write).collect();
-        for written in futures::future::join_all(writes).await {
-            written?;
+            let table = deltalake::open_table(lake.url_of(&format!("lakejob/{table}"))?)
+                .await
+                .map_err(EngineError::delta("lakejob.log"))?;
+            assert_eq!(
+                table.version(),
+                Some(7),
+                "one creates the table, the others append to it"
+            );
+            let files = table
+                .snapshot()
+                .map_err(EngineError::delta("lakejob.log"))?
+                .log_data()
+                .num_files();
+            assert_eq!(files, 8, "every write's file is in the table");
         }
-        let table = deltalake::open_table(lake.url_of("lakejob/log")?)
-            .await
-            .map_err(EngineError::delta("lakejob.log"))?;
-        assert_eq!(
-            table.version(),
-            Some(7),
-            "one creates the table, the others append to it"
-        );
         Ok(())
     }
 }

@@ -112,6 +112,19 @@ fn every_semantic_problem_is_reported_at_once() {
 }
 
 #[test]
+fn a_join_on_a_misspelled_column_is_named() {
+    let lake = TestLake::with_fixture();
+    let folder = job_with(&lake, |t| t.replace("on: [currency]", "on: [curency]"));
+    let (code, stderr) = run_with_jobs(&lake, &folder);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("steps[1]") && stderr.contains("on: 'curency' is not a column of the rows"),
+        "{stderr}"
+    );
+    assert_nothing_written(&lake);
+}
+
+#[test]
 fn parquet_targets_write_hive_partitions_and_refuse_merge() {
     let lake = TestLake::with_fixture();
     let folder = job_with(&lake, |t| t.replace("format: delta\n", "format: parquet\n"));
