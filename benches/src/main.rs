@@ -53,6 +53,10 @@ struct Options {
     /// The folder of the peer scripts.
     #[arg(long, default_value = "benches/peers")]
     peers_dir: PathBuf,
+    /// Measure each step (and each peer) this many times, lakejob and the peers taking turns,
+    /// and report the run of median wall time: one run on a shared machine moves by a fifth.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
 }
 
 /// The peers that have a script, by name.
@@ -85,6 +89,8 @@ struct Measurement {
     rows_per_s: f64,
     input_mb: f64,
     input_mb_per_s: f64,
+    /// How many runs the median was taken over.
+    runs: u32,
 }
 
 /// Resources of a finished child, or of children run one after the other.
@@ -201,7 +207,24 @@ fn record(scale: f64, step: &str, usage: &Usage, rows: u64, input_bytes: u64) ->
         rows_per_s: rows as f64 / wall.max(1e-9),
         input_mb,
         input_mb_per_s: input_mb / wall.max(1e-9),
+        runs: 1,
     }
+}
+
+/// For each step, the run of median wall time among `runs` (each a run of every step, in the
+/// same order), with the number of runs.
+fn medians(runs: Vec<Vec<Measurement>>) -> Vec<Measurement> {
+    let count = runs.len();
+    let steps = runs.first().map_or(0, Vec::len);
+    (0..steps)
+        .filter_map(|step| {
+            let mut of_step: Vec<&Measurement> = runs.iter().filter_map(|r| r.get(step)).collect();
+            of_step.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+            let mut median = of_step.get(of_step.len() / 2).copied()?.clone();
+            median.runs = count as u32;
+            Some(median)
+        })
+        .collect()
 }
 
 fn run(options: &Options) -> Result<Vec<Measurement>, String> {
@@ -247,50 +270,68 @@ fn run(options: &Options) -> Result<Vec<Measurement>, String> {
             (step.clone(), runs)
         });
         for (step, commands) in jobs.chain(pipeline) {
-            // A clean target each time: the benchmark measures a first load, not a no-op re-run.
-            for zone in ["processed", "curated", "quarantine", "_lakejob"] {
-                let _ = std::fs::remove_dir_all(lake.join(zone));
+            let mut runs = Vec::new();
+            for _ in 0..options.runs {
+                let (ours, input) = measure_step(options, scale, &lake, &step, &commands)?;
+                let mut measured = vec![ours];
+                if options.peers {
+                    measured.extend(run_peers(options, scale, &lake, &step, input)?);
+                }
+                runs.push(measured);
             }
-            let mut usage = Usage::default();
-            let mut first_summary = None;
-            for command in commands {
-                let mut args: Vec<String> = ["--lake", lake_arg.as_str(), "--output", "json"]
-                    .into_iter()
-                    .chain(command)
-                    .map(String::from)
-                    .collect();
-                args.extend(options.job_args.iter().cloned());
-                let run = measure(&options.lakejob, &args)?;
-                let summary: serde_json::Value =
-                    serde_json::from_str(&run.stdout).map_err(|e| e.to_string())?;
-                usage.add(&run);
-                first_summary.get_or_insert(summary);
-            }
-            let summary = first_summary.unwrap_or_default();
-            let (rows, input) = match summary["stages"].as_array() {
-                // A pipeline: rows read from raw files by its source jobs, and the whole raw zone.
-                Some(stages) => (
-                    stages
-                        .iter()
-                        .flat_map(|s| s["jobs"].as_array().into_iter().flatten())
-                        .filter(|j| j["files_ingested"].as_u64().unwrap_or(0) > 0)
-                        .filter_map(|j| j["rows_in"].as_u64())
-                        .sum(),
-                    folder_bytes(&lake.join("raw")),
-                ),
-                // Jobs: the rows and raw files of the first, which reads the raw zone.
-                None => (
-                    summary["rows_in"].as_u64().unwrap_or(0),
-                    folder_bytes(&lake.join("raw").join(job_source(jobs_of(&step)[0]))),
-                ),
-            };
-            results.push(record(scale, &step, &usage, rows, input));
-            if options.peers {
-                results.extend(run_peers(options, scale, &lake, &step, input)?);
-            }
+            results.extend(medians(runs));
         }
     }
     Ok(results)
+}
+
+/// One run of a step's commands on a clean target: the benchmark measures a first load, not a
+/// no-op re-run.
+fn measure_step(
+    options: &Options,
+    scale: f64,
+    lake: &Path,
+    step: &str,
+    commands: &[Vec<&str>],
+) -> Result<(Measurement, u64), String> {
+    let lake_arg = lake.display().to_string();
+    for zone in ["processed", "curated", "quarantine", "_lakejob"] {
+        let _ = std::fs::remove_dir_all(lake.join(zone));
+    }
+    let mut usage = Usage::default();
+    let mut first_summary = None;
+    for command in commands.iter().cloned() {
+        let mut args: Vec<String> = ["--lake", lake_arg.as_str(), "--output", "json"]
+            .into_iter()
+            .chain(command)
+            .map(String::from)
+            .collect();
+        args.extend(options.job_args.iter().cloned());
+        let run = measure(&options.lakejob, &args)?;
+        let summary: serde_json::Value =
+            serde_json::from_str(&run.stdout).map_err(|e| e.to_string())?;
+        usage.add(&run);
+        first_summary.get_or_insert(summary);
+    }
+    let summary = first_summary.unwrap_or_default();
+    let (rows, input) = match summary["stages"].as_array() {
+        // A pipeline: rows read from raw files by its source jobs, and the whole raw zone.
+        Some(stages) => (
+            stages
+                .iter()
+                .flat_map(|s| s["jobs"].as_array().into_iter().flatten())
+                .filter(|j| j["files_ingested"].as_u64().unwrap_or(0) > 0)
+                .filter_map(|j| j["rows_in"].as_u64())
+                .sum(),
+            folder_bytes(&lake.join("raw")),
+        ),
+        // Jobs: the rows and raw files of the first, which reads the raw zone.
+        None => (
+            summary["rows_in"].as_u64().unwrap_or(0),
+            folder_bytes(&lake.join("raw").join(job_source(jobs_of(step)[0]))),
+        ),
+    };
+    Ok((record(scale, step, &usage, rows, input), input))
 }
 
 /// Runs every peer script written for `job` on the same lake, as a whole process.
