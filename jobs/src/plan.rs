@@ -5,6 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use lakejob_engine::datafusion::arrow::array::{BooleanArray, RecordBatch};
+use lakejob_engine::datafusion::arrow::compute::filter_record_batch;
+use lakejob_engine::datafusion::arrow::compute::kernels::boolean::not;
+use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
 use lakejob_engine::datafusion::common::{Column, NullEquality, ScalarValue};
 use lakejob_engine::datafusion::datasource::MemTable;
 use lakejob_engine::datafusion::error::{DataFusionError, Result as DfResult};
@@ -13,7 +17,7 @@ use lakejob_engine::datafusion::logical_expr::{
     Case, Expr, JoinType, LogicalPlanBuilder, SortExpr, lit,
 };
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
-use lakejob_quality::keys::{KeyScan, scan_keys};
+use lakejob_quality::keys::{KeyScan, rows_of_repeated_keys, scan_keys};
 
 use crate::spec::{DedupeStep, JobSpec, JoinStep, Step};
 
@@ -54,9 +58,12 @@ pub(crate) fn describe(error: &DataFusionError) -> String {
 /// What reading a step's input again costs, which decides how a dedupe is planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rereads {
-    /// The input is in memory or in local files: a dedupe finds the duplicated keys first (it
-    /// scans the key's hashes while planning) and ranks only their rows, reading its input
-    /// three times to rank far fewer rows.
+    /// The input is in memory (the rows just read from raw files): a dedupe takes its rows as
+    /// they are, marks the rows of repeated keys by their place and ranks only those.
+    InMemory,
+    /// The input is in local files: a dedupe finds the duplicated keys first (it scans the
+    /// key's hashes while planning) and ranks only their rows, reading its input three times
+    /// to rank far fewer rows.
     Cheap,
     /// Each read is a scan stage on a cluster (every raw file parsed again): a dedupe ranks
     /// every row in one pass over its input.
@@ -276,8 +283,26 @@ impl Dedupe {
     /// table from them and stream the input through it where it is. Joining the keys' plan
     /// instead ran their aggregate twice and hash-partitioned every input row for each join.
     async fn apply(self, rereads: Rereads) -> DfResult<DataFrame> {
-        if rereads == Rereads::Costly {
-            return Ok(self.ranked);
+        match rereads {
+            Rereads::Costly => return Ok(self.ranked),
+            Rereads::InMemory => {
+                let rows = self.frame.clone().collect().await?;
+                let task = self.frame.clone().task_ctx();
+                let schema = rows
+                    .first()
+                    .map(RecordBatch::schema)
+                    .unwrap_or_else(|| Arc::new(self.frame.schema().as_arrow().clone()));
+                let key = self
+                    .key
+                    .iter()
+                    .map(|k| schema.index_of(k))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if let Some(masks) = rows_of_repeated_keys(&rows, &key, task.memory_pool())? {
+                    return self.rank_repeated(schema, rows, masks);
+                }
+                // Past the memory limit: the joins below, whose aggregate can spill.
+            }
+            Rereads::Cheap => {}
         }
         // No key repeats: every row is kept as it is, without a join copying it.
         let Some(duplicated) = self.duplicated_keys().await? else {
@@ -313,6 +338,44 @@ impl Dedupe {
             Some(self.order),
         )?;
         unique.union(ranked)
+    }
+}
+
+impl Dedupe {
+    /// The rows of keys that do not repeat, as they are (only the batches holding repeated
+    /// keys are copied, without them), and the rows of repeated keys ranked. Probing every
+    /// row against the repeated keys instead, twice (a semi and an anti join), was most of
+    /// transaction_etl's dedupe.
+    fn rank_repeated(
+        self,
+        schema: SchemaRef,
+        rows: Vec<RecordBatch>,
+        masks: Vec<BooleanArray>,
+    ) -> DfResult<DataFrame> {
+        let (state, _) = self.frame.into_parts();
+        let ctx = SessionContext::new_with_state(state);
+        let streams = ctx.state().config().target_partitions().max(1);
+        let mut unique = vec![Vec::new(); streams];
+        let mut repeated = Vec::new();
+        for (index, (batch, mask)) in rows.into_iter().zip(masks).enumerate() {
+            let kept = if mask.true_count() == 0 {
+                batch
+            } else {
+                repeated.push(filter_record_batch(&batch, &mask)?);
+                filter_record_batch(&batch, &not(&mask)?)?
+            };
+            unique[index % streams].push(kept);
+        }
+        let all: Vec<Expr> = schema.fields().iter().map(|f| column(f.name())).collect();
+        let keys = self.key.iter().map(|k| column(k)).collect();
+        let ranked = ctx
+            .read_table(Arc::new(MemTable::try_new(
+                Arc::clone(&schema),
+                vec![repeated],
+            )?))?
+            .distinct_on(keys, all, Some(self.order))?;
+        ctx.read_table(Arc::new(MemTable::try_new(schema, unique)?))?
+            .union(ranked)
     }
 }
 
@@ -527,6 +590,72 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(keys_of(counted).await, expected);
+    }
+
+    #[tokio::test]
+    async fn every_way_of_deduplicating_keeps_the_same_rows() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let batch = |ids: Vec<Option<&str>>, n: Vec<i64>| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(StringArray::from(ids)),
+                    Arc::new(Int64Array::from(n)),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // Repeats within a batch and across batches, NULL keys, and a batch of distinct keys.
+        let rows = vec![
+            batch(
+                vec![Some("a"), Some("b"), Some("a"), None],
+                vec![5, 2, 9, 4],
+            ),
+            batch(vec![None, Some("c"), Some("a")], vec![8, 6, 7]),
+            batch(vec![Some("d"), Some("e")], vec![1, 3]),
+        ];
+        let ctx = SessionContext::new();
+        let table =
+            MemTable::try_new(Arc::clone(&schema), vec![rows]).unwrap_or_else(|e| panic!("{e}"));
+        let frame = ctx
+            .read_table(Arc::new(table))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let step = DedupeStep {
+            key: vec!["id".into()],
+            order_by: vec!["n desc".into()],
+        };
+        let mut outputs = Vec::new();
+        for rereads in [Rereads::InMemory, Rereads::Cheap, Rereads::Costly] {
+            let deduped = Dedupe::plan(frame.clone(), &step)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .apply(rereads)
+                .await
+                .and_then(|f| f.sort(vec![column("n").sort(true, false)]))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let batches = deduped.collect().await.unwrap_or_else(|e| panic!("{e}"));
+            let text =
+                lakejob_engine::datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .to_string();
+            outputs.push((rereads, text));
+        }
+        let expected = "\
++----+---+
+| id | n |
++----+---+
+| d  | 1 |
+| b  | 2 |
+| e  | 3 |
+| c  | 6 |
+|    | 8 |
+| a  | 9 |
++----+---+";
+        for (rereads, text) in outputs {
+            assert_eq!(text, expected, "{rereads:?}");
+        }
     }
 
     /// Rows of (currency, rate): a decimal rate, NULL where given as `None`.

@@ -294,7 +294,9 @@ impl<'a> JobRun<'a> {
                     .flat_map(|read| std::mem::take(&mut read.valid))
                     .collect();
                 let input = read_frame(&ctx, reader.typed_schema(), valid)?;
-                let output = self.plan_steps(input, &references, Rereads::Cheap).await?;
+                let output = self
+                    .plan_steps(input, &references, Rereads::InMemory)
+                    .await?;
                 (reads, self.collect(output, "running the steps").await?)
             }
             Some(cluster) => {

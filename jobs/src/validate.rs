@@ -181,7 +181,7 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
     };
     let output = match empty_frame(&ctx, source.typed_schema()) {
         Ok(input) => {
-            match plan_steps_past_problems(input, job, &references, Rereads::Cheap).await {
+            match plan_steps_past_problems(input, job, &references, Rereads::InMemory).await {
                 Ok((frame, plan_problems)) => {
                     problems.extend(plan_problems);
                     Some(frame)

@@ -7,12 +7,13 @@
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{BooleanArray, BooleanBufferBuilder, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, BooleanBufferBuilder, RecordBatch};
+use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::error::Result;
-use datafusion::execution::memory_pool::MemoryConsumer;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
@@ -38,47 +39,26 @@ pub enum KeyScan {
 pub async fn scan_keys(keys: DataFrame) -> Result<KeyScan> {
     let task = Arc::new(keys.task_ctx());
     let reservation = MemoryConsumer::new("repeated keys").register(task.memory_pool());
-    // A seed per scan: which keys collide cannot be chosen by whoever writes the data.
-    let state = RandomState::with_seed(std::collections::hash_map::RandomState::new().hash_one(0));
     let plan = keys.create_physical_plan().await?;
     let schema = plan.schema();
     let mut stream = execute_stream(plan, task)?;
+    let mut hashed = KeyHashes::new();
     let mut batches = Vec::new();
     let mut batch_bytes = 0;
-    // The hash of every row with the row's number, counted across batches.
-    let mut hashed: Vec<(u64, usize)> = Vec::new();
-    let mut hashes = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        hashes.clear();
-        hashes.resize(batch.num_rows(), 0);
-        create_hashes(batch.columns(), &state, &mut hashes)?;
-        let first = hashed.len();
-        hashed.extend(
-            hashes
-                .iter()
-                .enumerate()
-                .map(|(i, hash)| (*hash, first + i)),
-        );
+        hashed.add(batch.columns())?;
         batch_bytes += batch.get_array_memory_size();
-        let bytes = hashed.capacity() * size_of::<(u64, usize)>() + batch_bytes;
-        if reservation.try_resize(bytes).is_err() {
+        if reservation
+            .try_resize(hashed.bytes() + batch_bytes)
+            .is_err()
+        {
             return Ok(KeyScan::OverMemoryLimit);
         }
         batches.push(batch);
     }
-    // Sorted, equal hashes sit together in row order: the rows after the first of each run
-    // are the repeats. Sorting streams through memory; probing a set of millions of hashes
-    // missed the cache on nearly every row and took about three times as long.
-    hashed.sort_unstable();
-    let mut again = BooleanBufferBuilder::new(hashed.len());
-    again.append_n(hashed.len(), false);
-    for pair in hashed.windows(2) {
-        if pair[0].0 == pair[1].0 {
-            again.set_bit(pair[1].1, true);
-        }
-    }
-    let again = again.finish();
+    let rows = hashed.rows();
+    let again = hashed.repeats(Repeats::AfterTheFirst);
     let mut repeated = Vec::new();
     let mut first = 0;
     for batch in batches {
@@ -89,10 +69,115 @@ pub async fn scan_keys(keys: DataFrame) -> Result<KeyScan> {
         }
     }
     Ok(KeyScan::Scanned {
-        rows: hashed.len(),
+        rows,
         repeated,
         schema,
     })
+}
+
+/// The rows of `batches` (in memory already) whose key, the columns at `key`, hashes like
+/// another row's: every row of a key that occurs more than once, its first included, and the
+/// rows of a distinct key whose hash collides with another's. One mask per batch; `None` when
+/// the hashes would pass the memory limit of `pool`.
+pub fn rows_of_repeated_keys(
+    batches: &[RecordBatch],
+    key: &[usize],
+    pool: &Arc<dyn MemoryPool>,
+) -> Result<Option<Vec<BooleanArray>>> {
+    let reservation = MemoryConsumer::new("repeated keys").register(pool);
+    let mut hashed = KeyHashes::new();
+    for batch in batches {
+        hashed.add(batch.project(key)?.columns())?;
+        if reservation.try_resize(hashed.bytes()).is_err() {
+            return Ok(None);
+        }
+    }
+    let repeated = hashed.repeats(Repeats::Every);
+    let mut first = 0;
+    let masks = batches
+        .iter()
+        .map(|batch| {
+            first += batch.num_rows();
+            BooleanArray::new(
+                repeated.slice(first - batch.num_rows(), batch.num_rows()),
+                None,
+            )
+        })
+        .collect();
+    Ok(Some(masks))
+}
+
+/// Which rows of a repeated hash [`KeyHashes::repeats`] marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeats {
+    /// Every row after the first, in row order.
+    AfterTheFirst,
+    /// Every row, the first included.
+    Every,
+}
+
+/// The hash of every row's key with the row's number, counted across batches.
+struct KeyHashes {
+    /// A seed per scan: which keys collide cannot be chosen by whoever writes the data.
+    state: RandomState,
+    hashed: Vec<(u64, usize)>,
+    hashes: Vec<u64>,
+}
+
+impl KeyHashes {
+    fn new() -> Self {
+        Self {
+            state: RandomState::with_seed(
+                std::collections::hash_map::RandomState::new().hash_one(0),
+            ),
+            hashed: Vec::new(),
+            hashes: Vec::new(),
+        }
+    }
+
+    /// Hashes the next rows' keys.
+    fn add(&mut self, key: &[ArrayRef]) -> Result<()> {
+        let rows = key.first().map_or(0, |column| column.len());
+        self.hashes.clear();
+        self.hashes.resize(rows, 0);
+        create_hashes(key, &self.state, &mut self.hashes)?;
+        let first = self.hashed.len();
+        self.hashed.extend(
+            self.hashes
+                .iter()
+                .enumerate()
+                .map(|(i, hash)| (*hash, first + i)),
+        );
+        Ok(())
+    }
+
+    fn rows(&self) -> usize {
+        self.hashed.len()
+    }
+
+    /// Memory the hashes hold.
+    fn bytes(&self) -> usize {
+        self.hashed.capacity() * size_of::<(u64, usize)>()
+    }
+
+    /// A bit per row, set on the rows whose hash another row shares.
+    fn repeats(mut self, which: Repeats) -> BooleanBuffer {
+        // Sorted, equal hashes sit together in row order. Sorting streams through memory;
+        // probing a set of millions of hashes missed the cache on nearly every row and took
+        // about three times as long.
+        self.hashed.sort_unstable();
+        let mut marked = BooleanBufferBuilder::new(self.hashed.len());
+        marked.append_n(self.hashed.len(), false);
+        for pair in self.hashed.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                marked.set_bit(pair[1].1, true);
+                if which == Repeats::Every {
+                    marked.set_bit(pair[0].1, true);
+                }
+            }
+        }
+        marked.finish()
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +243,41 @@ mod tests {
         let (rows, ids) = repeated_ids(scan);
         assert_eq!(rows, 7);
         assert_eq!(ids, vec![Some("a".into()), None, Some("a".into())]);
+    }
+
+    #[test]
+    fn rows_in_memory_are_marked_by_place_first_row_of_a_repeated_key_included() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("day", DataType::Int64, false),
+        ]));
+        let batch = |ids: Vec<Option<&str>>| {
+            let days = Int64Array::from(vec![1; ids.len()]);
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(StringArray::from(ids)), Arc::new(days)],
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let rows = [
+            batch(vec![Some("a"), Some("b"), None]),
+            batch(vec![Some("c"), None, Some("a")]),
+        ];
+        let pool = SessionContext::new().task_ctx().memory_pool().clone();
+        let masks = rows_of_repeated_keys(&rows, &[0], &pool)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("unexpectedly over the memory limit"));
+        let marked: Vec<Vec<bool>> = masks.iter().map(|m| m.values().iter().collect()).collect();
+        assert_eq!(marked, [[true, false, true], [false, true, true]]);
+
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(16, 1.0)
+            .build_arc()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let small = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        let over = rows_of_repeated_keys(&rows, &[0], small.task_ctx().memory_pool())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(over.is_none());
     }
 
     #[tokio::test]
