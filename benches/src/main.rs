@@ -4,6 +4,7 @@
 //! Peak RSS and CPU time come from `/proc/<pid>` of the child, sampled until it exits, so
 //! the numbers are the job's own, not the harness's.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -130,9 +131,40 @@ fn sample(pid: u32) -> Option<(u64, u64)> {
     Some((peak, ticks))
 }
 
+/// Writes earlier runs left in the page cache go to disk first, so no run pays for another's.
+fn settle() {
+    let _ = Command::new("sync").status();
+}
+
+/// Waits (up to a minute) until no process of the group `group` is left: a peer's engine may
+/// outlive the script that started it (Spark's JVM shuts down after Python exits), and must
+/// not run into the next measurement.
+fn wait_for_group(group: u32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let alive = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| {
+                std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
+                    // Fields after the command name: state, ppid, pgrp.
+                    stat.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+                        .is_some_and(|pgrp| pgrp == group.to_string())
+                })
+            })
+    };
+    while alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn measure(program: &Path, args: &[String]) -> Result<Usage, String> {
+    settle();
     let started = Instant::now();
     let mut child = Command::new(program)
+        .process_group(0)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -160,6 +192,7 @@ fn measure(program: &Path, args: &[String]) -> Result<Usage, String> {
         }
     };
     let wall = started.elapsed();
+    wait_for_group(pid);
     let stdout = reader.join().unwrap_or_default();
     if !status.success() {
         return Err(format!(
