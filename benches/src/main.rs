@@ -600,3 +600,33 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(step: &str, wall_s: f64) -> Measurement {
+        let usage = Usage {
+            wall: Duration::from_secs_f64(wall_s),
+            ..Usage::default()
+        };
+        record(1.0, step, &usage, 10, 1_000_000)
+    }
+
+    #[test]
+    fn each_step_reports_its_run_of_median_wall_time() {
+        let runs = vec![
+            vec![measured("lakejob", 3.0), measured("duckdb", 1.0)],
+            vec![measured("lakejob", 1.0), measured("duckdb", 5.0)],
+            vec![measured("lakejob", 2.0), measured("duckdb", 4.0)],
+        ];
+        let medians = medians(runs);
+        let picked: Vec<(&str, f64, u32)> = medians
+            .iter()
+            .map(|m| (m.step.as_str(), m.wall_s, m.runs))
+            .collect();
+        assert_eq!(picked, [("lakejob", 2.0, 3), ("duckdb", 4.0, 3)]);
+        // Rates come from the run picked, not from an average of runs.
+        assert_eq!(medians[0].rows_per_s, 5.0);
+    }
+}

@@ -272,14 +272,17 @@ impl<'a> TableWrite<'a> {
         let mut table = deltalake::DeltaTableBuilder::from_url(location)
             .and_then(|builder| builder.build())
             .map_err(EngineError::delta(&name))?;
-        if self
-            .lake
-            .has_objects(&format!("{}/_delta_log", self.relative_path()))
-            .await?
-        {
+        if self.has_delta_log().await? {
             table.load().await.map_err(EngineError::delta(&name))?;
         }
         Ok(table)
+    }
+
+    /// Whether the table's location has a Delta log, i.e. the table exists.
+    async fn has_delta_log(&self) -> Result<bool> {
+        self.lake
+            .has_objects(&format!("{}/_delta_log", self.relative_path()))
+            .await
     }
 
     async fn commit_delta(
@@ -418,12 +421,7 @@ impl<'a> TableWrite<'a> {
             .await;
         match created {
             Ok(table) => Ok(table),
-            Err(_)
-                if self
-                    .lake
-                    .has_objects(&format!("{}/_delta_log", self.relative_path()))
-                    .await? =>
-            {
+            Err(_) if self.has_delta_log().await? => {
                 Err(EngineError::delta(&name)(DeltaTableError::Transaction {
                     source: TransactionError::VersionAlreadyExists(0),
                 }))

@@ -339,9 +339,7 @@ impl Dedupe {
         )?;
         unique.union(ranked)
     }
-}
 
-impl Dedupe {
     /// The rows of keys that do not repeat, as they are (only the batches holding repeated
     /// keys are copied, without them), and the rows of repeated keys ranked. Probing every
     /// row against the repeated keys instead, twice (a semi and an anti join), was most of
