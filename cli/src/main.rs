@@ -38,16 +38,29 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// returned to the OS.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Freed memory waits ten seconds, not mimalloc's one, before it goes back to the OS. A job
-/// frees and allocates hundreds of MB between its phases, and memory given back had to be
-/// faulted in and zeroed again: a tenth of transaction_etl's time here (BENCHMARKS.md). An idle
-/// process still shrinks. `MIMALLOC_PURGE_DELAY`, when set, decides instead.
+/// How the process takes memory from the OS; each setting yields to mimalloc's variable for it.
+///
+/// - Freed memory waits ten seconds, not mimalloc's one, before it goes back to the OS. A job
+///   frees and allocates hundreds of MB between its phases, and memory given back had to be
+///   faulted in and zeroed again: a tenth of transaction_etl's time here. An idle process still
+///   shrinks. `MIMALLOC_PURGE_DELAY` decides instead.
+/// - Memory comes in 4 KiB pages, not transparent huge pages. A job touches most of its memory
+///   once: in 2 MiB pages it touched 80 to 100 MB more, and on a VM whose host had taken idle
+///   memory back, faulting them in doubled the system time (transaction_etl 1.79 s -> 1.52 s,
+///   clickstream_events 2.89 s -> 2.60 s). What mimalloc does for `MIMALLOC_ALLOW_THP=0`;
+///   `MIMALLOC_ALLOW_THP` decides instead. See BENCHMARKS.md for both.
 #[allow(unsafe_code)]
-fn keep_freed_memory_for_reuse() {
+fn tune_memory() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one integer option, before any other thread exists; mimalloc accepts
         // any value for it.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+    }
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: sets a flag of this process that later page faults read; no memory is
+        // touched. A kernel without it returns an error and the process keeps huge pages.
+        let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     }
 }
 
@@ -439,7 +452,7 @@ impl Finished {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory_for_reuse();
+    tune_memory();
     let cli = Cli::parse();
     init_tracing(&cli.global);
     let code = match tokio::runtime::Builder::new_multi_thread()
