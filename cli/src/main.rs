@@ -64,12 +64,12 @@ fn tune_memory() {
     }
 }
 
-/// YAML-declared data-lake jobs on Apache DataFusion: raw -> processed -> curated, as Delta or
-/// Parquet, with quarantine, a catalog and quality gates.
 /// Three minutes, object_store's default: long enough to ride out an S3 hiccup, short enough
 /// that a Step Functions retry takes over from a lasting outage.
 const DEFAULT_STORAGE_RETRY_SECONDS: u64 = 180;
 
+/// YAML-declared data-lake jobs on Apache DataFusion: raw -> processed -> curated, as Delta or
+/// Parquet, with quarantine, a catalog and quality gates.
 #[derive(Debug, Parser)]
 #[command(name = "lakejob", version, about)]
 struct Cli {
