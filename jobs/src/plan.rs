@@ -211,10 +211,7 @@ impl Dedupe {
         for entry in &step.order_by {
             order.push(parse_order(entry)?);
         }
-        let ranked =
-            frame
-                .clone()
-                .distinct_on(keys.clone(), Self::columns(&frame), Some(order.clone()))?;
+        let ranked = Self::distinct_on_key(frame.clone(), &step.key, &order)?;
         let names = Self::duplicated_names(&step.key);
         let key_columns = frame.clone().select(
             keys.into_iter()
@@ -238,6 +235,18 @@ impl Dedupe {
             .into_iter()
             .map(Expr::Column)
             .collect()
+    }
+
+    /// One row per key of `frame`, the first by `order`: a DISTINCT ON, whose aggregate can
+    /// spill.
+    fn distinct_on_key(
+        frame: DataFrame,
+        key: &[String],
+        order: &[SortExpr],
+    ) -> DfResult<DataFrame> {
+        let keys = key.iter().map(|k| column(k)).collect();
+        let all = Self::columns(&frame);
+        frame.distinct_on(keys, all, Some(order.to_vec()))
     }
 
     fn duplicated_names(key: &[String]) -> Vec<String> {
@@ -302,7 +311,7 @@ impl Dedupe {
                     .map(|k| schema.index_of(k))
                     .collect::<Result<Vec<_>, _>>()?;
                 if let Some(masks) = rows_of_repeated_keys(&rows, &key, task.memory_pool())? {
-                    return self.rank_repeated(schema, rows, masks);
+                    return self.rank_repeated(schema, rows, masks, &key);
                 }
                 // Past the memory limit: the joins below, whose aggregate can spill.
             }
@@ -334,14 +343,8 @@ impl Dedupe {
             DataFrame::new(state, plan).select(all)
         };
         let unique = on_duplicated(self.frame.clone(), JoinType::LeftAnti)?;
-        let all = Self::columns(&self.frame);
-        let keys = self.key.iter().map(|k| column(k)).collect();
-        let ranked = on_duplicated(self.frame, JoinType::LeftSemi)?.distinct_on(
-            keys,
-            all,
-            Some(self.order),
-        )?;
-        unique.union(ranked)
+        let repeated = on_duplicated(self.frame.clone(), JoinType::LeftSemi)?;
+        unique.union(Self::distinct_on_key(repeated, &self.key, &self.order)?)
     }
 
     /// The rows of keys that do not repeat, as they are (only the batches holding repeated
@@ -353,6 +356,7 @@ impl Dedupe {
         schema: SchemaRef,
         rows: Vec<RecordBatch>,
         masks: Vec<BooleanArray>,
+        key: &[usize],
     ) -> DfResult<DataFrame> {
         let (state, _) = self.frame.clone().into_parts();
         let ctx = SessionContext::new_with_state(state);
@@ -376,17 +380,14 @@ impl Dedupe {
             MemoryConsumer::new("dedupe of repeated keys").register(ctx.task_ctx().memory_pool());
         // Ranked here, the repeated rows are held twice (together, then the first of each key).
         if reservation.try_grow(2 * repeated_bytes).is_ok() {
-            unique[0].push(self.first_per_key(&schema, &repeated)?);
+            unique[0].push(self.first_per_key(&schema, &repeated, key)?);
             return ctx.read_table(Arc::new(MemTable::try_new(schema, unique)?));
         }
-        let all: Vec<Expr> = schema.fields().iter().map(|f| column(f.name())).collect();
-        let keys = self.key.iter().map(|k| column(k)).collect();
-        let ranked = ctx
-            .read_table(Arc::new(MemTable::try_new(
-                Arc::clone(&schema),
-                vec![repeated],
-            )?))?
-            .distinct_on(keys, all, Some(self.order))?;
+        let repeated = ctx.read_table(Arc::new(MemTable::try_new(
+            Arc::clone(&schema),
+            vec![repeated],
+        )?))?;
+        let ranked = Self::distinct_on_key(repeated, &self.key, &self.order)?;
         ctx.read_table(Arc::new(MemTable::try_new(schema, unique)?))?
             .union(ranked)
     }
@@ -395,7 +396,12 @@ impl Dedupe {
     /// came. The rows of repeated keys are few: sorting them here replaced a DISTINCT ON whose
     /// ordered accumulators (one per column per key) cost transaction_etl 140 ms of CPU for
     /// 10 K keys.
-    fn first_per_key(&self, schema: &SchemaRef, rows: &[RecordBatch]) -> DfResult<RecordBatch> {
+    fn first_per_key(
+        &self,
+        schema: &SchemaRef,
+        rows: &[RecordBatch],
+        key: &[usize],
+    ) -> DfResult<RecordBatch> {
         let all = concat_batches(schema, rows)?;
         let positions = u32::try_from(all.num_rows())
             .map_err(|_| DataFusionError::Execution("dedupe: too many repeated rows".into()))?;
@@ -420,11 +426,10 @@ impl Dedupe {
             options: None,
         });
         let sorted = lexsort_to_indices(&sort_columns, None)?;
-        let sorted_keys = self
-            .key
+        let sorted_keys = key
             .iter()
-            .map(|k| Ok(take(all.column(schema.index_of(k)?), &sorted, None)?))
-            .collect::<DfResult<Vec<ArrayRef>>>()?;
+            .map(|&index| take(all.column(index), &sorted, None))
+            .collect::<Result<Vec<ArrayRef>, _>>()?;
         let firsts: UInt32Array = partition(&sorted_keys)?
             .ranges()
             .into_iter()

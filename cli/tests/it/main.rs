@@ -13,6 +13,8 @@ mod crash;
 mod deploy;
 mod golden;
 mod ingest;
+#[cfg(target_os = "linux")]
+mod memory;
 mod peers;
 mod pipeline;
 mod quality;
