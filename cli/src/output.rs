@@ -121,6 +121,9 @@ impl Printer {
             summary.duration_ms as f64 / 1000.0,
             summary.run_id
         );
+        for run in &summary.finished_runs {
+            println!("  finished run {run} first: it had stopped between its commits");
+        }
         println!(
             "  files: {} read, {} skipped",
             summary.files_ingested, summary.files_skipped
@@ -133,6 +136,10 @@ impl Printer {
             summary.rows_in, summary.rows_out, summary.rows_rejected, summary.rows_duplicate
         );
         for table in &summary.tables {
+            if table.already_committed {
+                println!("  {} already held this run's commit", table.table);
+                continue;
+            }
             let version = table.version.map_or(String::new(), |v| format!(" v{v}"));
             println!(
                 "  wrote {} ({}{version}): {} rows, {} partition(s), {} new, {} updated",

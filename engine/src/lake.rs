@@ -217,6 +217,23 @@ impl Lake {
         Ok(())
     }
 
+    /// Whether the object at `path` exists.
+    pub async fn exists(&self, path: &str) -> Result<bool> {
+        match self.store.head(&ObjectPath::from(path)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(EngineError::storage(path)(e)),
+        }
+    }
+
+    /// Deletes one object; one already gone is not an error.
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        match self.store.delete(&ObjectPath::from(path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(EngineError::storage(path)(e)),
+        }
+    }
+
     /// Deletes every object under a prefix.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<()> {
         for object in self.list(prefix).await? {
@@ -224,6 +241,26 @@ impl Lake {
                 .delete(&object.location)
                 .await
                 .map_err(EngineError::storage(object.location.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every object under a prefix and, in a local lake, the folders they leave
+    /// (an object store has no folders to leave).
+    pub async fn delete_folder(&self, prefix: &str) -> Result<()> {
+        self.delete_prefix(prefix).await?;
+        if self.root.scheme() == "file"
+            && let Ok(root) = self.root.to_file_path()
+        {
+            match std::fs::remove_dir_all(root.join(prefix)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(EngineError::Lake {
+                        location: self.location.clone(),
+                        reason: format!("cannot remove the folder {prefix}: {e}"),
+                    });
+                }
+                _ => {}
+            }
         }
         Ok(())
     }

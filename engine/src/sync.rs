@@ -152,7 +152,7 @@ impl<'a> CatalogSync<'a> {
             };
             if rest.starts_with("_delta_log/") {
                 tables.insert(table.to_string(), TableFormat::Delta);
-            } else if rest.ends_with(".parquet") && !rest.starts_with("_staging/") {
+            } else if rest.ends_with(".parquet") && !rest.starts_with("_staging-") {
                 tables
                     .entry(table.to_string())
                     .or_insert(TableFormat::Parquet);
@@ -195,7 +195,7 @@ impl<'a> CatalogSync<'a> {
             .list_relative(path)
             .await?
             .into_iter()
-            .filter(|f| f.ends_with(".parquet") && !f.starts_with("_staging/"))
+            .filter(|f| f.ends_with(".parquet") && !f.starts_with("_staging-"))
             .collect();
         // Partition columns are the `key=value` folders, in path order.
         let partition_columns: Vec<String> = files

@@ -18,24 +18,29 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use delta_kernel::table_properties::TableProperties;
 use deltalake::datafile::writer::WriterConfig;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{CommitProperties, TransactionError};
-use deltalake::kernel::{Action, StructType, normalize_for_delta};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake::kernel::{
+    Action, MetadataExt, Remove, StructType, Transaction, normalize_for_delta,
+};
+use deltalake::logstore::LogStore;
 use deltalake::operations::write::SchemaMode;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::schema::types::ColumnPath;
+use deltalake::protocol::DeltaOperation;
 use deltalake::protocol::SaveMode;
 use deltalake::table::config::TablePropertiesExt;
 use deltalake::{DeltaTable, DeltaTableError};
+use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 
 use crate::catalog::{Catalog, PartitionValues, TableDefinition, TableFormat, TableName};
-use crate::delta_files::{split_by_partition, write_partition_files};
+use crate::delta_files::{TablePartition, split_by_partition, write_partition_files};
 use crate::error::{EngineError, Result};
 use crate::failpoint::failpoint;
-use crate::lake::Lake;
+use crate::lake::{Lake, STATE_DIR};
 
 /// Commits a write tries when it loses a race it can safely retry (creation, append).
 const COMMIT_ATTEMPTS: u32 = 5;
@@ -83,6 +88,10 @@ pub struct WriteMetrics {
     /// Nullable columns the output has and the table had not: the write added them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub columns_added: Vec<String>,
+    /// The table already held this write's transaction (an interrupted run committed it):
+    /// nothing was written again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_committed: bool,
 }
 
 /// One write of rows to a table of the lake, registered in the catalog afterwards.
@@ -95,6 +104,8 @@ pub struct TableWrite<'a> {
     mode: WriteMode,
     description: Option<String>,
     path: Option<String>,
+    transaction: Option<String>,
+    replacing: Vec<String>,
 }
 
 impl std::fmt::Debug for TableWrite<'_> {
@@ -105,6 +116,8 @@ impl std::fmt::Debug for TableWrite<'_> {
             .field("partition_columns", &self.partition_columns)
             .field("mode", &self.mode)
             .field("path", &self.path)
+            .field("transaction", &self.transaction)
+            .field("replacing", &self.replacing)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +139,8 @@ impl<'a> TableWrite<'a> {
             mode: WriteMode::Append,
             description: None,
             path: None,
+            transaction: None,
+            replacing: Vec::new(),
         }
     }
 
@@ -153,6 +168,22 @@ impl<'a> TableWrite<'a> {
         self
     }
 
+    /// Makes the write idempotent: the commit records `id` (a Delta transaction identifier, or
+    /// a marker in the lake's state folder for Parquet), and a write whose table already holds
+    /// it commits nothing, so a retried run never adds a second copy.
+    pub fn with_transaction(mut self, id: impl Into<String>) -> Self {
+        self.transaction = Some(id.into());
+        self
+    }
+
+    /// In append mode, the rows that earlier writes with these transaction identifiers
+    /// appended are removed in the same commit as the new rows are added: reading the same
+    /// input again replaces what it gave the first time instead of adding it twice.
+    pub fn replacing_transactions(mut self, ids: Vec<String>) -> Self {
+        self.replacing = ids;
+        self
+    }
+
     fn relative_path(&self) -> String {
         self.path
             .clone()
@@ -168,14 +199,7 @@ impl<'a> TableWrite<'a> {
         catalog: &dyn Catalog,
     ) -> Result<WriteMetrics> {
         let (schema, batches) = with_utc_microsecond_timestamps(schema, batches)?;
-        for column in &self.partition_columns {
-            if schema.field_with_name(column).is_err() {
-                return Err(EngineError::Declaration {
-                    context: format!("target {}", self.name),
-                    reason: format!("partition column '{column}' is not in the output"),
-                });
-            }
-        }
+        self.check_declaration(&schema)?;
         let partitions =
             distinct_partitions(self.ctx, &batches, &schema, &self.partition_columns).await?;
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
@@ -187,24 +211,13 @@ impl<'a> TableWrite<'a> {
             partitions: partitions.iter().map(|p| partition_text(p)).collect(),
             ..WriteMetrics::default()
         };
-        if self.format == TableFormat::Parquet
-            && matches!(
-                self.mode,
-                WriteMode::Merge { .. } | WriteMode::ReplaceWhere(_)
-            )
-        {
-            return Err(EngineError::Declaration {
-                context: format!("target {}", self.name),
-                reason: "merge and replace-where need format delta".into(),
-            });
-        }
         let location = self.lake.url_of(&self.relative_path())?;
         match self.format {
             TableFormat::Delta => {
                 self.write_delta(&schema, batches, &partitions, &mut metrics)
                     .await?
             }
-            TableFormat::Parquet => self.write_parquet(&schema, batches).await?,
+            TableFormat::Parquet => self.write_parquet(&schema, batches, &mut metrics).await?,
         }
         failpoint("table_committed");
         let definition = TableDefinition::from_schema(
@@ -223,6 +236,86 @@ impl<'a> TableWrite<'a> {
         Ok(metrics)
     }
 
+    /// Whether the table can take rows of `schema` in this write's mode, checked without
+    /// writing: a run checks every table it writes before its first commit, so a table that
+    /// refuses its rows fails the run with nothing published.
+    pub async fn check(&self, schema: &SchemaRef) -> Result<()> {
+        let schema = utc_microsecond_schema(schema);
+        self.check_declaration(&schema)?;
+        if self.format == TableFormat::Parquet || !self.has_delta_log().await? {
+            return Ok(());
+        }
+        let table = self.open_delta().await?;
+        self.added_columns(&table, &schema)?;
+        let existing = table
+            .snapshot()
+            .map_err(EngineError::delta(&self.name.to_string()))?
+            .metadata()
+            .partition_columns()
+            .to_vec();
+        if existing != self.partition_columns {
+            return Err(EngineError::Declaration {
+                context: format!("target {}", self.name),
+                reason: format!(
+                    "the table is partitioned by [{}] but the write by [{}]; keep the table's partition columns or write to a new table",
+                    existing.join(", "),
+                    self.partition_columns.join(", ")
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// What the write declares must fit its rows and format.
+    fn check_declaration(&self, schema: &SchemaRef) -> Result<()> {
+        let refuse = |reason: String| EngineError::Declaration {
+            context: format!("target {}", self.name),
+            reason,
+        };
+        if let Some(column) = self
+            .partition_columns
+            .iter()
+            .find(|column| schema.field_with_name(column).is_err())
+        {
+            return Err(refuse(format!(
+                "partition column '{column}' is not in the output"
+            )));
+        }
+        if self.format == TableFormat::Parquet
+            && matches!(
+                self.mode,
+                WriteMode::Merge { .. } | WriteMode::ReplaceWhere(_)
+            )
+        {
+            return Err(refuse("merge and replace-where need format delta".into()));
+        }
+        Ok(())
+    }
+
+    /// The commit's properties: the write's transaction identifier, if it has one.
+    fn commit_properties(&self) -> CommitProperties {
+        let properties = CommitProperties::default();
+        match &self.transaction {
+            Some(id) => properties.with_application_transaction(Transaction::new(id, 0)),
+            None => properties,
+        }
+    }
+
+    /// Whether `table` already holds this write's transaction.
+    async fn holds_transaction(&self, table: &DeltaTable) -> Result<bool> {
+        let (Some(id), Some(_)) = (&self.transaction, table.version()) else {
+            return Ok(false);
+        };
+        let name = self.name.to_string();
+        let version = table
+            .snapshot()
+            .map_err(EngineError::delta(&name))?
+            .transaction_version(table.log_store().as_ref(), id)
+            .await
+            .map_err(EngineError::delta(&name))?;
+        Ok(version.is_some())
+    }
+
     async fn write_delta(
         &self,
         schema: &SchemaRef,
@@ -237,6 +330,13 @@ impl<'a> TableWrite<'a> {
         let mut attempt = 1;
         loop {
             let table = self.open_delta().await?;
+            if self.holds_transaction(&table).await? {
+                tracing::info!(table = %self.name, "the table already holds this run's commit; nothing is written again");
+                metrics.version = table.version().and_then(|v| i64::try_from(v).ok());
+                metrics.rows_inserted = 0;
+                metrics.already_committed = true;
+                return Ok(());
+            }
             // A write that loses a commit race can simply commit again on a fresh snapshot when
             // it created the table (the winner made it: now it writes to an existing one) or
             // appends (its rows depend on nothing it read). Other modes read what they replace,
@@ -311,6 +411,14 @@ impl<'a> TableWrite<'a> {
             metrics.version = table.version().and_then(|v| i64::try_from(v).ok());
             return Ok(());
         }
+        if exists && self.mode == WriteMode::Append && !self.replacing.is_empty() {
+            let written = self
+                .append_replacing(&table, schema, batches, properties, &added)
+                .await?;
+            metrics.version = i64::try_from(written).ok();
+            metrics.columns_added = added;
+            return Ok(());
+        }
         let rows = parallel_rows(schema, batches, concurrency)?;
         let write = |table: DeltaTable, mode: SaveMode| {
             let write = table
@@ -318,7 +426,8 @@ impl<'a> TableWrite<'a> {
                 .with_input_plan(rows.clone())
                 .with_save_mode(mode)
                 .with_session_state(Arc::clone(&session) as _)
-                .with_writer_properties(properties.clone());
+                .with_writer_properties(properties.clone())
+                .with_commit_properties(self.commit_properties());
             if evolve {
                 write.with_schema_mode(SchemaMode::Merge)
             } else {
@@ -366,7 +475,7 @@ impl<'a> TableWrite<'a> {
             (_, false) => write(table, SaveMode::Append)
                 .with_partition_columns(self.partition_columns.clone())
                 .with_table_name(&self.name.table)
-                .with_commit_properties(CommitProperties::default().with_max_retries(0))
+                .with_commit_properties(self.commit_properties().with_max_retries(0))
                 .await
                 .map_err(EngineError::delta(&name))?,
         };
@@ -382,6 +491,121 @@ impl<'a> TableWrite<'a> {
         !self.partition_columns.is_empty() && Arc::ptr_eq(&normalize_for_delta(schema), schema)
     }
 
+    /// How the data files of this write are encoded: delta-rs' defaults for file size and
+    /// statistics, with the write's Parquet settings.
+    fn writer_config(&self, schema: &SchemaRef, properties: WriterProperties) -> WriterConfig {
+        let defaults = TableProperties::default();
+        WriterConfig::new(
+            Arc::clone(schema),
+            self.partition_columns.clone(),
+            Some(properties),
+            Some(defaults.target_file_size()),
+            None,
+            defaults.num_indexed_cols(),
+            None,
+        )
+    }
+
+    /// Appends the rows and removes, in the same commit, the live files that the commits of
+    /// [`Self::replacing_transactions`] added. Returns the version committed.
+    async fn append_replacing(
+        &self,
+        table: &DeltaTable,
+        schema: &SchemaRef,
+        batches: Vec<RecordBatch>,
+        properties: WriterProperties,
+        added: &[String],
+    ) -> Result<u64> {
+        let name = self.name.to_string();
+        let removes = self.files_added_by_replaced(table).await?;
+        let partitions = if self.partition_columns.is_empty() {
+            vec![TablePartition {
+                values: Default::default(),
+                batches,
+            }]
+        } else {
+            split_by_partition(batches, &self.partition_columns, &name)?
+        };
+        let concurrency = self.ctx.state().config().target_partitions();
+        let config = self.writer_config(schema, properties);
+        let adds = write_partition_files(table.object_store(), config, partitions, concurrency)
+            .await
+            .map_err(EngineError::delta(&name))?;
+        tracing::info!(table = %name, removed = removes.len(), added = adds.len(), "rows of the earlier processing of the same input are replaced");
+        let snapshot = table.snapshot().map_err(EngineError::delta(&name))?;
+        let mut actions: Vec<Action> = adds
+            .into_iter()
+            .map(Action::Add)
+            .chain(removes.into_iter().map(Action::Remove))
+            .collect();
+        if !added.is_empty() {
+            let columns: StructType = Arc::clone(schema)
+                .try_into_kernel()
+                .map_err(|e| EngineError::delta(&name)(e.into()))?;
+            let metadata = snapshot
+                .metadata()
+                .clone()
+                .with_schema(&columns)
+                .map_err(|e| EngineError::delta(&name)(e.into()))?;
+            actions.push(Action::Metadata(metadata));
+        }
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(self.partition_columns.clone()),
+            predicate: None,
+        };
+        let committed = CommitBuilder::from(self.commit_properties())
+            .with_actions(actions)
+            .build(Some(snapshot), table.log_store(), operation)
+            .await
+            .map_err(EngineError::delta(&name))?;
+        Ok(committed.version())
+    }
+
+    /// The live files that the commits of the replaced transactions added, as removals. The
+    /// log is read from the newest commit back until every one is found.
+    async fn files_added_by_replaced(&self, table: &DeltaTable) -> Result<Vec<Remove>> {
+        let name = self.name.to_string();
+        let log_store = table.log_store();
+        let mut wanted: HashSet<&str> = self.replacing.iter().map(String::as_str).collect();
+        let mut added: HashSet<String> = HashSet::new();
+        let mut next = table.version();
+        while let Some(version) = next.filter(|_| !wanted.is_empty()) {
+            let entry = log_store
+                .read_commit_entry(version)
+                .await
+                .map_err(EngineError::delta(&name))?;
+            let Some(entry) = entry else { break };
+            let commit = CommitEntry::parse(&entry)
+                .map_err(|e| EngineError::delta(&name)(DeltaTableError::Generic(e.to_string())))?;
+            if commit
+                .transactions
+                .iter()
+                .any(|id| wanted.remove(id.as_str()))
+            {
+                added.extend(commit.added);
+            }
+            next = version.checked_sub(1);
+        }
+        if !wanted.is_empty() {
+            let mut missing: Vec<&str> = wanted.into_iter().collect();
+            missing.sort_unstable();
+            return Err(self.unreplaceable(&missing));
+        }
+        table
+            .snapshot()
+            .map_err(EngineError::delta(&name))?
+            .snapshot()
+            .file_views(log_store.as_ref(), None)
+            .try_filter_map(|file| {
+                let replaced = added.contains(file.path().as_ref());
+                std::future::ready(Ok(replaced.then(|| file.remove_action(true))))
+            })
+            .try_collect()
+            .await
+            .map_err(EngineError::delta(&name))
+    }
+
     /// Writes the rows' files partition by partition, then creates the table with them in
     /// one commit (version 0). A creation that finds the table made meanwhile reports a lost
     /// race, which `write_delta` retries on the existing table.
@@ -395,16 +619,7 @@ impl<'a> TableWrite<'a> {
     ) -> Result<DeltaTable> {
         let name = self.name.to_string();
         let partitions = split_by_partition(batches, &self.partition_columns, &name)?;
-        let defaults = TableProperties::default();
-        let config = WriterConfig::new(
-            Arc::clone(schema),
-            self.partition_columns.clone(),
-            Some(properties),
-            Some(defaults.target_file_size()),
-            None,
-            defaults.num_indexed_cols(),
-            None,
-        );
+        let config = self.writer_config(schema, properties);
         let adds = write_partition_files(table.object_store(), config, partitions, concurrency)
             .await
             .map_err(EngineError::delta(&name))?;
@@ -417,7 +632,7 @@ impl<'a> TableWrite<'a> {
             .with_partition_columns(self.partition_columns.clone())
             .with_table_name(&self.name.table)
             .with_actions(adds.into_iter().map(Action::Add))
-            .with_commit_properties(CommitProperties::default().with_max_retries(0))
+            .with_commit_properties(self.commit_properties().with_max_retries(0))
             .await;
         match created {
             Ok(table) => Ok(table),
@@ -507,6 +722,7 @@ impl<'a> TableWrite<'a> {
             .with_target_alias("target")
             .with_session_state(Arc::new(self.ctx.state()))
             .with_writer_properties(properties)
+            .with_commit_properties(self.commit_properties())
             .with_merge_schema(!added.is_empty())
             .when_matched_update(|update| {
                 columns
@@ -565,10 +781,61 @@ impl<'a> TableWrite<'a> {
             .reduce(Expr::or)
     }
 
-    async fn write_parquet(&self, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+    /// The object whose presence says a Parquet table holds this write's transaction: Parquet
+    /// has no log, so the marker lives in the lake's state folder, where readers never look.
+    fn parquet_marker(&self) -> Option<String> {
+        self.transaction
+            .as_ref()
+            .map(|id| format!("{STATE_DIR}/commits/{}/{id}.json", self.relative_path()))
+    }
+
+    /// The files the Parquet writes of the replaced transactions placed, from their markers.
+    async fn parquet_files_of_replaced(&self) -> Result<Vec<String>> {
+        let mut files = Vec::new();
+        for id in &self.replacing {
+            let marker = format!("{STATE_DIR}/commits/{}/{id}.json", self.relative_path());
+            let record: serde_json::Value = match self.lake.read(&marker).await {
+                Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                Err(_) => serde_json::Value::Null,
+            };
+            let Some(placed) = record.get("files").and_then(|f| f.as_array()) else {
+                return Err(self.unreplaceable(&[id.as_str()]));
+            };
+            files.extend(placed.iter().filter_map(|f| f.as_str().map(str::to_string)));
+        }
+        Ok(files)
+    }
+
+    /// Earlier writes whose rows cannot be found to be replaced.
+    fn unreplaceable(&self, ids: &[&str]) -> EngineError {
+        EngineError::Declaration {
+            context: format!("target {}", self.name),
+            reason: format!(
+                "the rows appended by {} cannot be found (written before lakejob recorded its writes, or past the table's log retention), so reading their input again would add them twice; rewrite the table with mode overwrite_partitions, or delete it and run again",
+                ids.join(", ")
+            ),
+        }
+    }
+
+    async fn write_parquet(
+        &self,
+        schema: &SchemaRef,
+        batches: Vec<RecordBatch>,
+        metrics: &mut WriteMetrics,
+    ) -> Result<()> {
+        let marker = self.parquet_marker();
+        if let Some(marker) = &marker
+            && self.lake.exists(marker).await?
+        {
+            tracing::info!(table = %self.name, "the table already holds this run's files; nothing is written again");
+            metrics.rows_inserted = 0;
+            metrics.already_committed = true;
+            return Ok(());
+        }
         let name = self.name.to_string();
         let table_path = self.relative_path();
-        let staging = format!("{table_path}/_staging/{}", uuid::Uuid::new_v4());
+        // Hidden from readers by its leading `_`, and one folder per write, removed whole.
+        let staging = format!("{table_path}/_staging-{}", uuid::Uuid::new_v4());
         let staging_url = self.lake.url_of(&staging)?;
         let options =
             DataFrameWriteOptions::new().with_partition_by(self.partition_columns.clone());
@@ -605,7 +872,7 @@ impl<'a> TableWrite<'a> {
         if self.mode == WriteMode::Overwrite {
             for old in self.lake.list(&table_path).await? {
                 let path = old.location.as_ref();
-                if path.ends_with(".parquet") && !path.contains("/_staging/") {
+                if path.ends_with(".parquet") && !path.contains("/_staging-") {
                     delete(store.as_ref(), &old.location).await?;
                 }
             }
@@ -628,6 +895,8 @@ impl<'a> TableWrite<'a> {
                 }
             }
         }
+        let replaced = self.parquet_files_of_replaced().await?;
+        let mut placed = Vec::new();
         for object in staged {
             let Some(relative) = object.location.as_ref().strip_prefix(&staging) else {
                 continue;
@@ -637,9 +906,21 @@ impl<'a> TableWrite<'a> {
                 .rename(&object.location, &target)
                 .await
                 .map_err(EngineError::storage(target.to_string()))?;
+            placed.push(target.to_string());
         }
-        for leftover in self.lake.list(&staging).await? {
-            delete(store.as_ref(), &leftover.location).await?;
+        self.lake.delete_folder(&staging).await?;
+        for file in replaced {
+            self.lake.delete(&file).await?;
+        }
+        if let Some(marker) = marker {
+            let record = serde_json::json!({
+                "table": name,
+                "transaction": self.transaction,
+                "files": placed,
+            });
+            self.lake
+                .write(&marker, bytes::Bytes::from(record.to_string()))
+                .await?;
         }
         Ok(())
     }
@@ -647,18 +928,14 @@ impl<'a> TableWrite<'a> {
 
 /// Every timestamp as microseconds in UTC: Delta stores no finer unit, and a time zone keeps
 /// the table off the timestampNtz feature that Athena cannot read.
-fn with_utc_microsecond_timestamps(
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+fn utc_microsecond_schema(schema: &SchemaRef) -> SchemaRef {
     let wanted = crate::types::timestamp_type();
-    let is_other_timestamp = |t: &DataType| matches!(t, DataType::Timestamp(..)) && *t != wanted;
     if !schema
         .fields()
         .iter()
         .any(|f| is_other_timestamp(f.data_type()))
     {
-        return Ok((schema, batches));
+        return Arc::clone(schema);
     }
     let fields: Vec<Field> = schema
         .fields()
@@ -671,7 +948,23 @@ fn with_utc_microsecond_timestamps(
             }
         })
         .collect();
-    let normalised = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn is_other_timestamp(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Timestamp(..)) && *data_type != crate::types::timestamp_type()
+}
+
+/// The rows with [`utc_microsecond_schema`]'s timestamps.
+fn with_utc_microsecond_timestamps(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let normalised = utc_microsecond_schema(&schema);
+    if Arc::ptr_eq(&normalised, &schema) {
+        return Ok((schema, batches));
+    }
+    let wanted = crate::types::timestamp_type();
     let error = |e: datafusion::arrow::error::ArrowError| {
         EngineError::datafusion("converting timestamps to microseconds UTC")(e.into())
     };
@@ -825,6 +1118,31 @@ fn partition_text(values: &[ScalarValue]) -> PartitionValues {
             }
         })
         .collect()
+}
+
+/// What one commit of a Delta log did, as far as replacing its rows needs: the transaction
+/// identifiers it recorded and the files it added (paths decoded, as snapshots give them).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct CommitEntry {
+    transactions: Vec<String>,
+    added: Vec<String>,
+}
+
+impl CommitEntry {
+    fn parse(entry: &[u8]) -> std::result::Result<Self, serde_json::Error> {
+        let mut commit = CommitEntry::default();
+        for line in entry.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let action: serde_json::Value = serde_json::from_slice(line)?;
+            if let Some(id) = action.pointer("/txn/appId").and_then(|v| v.as_str()) {
+                commit.transactions.push(id.to_string());
+            }
+            if let Some(path) = action.pointer("/add/path").and_then(|v| v.as_str()) {
+                let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+                commit.added.push(decoded.into_owned());
+            }
+        }
+        Ok(commit)
+    }
 }
 
 /// How an output's columns differ from those of the table it goes into, by name.
@@ -1036,5 +1354,26 @@ mod tests {
             assert_eq!(files, 8, "every write's file is in the table");
         }
         Ok(())
+    }
+
+    #[test]
+    fn a_commit_entry_gives_its_transactions_and_its_added_files_decoded() {
+        let entry = concat!(
+            r#"{"commitInfo":{"operation":"WRITE"}}"#,
+            "\n",
+            r#"{"txn":{"appId":"lakejob-t-run1","version":0}}"#,
+            "\n",
+            r#"{"add":{"path":"city=S%C3%A3o%20Paulo/part-1.parquet","size":1}}"#,
+            "\n",
+            r#"{"remove":{"path":"old.parquet"}}"#,
+            "\n"
+        );
+        assert_eq!(
+            CommitEntry::parse(entry.as_bytes()).ok(),
+            Some(CommitEntry {
+                transactions: vec!["lakejob-t-run1".into()],
+                added: vec!["city=São Paulo/part-1.parquet".into()],
+            })
+        );
     }
 }

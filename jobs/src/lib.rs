@@ -11,6 +11,7 @@ mod reports;
 mod runner;
 mod selection;
 mod spec;
+mod transaction;
 mod validate;
 
 pub use check::check_table;
@@ -124,6 +125,32 @@ pub enum JobsError {
         /// The engine's error.
         source: EngineError,
     },
+    /// Reprocessing an append target must read every file of the earlier runs it replaces.
+    #[error(
+        "job {job}: --reprocess replaces the rows that run(s) {} appended, but they also read {}, which this run does not; reprocess those files too (their dates, or no --date)",
+        runs.join(", "),
+        files.join(", ")
+    )]
+    Reprocess {
+        /// The job.
+        job: String,
+        /// The earlier runs.
+        runs: Vec<String>,
+        /// Their files this run leaves out.
+        files: Vec<String>,
+    },
+    /// The record an interrupted run left to be finished cannot be read or written.
+    #[error(
+        "job {job}: the record of an interrupted run, {path}, cannot be used: {reason}. Until it is removed, the job cannot finish that run (its tables may lack some of its rows)"
+    )]
+    Manifest {
+        /// The job.
+        job: String,
+        /// The record, relative to the lake root.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The summary could not be serialised.
     #[error("cannot write the run summary: {0}")]
     Summary(String),
@@ -139,7 +166,9 @@ impl JobsError {
             | JobsError::NoJobWrites { .. }
             | JobsError::DuplicateJob { .. }
             | JobsError::Reference { .. }
-            | JobsError::Quality { .. } => true,
+            | JobsError::Quality { .. }
+            | JobsError::Manifest { .. }
+            | JobsError::Reprocess { .. } => true,
             JobsError::Engine { source, .. } => source.is_bad_input(),
             JobsError::Io { .. } | JobsError::Accounting { .. } | JobsError::Summary(_) => false,
         }

@@ -17,7 +17,7 @@ use lakejob_engine::failpoint::failpoint;
 use lakejob_engine::lake::STATE_DIR;
 use lakejob_engine::ledger::{FileLedger, ProcessedMark};
 use lakejob_engine::query::DeltaReads;
-use lakejob_engine::reader::{FileRead, SOURCE_FILE, read_files};
+use lakejob_engine::reader::{FileRead, SOURCE_FILE, SourceReader, read_files};
 use lakejob_engine::{
     Catalog, Clock, EngineError, Lake, RawFile, SessionOptions, TableFormat, TableName, TableWrite,
     WriteMetrics, WriteMode, new_session, plan_session,
@@ -29,8 +29,9 @@ use crate::JobsError;
 use crate::plan::{Problem, Reference, Rereads, StepsError, column, plan_steps};
 use crate::quality_log::{prepare_rule_inputs, record_quality};
 use crate::reports::{ReportFiles, run_log_dir, write_reports};
-use crate::selection::{Scope, select_files};
+use crate::selection::{Scope, Selection, select_files};
 use crate::spec::{JobSpec, WriteModeSpec};
+use crate::transaction::{RunManifest, begin, end, interrupted_runs, transaction_id};
 use crate::validate::{compile_references, compile_source, validate_job};
 
 /// Partition column of quarantine tables: the date folder the rejected row came from.
@@ -133,6 +134,10 @@ pub struct RunSummary {
     pub started_at: DateTime<Utc>,
     /// Wall time.
     pub duration_ms: u64,
+    /// Runs of the job that had stopped between their commits and that this run finished
+    /// first (each has its own run record).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub finished_runs: Vec<String>,
 }
 
 /// What a run is asked to do, the same for a job alone or every job of a pipeline.
@@ -205,19 +210,41 @@ impl<'a> JobRun<'a> {
         }
     }
 
-    /// Runs the job. Configuration problems fail before any data is written.
+    /// Runs the job. Configuration problems fail before any data is written. A run of a
+    /// source job that stopped between its commits is finished first (see
+    /// [`crate::transaction`]).
     pub async fn execute(self) -> Result<RunSummary, JobsError> {
-        let started = Instant::now();
-        let started_at = self.clock.now();
-        let run_id = format!(
-            "{}-{}",
-            started_at.format("%Y%m%dT%H%M%SZ"),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
         let problems = validate_job(self.job).await;
         if !problems.is_empty() {
             return Err(self.invalid(problems));
         }
+        let mut finished = Vec::new();
+        if self.job.source.is_some() {
+            for interrupted in interrupted_runs(self.lake, &self.job.name).await? {
+                tracing::warn!(job = %self.job.name, run_id = %interrupted.run_id, files = interrupted.files.len(), "finishing a run that stopped between its commits");
+                let mut summary = self.run(Some(interrupted)).await?;
+                self.record(&mut summary).await?;
+                finished.push(summary.run_id);
+            }
+        }
+        let mut summary = self.run(None).await?;
+        summary.finished_runs = finished;
+        self.record(&mut summary).await?;
+        Ok(summary)
+    }
+
+    /// One run: a new one, or the finishing of an interrupted one over the files it read.
+    async fn run(&self, resume: Option<RunManifest>) -> Result<RunSummary, JobsError> {
+        let started = Instant::now();
+        let started_at = self.clock.now();
+        let run_id = match &resume {
+            Some(manifest) => manifest.run_id.clone(),
+            None => format!(
+                "{}-{}",
+                started_at.format("%Y%m%dT%H%M%SZ"),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+        };
         let job = self.job;
         let ctx = new_session(&self.options.session).map_err(self.engine())?;
         // The steps run on the cluster when there is one; quality, writes and commits run here.
@@ -248,8 +275,10 @@ impl<'a> JobRun<'a> {
         let scope = Scope {
             job: &job.name,
             source: &source.name,
-            date: self.options.date,
-            reprocess: self.options.reprocess,
+            // An interrupted run reads exactly its files again, processed or not.
+            date: self.options.date.filter(|_| resume.is_none()),
+            reprocess: self.options.reprocess || resume.is_some(),
+            only: resume.as_ref().map(|manifest| manifest.files.as_slice()),
             whole_dates: job.target.mode == WriteModeSpec::OverwritePartitions,
             parallelism: self.options.session.parallelism(),
         };
@@ -259,36 +288,14 @@ impl<'a> JobRun<'a> {
         let mut selection = select_files(self.lake, self.clock, scope, local_reader)
             .await
             .map_err(self.engine())?;
-        let files = selection.files;
+        let files = std::mem::take(&mut selection.files);
         if files.is_empty() {
             tracing::warn!(job = %job.name, source = %source.name, date = ?self.options.date, "no new raw files to read");
         }
-        let mut dates: Vec<NaiveDate> = files.iter().map(|f| f.date).collect();
-        dates.dedup();
-        let date_of: HashMap<String, NaiveDate> =
-            files.iter().map(|f| (f.path.clone(), f.date)).collect();
         let (reads, (output_schema, batches)) = match &cluster {
             None => {
-                let mut already_read = std::mem::take(&mut selection.already_read);
-                let unread: Vec<RawFile> = files
-                    .iter()
-                    .filter(|file| !already_read.contains_key(&file.path))
-                    .cloned()
-                    .collect();
-                let mut read_now = read_files(
-                    self.lake,
-                    Arc::clone(&reader),
-                    &unread,
-                    self.options.session.parallelism(),
-                )
-                .await
-                .map_err(self.engine())?
-                .into_iter();
-                // In path order, as the files are listed.
-                let mut reads: Vec<FileRead> = files
-                    .iter()
-                    .filter_map(|file| already_read.remove(&file.path).or_else(|| read_now.next()))
-                    .collect();
+                let already_read = std::mem::take(&mut selection.already_read);
+                let mut reads = self.read_locally(&reader, &files, already_read).await?;
                 let valid = reads
                     .iter_mut()
                     .flat_map(|read| std::mem::take(&mut read.valid))
@@ -314,15 +321,141 @@ impl<'a> JobRun<'a> {
             }
         };
 
-        let mut summary = RunSummary {
-            dates: dates.clone(),
-            files_skipped: selection.skipped.len() as u64,
-            skipped: selection.skipped,
-            ..self.summary(&run_id, started_at)
-        };
+        let replaced = self.replaced_transactions(&run_id, &mut selection)?;
+        let mut summary = self.summary(&run_id, started_at);
+        let resumed = resume.is_some();
+        let accounted = self.account(
+            &mut summary,
+            reads,
+            &files,
+            selection,
+            output_rows(&batches),
+        )?;
+        let manifest = resume.unwrap_or_else(|| RunManifest {
+            run_id: run_id.clone(),
+            job: job.name.clone(),
+            started_at,
+            files: files.iter().map(|f| f.path.clone()).collect(),
+        });
+        if files.is_empty() {
+            // Nothing new to read publishes nothing, so there is nothing for the rules to gate.
+            tracing::info!(job = %job.name, "nothing new to read; no table was touched");
+        } else if self
+            .gate(
+                &ctx,
+                &mut summary,
+                &output_schema,
+                &batches,
+                started_at,
+                resumed,
+            )
+            .await?
+        {
+            let output = Output {
+                schema: output_schema,
+                batches,
+                rejects: accounted.rejects,
+            };
+            let publication = Publication {
+                manifest: &manifest,
+                output,
+                marks: accounted.marks,
+                replaced,
+            };
+            self.publish(&ctx, &mut summary, publication, &reader)
+                .await?;
+        } else {
+            summary.status = RunStatus::QualityFailed;
+            tracing::warn!(job = %job.name, score = summary.quality.score, "quality gate failed; nothing was written");
+        }
+        // Files hashed on first sight are in the ledger even when nothing was read.
+        if let Err(e) = FileLedger::new(self.lake.clone())
+            .publish(&ctx, self.catalog)
+            .await
+        {
+            tracing::warn!(job = %job.name, error = %e, "the lakejob.file_ledger table was not refreshed; the next run refreshes it");
+        }
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(summary)
+    }
+
+    /// The transactions of earlier runs whose appended rows this run replaces: reprocessing
+    /// an `append` target replaces what the same input gave before. Other modes replace by
+    /// key or partition already.
+    fn replaced_transactions(
+        &self,
+        run_id: &str,
+        selection: &mut Selection,
+    ) -> Result<Vec<String>, JobsError> {
+        let runs = std::mem::take(&mut selection.earlier_runs);
+        if self.job.target.mode != WriteModeSpec::Append {
+            return Ok(Vec::new());
+        }
+        let runs: Vec<String> = runs.into_iter().filter(|run| run != run_id).collect();
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !selection.left_out.is_empty() {
+            return Err(JobsError::Reprocess {
+                job: self.job.name.clone(),
+                runs,
+                files: std::mem::take(&mut selection.left_out),
+            });
+        }
+        Ok(runs
+            .iter()
+            .map(|run| transaction_id(&self.job.name, run))
+            .collect())
+    }
+
+    /// Reads the selected files not read on first sight, and returns every file's read in
+    /// path order, as the files are listed.
+    async fn read_locally(
+        &self,
+        reader: &Arc<SourceReader>,
+        files: &[RawFile],
+        mut already_read: HashMap<String, FileRead>,
+    ) -> Result<Vec<FileRead>, JobsError> {
+        let unread: Vec<RawFile> = files
+            .iter()
+            .filter(|file| !already_read.contains_key(&file.path))
+            .cloned()
+            .collect();
+        let mut read_now = read_files(
+            self.lake,
+            Arc::clone(reader),
+            &unread,
+            self.options.session.parallelism(),
+        )
+        .await
+        .map_err(self.engine())?
+        .into_iter();
+        Ok(files
+            .iter()
+            .filter_map(|file| already_read.remove(&file.path).or_else(|| read_now.next()))
+            .collect())
+    }
+
+    /// Counts what each file gave into the summary, and checks that every row read is
+    /// accounted for: written, rejected or a duplicate.
+    fn account(
+        &self,
+        summary: &mut RunSummary,
+        reads: Vec<FileRead>,
+        files: &[RawFile],
+        selection: Selection,
+        rows_out: u64,
+    ) -> Result<Accounted, JobsError> {
+        let job = self.job;
+        let mut dates: Vec<NaiveDate> = files.iter().map(|f| f.date).collect();
+        dates.dedup();
+        let date_of: HashMap<&str, NaiveDate> =
+            files.iter().map(|f| (f.path.as_str(), f.date)).collect();
+        summary.dates = dates;
+        summary.files_skipped = selection.skipped.len() as u64;
+        summary.skipped = selection.skipped;
+        let mut accounted = Accounted::default();
         let mut valid_rows = 0;
-        let mut rejects = Vec::new();
-        let mut marks = Vec::new();
         for read in reads {
             let FileRead {
                 file,
@@ -335,11 +468,11 @@ impl<'a> JobRun<'a> {
             if let Some(md5) = selection.md5.get(&file) {
                 let mark = ProcessedMark {
                     job: job.name.clone(),
-                    run_id: run_id.clone(),
-                    processed_at: started_at,
+                    run_id: summary.run_id.clone(),
+                    processed_at: summary.started_at,
                     skipped_reason: file_error.clone(),
                 };
-                marks.push((md5.clone(), mark));
+                accounted.marks.push((md5.clone(), mark));
             }
             if let Some(reason) = file_error {
                 tracing::warn!(job = %job.name, file = %file, reason = %reason, "raw file skipped");
@@ -354,22 +487,22 @@ impl<'a> JobRun<'a> {
             summary.rows_in += rows;
             summary.rows_rejected += rejected_rows;
             valid_rows += rows - rejected_rows;
-            let raw_date = date_of.get(&file).copied();
+            let raw_date = date_of.get(file.as_str()).copied();
             for batch in rejected {
-                rejects.push(with_quarantine_columns(&batch, raw_date, &run_id)?);
+                accounted
+                    .rejects
+                    .push(with_quarantine_columns(&batch, raw_date, &summary.run_id)?);
             }
         }
-        summary.rows_out = batches.iter().map(|b| b.num_rows() as u64).sum();
-        summary.rows_duplicate =
-            valid_rows
-                .checked_sub(summary.rows_out)
-                .ok_or_else(|| JobsError::Accounting {
-                    job: job.name.clone(),
-                    detail: format!(
-                        "the steps made {} rows out of {valid_rows}; a join must not multiply rows",
-                        summary.rows_out
-                    ),
-                })?;
+        summary.rows_out = rows_out;
+        summary.rows_duplicate = valid_rows.checked_sub(rows_out).ok_or_else(|| {
+            JobsError::Accounting {
+                job: job.name.clone(),
+                detail: format!(
+                    "the steps made {rows_out} rows out of {valid_rows}; a join must not multiply rows"
+                ),
+            }
+        })?;
         if summary.rows_in != summary.rows_out + summary.rows_rejected + summary.rows_duplicate {
             return Err(JobsError::Accounting {
                 job: job.name.clone(),
@@ -382,64 +515,85 @@ impl<'a> JobRun<'a> {
                 ),
             });
         }
+        Ok(accounted)
+    }
 
-        // Nothing new to read publishes nothing, so there is nothing for the rules to gate.
-        let gate_passed = if files.is_empty() {
-            true
-        } else {
-            let reference_time =
-                end_of_date(self.options.date.or(dates.last().copied())).unwrap_or(started_at);
-            let report = self
-                .check_quality(&ctx, Arc::clone(&output_schema), &batches, reference_time)
-                .await?;
-            let passed = report.passed;
-            summary.quality = report.into();
-            self.record_quality(&ctx, &summary).await;
-            passed
-        };
-        if gate_passed && files.is_empty() {
-            tracing::info!(job = %job.name, "nothing new to read; no table was touched");
-        } else if gate_passed {
-            failpoint("before_target_commit");
-            summary
-                .tables
-                .push(self.write_target(&ctx, output_schema, batches).await?);
-            failpoint("after_target_commit");
-            let read_files: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-            summary.tables.push(
-                self.write_quarantine(
-                    &ctx,
-                    &reader.reject_schema(),
-                    rejects,
-                    &dates,
-                    &read_files,
-                    &source.name,
-                )
-                .await?,
-            );
-            failpoint("after_quarantine_commit");
-            // The ledger follows the data: a crash before this line re-reads the files next
-            // time, and the writes above are idempotent on their keys.
-            let ledger = FileLedger::new(self.lake.clone());
-            ledger
-                .mark_processed(&job.name, marks)
-                .await
-                .map_err(self.engine())?;
-            failpoint("after_ledger_marks");
-        } else {
-            summary.status = RunStatus::QualityFailed;
-            tracing::warn!(job = %job.name, score = summary.quality.score, "quality gate failed; nothing was written");
+    /// The quality gate over the output, recorded with the run. A run finishing an
+    /// interrupted one passed its gate before its first commit, which is not asked again:
+    /// the tables it committed to already changed what some rules measure.
+    async fn gate(
+        &self,
+        ctx: &SessionContext,
+        summary: &mut RunSummary,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        started_at: DateTime<Utc>,
+        resumed: bool,
+    ) -> Result<bool, JobsError> {
+        if resumed {
+            return Ok(true);
         }
-        // Files hashed on first sight are in the ledger even when nothing was read.
-        if let Err(e) = FileLedger::new(self.lake.clone())
-            .publish(&ctx, self.catalog)
+        let reference_time =
+            end_of_date(self.options.date.or(summary.dates.last().copied())).unwrap_or(started_at);
+        let report = self
+            .check_quality(ctx, Arc::clone(schema), batches, reference_time)
+            .await?;
+        let passed = report.passed;
+        summary.quality = report.into();
+        self.record_quality(ctx, summary).await;
+        Ok(passed)
+    }
+
+    /// Commits the target, then the quarantine, each recording the run's identity, and marks
+    /// the ledger last. Both tables are checked before the first commit, so a table that
+    /// refuses its rows fails the run with nothing published.
+    async fn publish(
+        &self,
+        ctx: &SessionContext,
+        summary: &mut RunSummary,
+        publication: Publication<'_>,
+        reader: &SourceReader,
+    ) -> Result<(), JobsError> {
+        let Publication {
+            manifest,
+            output,
+            marks,
+            replaced,
+        } = publication;
+        let transaction = manifest.transaction_id();
+        let target = self
+            .target_write(ctx)
+            .with_transaction(&transaction)
+            .replacing_transactions(replaced);
+        let quarantine_schema = quarantine_schema(&reader.reject_schema());
+        let quarantine = self
+            .quarantine_write(ctx, &summary.dates, &manifest.files)
+            .with_transaction(&transaction);
+        target.check(&output.schema).await.map_err(self.engine())?;
+        quarantine
+            .check(&quarantine_schema)
             .await
-        {
-            tracing::warn!(job = %job.name, error = %e, "the lakejob.file_ledger table was not refreshed; the next run refreshes it");
-        }
-        summary.duration_ms = started.elapsed().as_millis() as u64;
-        self.record(&mut summary).await?;
-        Ok(summary)
+            .map_err(self.engine())?;
+        begin(self.lake, manifest).await?;
+        failpoint("before_target_commit");
+        let written = target
+            .execute(output.schema, output.batches, self.catalog)
+            .await
+            .map_err(self.engine())?;
+        summary.tables.push(written);
+        failpoint("after_target_commit");
+        let written = quarantine
+            .execute(quarantine_schema, output.rejects, self.catalog)
+            .await
+            .map_err(self.engine())?;
+        summary.tables.push(written);
+        failpoint("after_quarantine_commit");
+        FileLedger::new(self.lake.clone())
+            .mark_processed(&self.job.name, marks)
+            .await
+            .map_err(self.engine())?;
+        failpoint("after_ledger_marks");
+        end(self.lake, manifest).await
     }
 
     /// A summary with nothing done yet.
@@ -467,6 +621,7 @@ impl<'a> JobRun<'a> {
             },
             started_at,
             duration_ms: 0,
+            finished_runs: Vec::new(),
         }
     }
 
@@ -630,15 +785,17 @@ impl<'a> JobRun<'a> {
         summary.quality = report.into();
         self.record_quality(ctx, &summary).await;
         if gate_passed {
-            summary
-                .tables
-                .push(self.write_target(ctx, output_schema, batches).await?);
+            let written = self
+                .target_write(ctx)
+                .execute(output_schema, batches, self.catalog)
+                .await
+                .map_err(self.engine())?;
+            summary.tables.push(written);
         } else {
             summary.status = RunStatus::QualityFailed;
             tracing::warn!(job = %job.name, score = summary.quality.score, "quality gate failed; nothing was written");
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
-        self.record(&mut summary).await?;
         Ok(summary)
     }
 
@@ -759,12 +916,8 @@ impl<'a> JobRun<'a> {
         Ok(())
     }
 
-    async fn write_target(
-        &self,
-        ctx: &SessionContext,
-        schema: SchemaRef,
-        batches: Vec<RecordBatch>,
-    ) -> Result<WriteMetrics, JobsError> {
+    /// The write of the output to the job's target.
+    fn target_write<'s>(&'s self, ctx: &'s SessionContext) -> TableWrite<'s> {
         let target = &self.job.target;
         let mode = match target.mode {
             WriteModeSpec::Append => WriteMode::Append,
@@ -775,7 +928,7 @@ impl<'a> JobRun<'a> {
                 update_when: target.update_when.clone(),
             },
         };
-        let mut write = TableWrite::new(
+        let write = TableWrite::new(
             self.lake,
             ctx,
             TableName::new(&target.zone, &target.table),
@@ -783,27 +936,22 @@ impl<'a> JobRun<'a> {
         )
         .with_partition_columns(target.partition_by.clone())
         .with_mode(mode);
-        if let Some(description) = &self.job.description {
-            write = write.with_description(description.clone());
+        match &self.job.description {
+            Some(description) => write.with_description(description.clone()),
+            None => write,
         }
-        write
-            .execute(schema, batches, self.catalog)
-            .await
-            .map_err(self.engine())
     }
 
-    /// Rejected rows go to `quarantine.<source>`, replacing what earlier runs rejected from the
-    /// same files (in one commit), so re-runs never duplicate them and other files' rows stay.
-    async fn write_quarantine(
-        &self,
-        ctx: &SessionContext,
-        reject_schema: &SchemaRef,
-        rejects: Vec<RecordBatch>,
+    /// The write of rejected rows to `quarantine.<source>`, replacing what earlier runs
+    /// rejected from the same files (in one commit), so re-runs never duplicate them and other
+    /// files' rows stay.
+    fn quarantine_write<'s>(
+        &'s self,
+        ctx: &'s SessionContext,
         dates: &[NaiveDate],
         files: &[String],
-        source_name: &str,
-    ) -> Result<WriteMetrics, JobsError> {
-        let schema = quarantine_schema(reject_schema);
+    ) -> TableWrite<'s> {
+        let source_name = self.job.source.as_ref().map_or("", |s| s.name.as_str());
         let in_list = |values: Vec<String>| values.into_iter().map(lit).collect::<Vec<_>>();
         let predicate = col(QUARANTINE_PARTITION)
             .in_list(
@@ -822,9 +970,6 @@ impl<'a> JobRun<'a> {
         .with_description(format!(
             "rows of raw/{source_name} rejected with their reason, file and line"
         ))
-        .execute(schema, rejects, self.catalog)
-        .await
-        .map_err(self.engine())
     }
 
     /// Writes the quality reports of a run that evaluated rules, then keeps the summary under
@@ -845,6 +990,36 @@ impl<'a> JobRun<'a> {
             .await
             .map_err(self.engine())
     }
+}
+
+/// What a run publishes: the steps' rows and the rejected rows.
+struct Output {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    rejects: Vec<RecordBatch>,
+}
+
+/// What a run commits, and what it records once committed.
+struct Publication<'m> {
+    manifest: &'m RunManifest,
+    output: Output,
+    /// The ledger marks of the files read, by MD5.
+    marks: Vec<(String, ProcessedMark)>,
+    /// Transactions of earlier runs whose appended rows the target commit replaces.
+    replaced: Vec<String>,
+}
+
+/// What accounting for the files read leaves to publish.
+#[derive(Default)]
+struct Accounted {
+    /// Rejected rows, with their quarantine columns.
+    rejects: Vec<RecordBatch>,
+    /// The ledger marks of the files read, by MD5.
+    marks: Vec<(String, ProcessedMark)>,
+}
+
+fn output_rows(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
 }
 
 /// The end of a data date (midnight after it, UTC): the time freshness rules measure from.

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use lakejob_engine::ledger::{Claim, FileLedger, FileRecord, FileStatus, md5_of};
+use lakejob_engine::ledger::{Claim, FileLedger, FileRecord, FileStatus, ProcessedMark, md5_of};
 use lakejob_engine::object_store::path::Path as ObjectPath;
 use lakejob_engine::parallel::in_order;
 use lakejob_engine::reader::{FileRead, FirstSight, SourceReader, hash_and_read};
@@ -25,6 +25,10 @@ pub(crate) struct Selection {
     pub skipped: Vec<SkippedFile>,
     /// Rows of files to read that were already read when they were hashed, by path.
     pub already_read: HashMap<String, FileRead>,
+    /// When reprocessing: the earlier runs of the job that processed contents read again.
+    pub earlier_runs: BTreeSet<String>,
+    /// When reprocessing: files those runs read that this run does not, by path.
+    pub left_out: Vec<String>,
 }
 
 /// What a run asks for.
@@ -35,6 +39,8 @@ pub(crate) struct Scope<'a> {
     pub date: Option<NaiveDate>,
     /// Read processed files again.
     pub reprocess: bool,
+    /// Only these files (an interrupted run's), when given.
+    pub only: Option<&'a [String]>,
     /// A date with any new file is read whole (targets that replace partitions need every
     /// row of the partitions they write).
     pub whole_dates: bool,
@@ -51,7 +57,10 @@ pub(crate) async fn select_files(
     reader: Option<Arc<SourceReader>>,
 ) -> Result<Selection, EngineError> {
     let ledger = FileLedger::new(lake.clone());
-    let raw = lake.raw_files(scope.source, scope.date).await?;
+    let mut raw = lake.raw_files(scope.source, scope.date).await?;
+    if let Some(only) = scope.only {
+        raw.retain(|file| only.contains(&file.path));
+    }
     let mut by_md5: HashMap<String, FileRecord> = HashMap::new();
     let mut md5_by_path: HashMap<String, String> = HashMap::new();
     for record in ledger.records().await? {
@@ -109,10 +118,11 @@ pub(crate) async fn select_files(
         md5_by_path.insert(file.path.clone(), md5.clone());
         by_md5.entry(md5).or_insert(home);
     }
+    let marks = ledger.processed_by(scope.job).await?;
     let processed = if scope.reprocess {
         HashMap::new()
     } else {
-        ledger.processed_by(scope.job).await?
+        marks.clone()
     };
 
     let mut selection = Selection::default();
@@ -168,5 +178,36 @@ pub(crate) async fn select_files(
             selection.files.push(file);
         }
     }
+    if scope.reprocess {
+        earlier_runs(&mut selection, &marks, &by_md5);
+    }
     Ok(selection)
+}
+
+/// The earlier runs that processed what `selection` reads again, and the files they read
+/// that it does not: rows those runs appended can be replaced only with all of their input.
+fn earlier_runs(
+    selection: &mut Selection,
+    marks: &HashMap<String, ProcessedMark>,
+    by_md5: &HashMap<String, FileRecord>,
+) {
+    let reading: BTreeSet<&String> = selection.md5.values().collect();
+    selection.earlier_runs = reading
+        .iter()
+        .filter_map(|md5| marks.get(*md5))
+        .map(|mark| mark.run_id.clone())
+        .collect();
+    let mut left_out: Vec<String> = marks
+        .iter()
+        .filter(|(md5, mark)| {
+            !reading.contains(md5) && selection.earlier_runs.contains(&mark.run_id)
+        })
+        .map(|(md5, _)| {
+            by_md5
+                .get(md5)
+                .map_or_else(|| md5.clone(), |r| r.lake_path.clone())
+        })
+        .collect();
+    left_out.sort();
+    selection.left_out = left_out;
 }

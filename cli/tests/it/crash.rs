@@ -140,3 +140,121 @@ fn a_daily_pipeline_killed_at_twenty_moments_is_finished_by_the_next_run() {
         }
     });
 }
+
+/// `transaction_etl` with its target written another way, as a job folder for `--jobs`.
+fn transaction_etl_writing(lake: &TestLake, mode: &str, format: &str) -> String {
+    lake.with_edited_job("transaction_etl", |text| {
+        text.replace(
+            "  format: delta\n  partition_by: [year, month, day]\n  mode: merge\n  key: [transaction_id]\n",
+            &format!("  format: {format}\n  partition_by: [year, month, day]\n  mode: {mode}\n"),
+        )
+    })
+    .display()
+    .to_string()
+}
+
+#[test]
+fn a_run_killed_between_its_commits_is_finished_without_a_second_copy_in_every_write_mode() {
+    for (mode, format) in [
+        ("append", "delta"),
+        ("overwrite_partitions", "delta"),
+        ("append", "parquet"),
+    ] {
+        let clean = TestLake::with_fixture();
+        let jobs = transaction_etl_writing(&clean, mode, format);
+        clean.json(&["run", "transaction_etl", "--jobs", &jobs]);
+        let expected = state(&clean);
+        assert!(!expected[0].is_empty() && !expected[1].is_empty());
+        for point in [
+            "before_target_commit",
+            "after_target_commit",
+            "after_quarantine_commit",
+            "after_ledger_marks",
+        ] {
+            let lake = TestLake::with_fixture();
+            let jobs = transaction_etl_writing(&lake, mode, format);
+            kill_at(&lake, point, &["run", "transaction_etl", "--jobs", &jobs]);
+            let next = lake.json(&["run", "transaction_etl", "--jobs", &jobs]);
+            let context = format!("{mode} {format}, killed at {point}");
+            assert_eq!(next["status"], "succeeded", "{context}: {next}");
+            assert_eq!(
+                next["finished_runs"].as_array().map(Vec::len),
+                Some(1),
+                "{context}: the interrupted run is finished first: {next}"
+            );
+            assert_eq!(state(&lake), expected, "{context}");
+            let again = lake.json(&["run", "transaction_etl", "--jobs", &jobs]);
+            assert!(again.get("finished_runs").is_none(), "{context}: {again}");
+            assert_eq!(state(&lake), expected, "{context}, run once more");
+            let pending = lake.path().join("_lakejob/pending/transaction_etl");
+            assert!(
+                !pending.exists() || std::fs::read_dir(&pending).unwrap().next().is_none(),
+                "{context}: the record of the interrupted run is left behind"
+            );
+            let staged: Vec<_> = std::fs::read_dir(lake.path().join("processed/transactions"))
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with("_staging"))
+                .collect();
+            assert!(
+                staged.is_empty(),
+                "{context}: staging left behind: {staged:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_quarantine_table_that_refuses_the_rejects_leaves_the_new_target_unwritten() {
+    let lake = TestLake::with_fixture();
+    lake.json(&["run", "transaction_etl"]);
+    // The same source read without its country column, into a new table: the quarantine
+    // table, made with a country column, cannot take these rejects.
+    let jobs = lake
+        .with_edited_job("transaction_etl", |text| {
+            text.replace(
+                "    - { name: country, type: string, nullable: false, case: upper, pattern: \"[A-Z]{2}\" }\n",
+                "",
+            )
+            .replace("status, country, event_time", "status, event_time")
+            .replace("  table: transactions\n", "  table: transactions_v2\n")
+        })
+        .display()
+        .to_string();
+    let output = lake.lakejob(&["run", "transaction_etl", "--reprocess", "--jobs", &jobs]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("quarantine.transactions") && stderr.contains("country"),
+        "{stderr}"
+    );
+    assert!(
+        !lake.path().join("processed/transactions_v2").exists(),
+        "the target was written although the run failed"
+    );
+    let pending = lake.path().join("_lakejob/pending/transaction_etl");
+    assert!(!pending.exists() || std::fs::read_dir(&pending).unwrap().next().is_none());
+    // Run as shipped again, the job is as it was.
+    let next = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(next["status"], "succeeded", "{next}");
+}
+
+#[test]
+fn reprocessing_an_append_target_replaces_its_rows_instead_of_adding_them_again() {
+    for format in ["delta", "parquet"] {
+        let lake = TestLake::with_fixture();
+        let jobs = transaction_etl_writing(&lake, "append", format);
+        let first = lake.json(&["run", "transaction_etl", "--jobs", &jobs]);
+        let expected = state(&lake);
+        for attempt in 1..=2 {
+            let again = lake.json(&["run", "transaction_etl", "--reprocess", "--jobs", &jobs]);
+            assert_eq!(again["status"], "succeeded", "{format} #{attempt}: {again}");
+            assert_eq!(again["rows_out"], first["rows_out"], "{format} #{attempt}");
+            assert_eq!(
+                state(&lake),
+                expected,
+                "{format}, reprocessed {attempt} time(s)"
+            );
+        }
+    }
+}
