@@ -956,10 +956,20 @@ fn collect_files(folder: &std::path::Path, into: &mut Vec<PathBuf>) -> std::io::
         if hidden {
             continue;
         }
-        if entry.is_dir() {
+        // Following links, as reading does; a FIFO would block the read forever.
+        let kind = std::fs::metadata(&entry)?.file_type();
+        if kind.is_dir() {
             collect_files(&entry, into)?;
-        } else {
+        } else if kind.is_file() {
             into.push(entry);
+        } else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is not a regular file (a FIFO, socket or device); ingest reads regular files only",
+                    entry.display()
+                ),
+            ));
         }
     }
     Ok(())

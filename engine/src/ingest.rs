@@ -218,6 +218,7 @@ impl<'a> Ingest<'a> {
         let streamed = match self.stream_to_staging(file, &staging).await {
             Ok(streamed) => streamed,
             Err(StreamFailure::Unreadable(reason)) => {
+                let reason = crate::reader::bounded_reason(reason);
                 return Ok((outcome(Outcome::Skipped, None, None, Some(reason)), 0));
             }
             Err(StreamFailure::Lake(e)) => return Err(e),
@@ -627,7 +628,7 @@ impl ContentCheck {
                         "no header line in the first {MAX_LINE_BYTES} bytes"
                     ));
                 } else if let Err(reason) = check_header(&line, options, columns) {
-                    self.problem = Some(reason);
+                    self.problem = Some(crate::reader::bounded_reason(reason));
                 }
             }
             FileKind::JsonLines => {

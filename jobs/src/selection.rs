@@ -62,16 +62,32 @@ pub(crate) async fn select_files(
         raw.retain(|file| only.contains(&file.path));
     }
     let mut by_md5: HashMap<String, FileRecord> = HashMap::new();
-    let mut md5_by_path: HashMap<String, String> = HashMap::new();
+    // The newest content recorded at each path: a path rewritten in place has several.
+    let mut newest_at_path: HashMap<String, FileRecord> = HashMap::new();
     for record in ledger.records().await? {
-        md5_by_path.insert(record.lake_path.clone(), record.md5.clone());
+        let newer = newest_at_path
+            .get(&record.lake_path)
+            .is_none_or(|known| known.ingested_at <= record.ingested_at);
+        if newer {
+            newest_at_path.insert(record.lake_path.clone(), record.clone());
+        }
         by_md5.insert(record.md5.clone(), record);
     }
+    let mut md5_by_path: HashMap<String, String> = newest_at_path
+        .iter()
+        .map(|(path, record)| (path.clone(), record.md5.clone()))
+        .collect();
+    // A file is hashed when its path is new, or when its size changed since its content was
+    // recorded: new bytes at a known path are new content, not a file already processed.
     // Hashing is most of the cost of a first sight: files are hashed in parallel, on the
     // runtime's threads, and claimed in path order.
     let unseen: Vec<&RawFile> = raw
         .iter()
-        .filter(|file| !md5_by_path.contains_key(&file.path))
+        .filter(|file| {
+            newest_at_path
+                .get(&file.path)
+                .is_none_or(|record| record.size != file.size)
+        })
         .collect();
     let hashes = in_order(&unseen, scope.parallelism, |file| {
         let lake = lake.clone();
@@ -110,7 +126,7 @@ pub(crate) async fn select_files(
             status: FileStatus::Ingested,
             reason: None,
         };
-        tracing::info!(file = %file.path, md5 = %md5, "a file found in raw/ is hashed on first sight");
+        tracing::info!(file = %file.path, md5 = %md5, "a file found in raw/ is hashed on first sight (or after its size changed)");
         let home = match ledger.claim(&record).await? {
             Claim::New => record,
             Claim::Existing(existing) => existing,

@@ -469,3 +469,75 @@ fn a_file_above_the_sources_size_limit_is_not_taken() {
     );
     assert!(!lake.path().join("raw").exists(), "nothing landed");
 }
+
+#[test]
+fn a_fifo_in_an_ingested_folder_is_refused_not_waited_on() {
+    let lake = TestLake::with_references();
+    let folder = lake.path().join("incoming");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(fixture_csv(), folder.join("a.csv")).unwrap();
+    let fifo = folder.join("b.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = lake
+        .command(&["ingest", "transactions", &folder.display().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("ingest waits forever on a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("b.csv") && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+    assert!(
+        !lake.path().join("raw/transactions").exists(),
+        "nothing landed"
+    );
+}
+
+#[test]
+fn a_raw_file_rewritten_in_place_is_read_again() {
+    let lake = TestLake::with_fixture();
+    let first = lake.json(&["run", "transaction_etl"]);
+    let raw = lake
+        .path()
+        .join("raw/transactions/date=2025-01-15/transactions_2025-01-15.csv");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&raw).unwrap();
+    writeln!(
+        file,
+        "T000000000999,O0000000999,C00000001,P000001,1,10.00,0.00,USD,card,completed,US,2025-01-15T10:00:00Z"
+    )
+    .unwrap();
+    drop(file);
+    let second = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(second["files_ingested"], 1, "{second}");
+    assert_eq!(
+        second["rows_in"].as_u64(),
+        first["rows_in"].as_u64().map(|n| n + 1),
+        "{second}"
+    );
+    let added = lake.query(
+        "SELECT count(*) AS n FROM processed.transactions WHERE transaction_id = 'T000000000999'",
+    );
+    assert_eq!(added[0]["n"], 1);
+    // Unchanged since, it is not read a third time.
+    let third = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(third["files_ingested"], 0, "{third}");
+}

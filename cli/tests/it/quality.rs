@@ -97,6 +97,17 @@ fn a_day_with_ten_percent_orphan_products_fails_the_gate_and_publishes_nothing()
         "SELECT count(*) AS n FROM processed.transactions WHERE event_date = DATE '2025-01-02'",
     );
     assert_eq!(published[0]["n"], 0, "the curated zone is not updated");
+    // Nothing was staged for a commit: no record of a run to finish, no staged files.
+    let pending = lake.path().join("_lakejob/pending/transaction_etl");
+    assert!(!pending.exists() || std::fs::read_dir(&pending).unwrap().next().is_none());
+    let staged = std::fs::read_dir(lake.path().join("processed/transactions"))
+        .unwrap()
+        .filter(|entry| {
+            let entry = entry.as_ref().unwrap();
+            entry.file_name().to_string_lossy().starts_with("_staging")
+        })
+        .count();
+    assert_eq!(staged, 0, "a failed gate leaves no staged file");
     let recorded = lake.query(
         "SELECT outcome, detail FROM lakejob.quality_results \
          WHERE rule = 'orphan product ids stay rare' ORDER BY evaluated_at",

@@ -267,23 +267,28 @@ impl CompiledColumn {
     }
 }
 
-/// Parses `-12.345` into a decimal of the given scale, rounding half away from zero.
 /// Longest value text a reject reason repeats; the whole row is in quarantine anyway.
 const SHOWN_BYTES: usize = 64;
 
 /// A value as a reason shows it: whole when short, else its start and its size, so a hostile
 /// 100 MB field cannot make a 100 MB reason.
 fn shown(text: &str) -> Cow<'_, str> {
-    if text.len() <= SHOWN_BYTES {
+    at_most(text, SHOWN_BYTES)
+}
+
+/// `text` whole when it has at most `limit` bytes, else its start and its size.
+pub(crate) fn at_most(text: &str, limit: usize) -> Cow<'_, str> {
+    if text.len() <= limit {
         return Cow::Borrowed(text);
     }
-    let mut end = SHOWN_BYTES;
+    let mut end = limit;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
     Cow::Owned(format!("{}... ({} bytes)", &text[..end], text.len()))
 }
 
+/// Parses `-12.345` into a decimal of the given scale, rounding half away from zero.
 /// `None` when the text is not a plain decimal number or does not fit the precision.
 pub(crate) fn parse_decimal(text: &str, precision: u8, scale: i8) -> Option<i128> {
     let (negative, digits) = match text.as_bytes().first()? {
@@ -308,7 +313,8 @@ pub(crate) fn parse_decimal(text: &str, precision: u8, scale: i8) -> Option<i128
         value = value.checked_mul(10)?.checked_add(i128::from(digit))?;
     }
     if fraction_digits.next().is_some_and(|next| next >= b'5') {
-        value += 1;
+        // Rounding up the largest value i128 holds overflows: too large for any precision.
+        value = value.checked_add(1)?;
     }
     if value >= 10i128.checked_pow(u32::from(precision))? {
         return None;
@@ -499,6 +505,40 @@ mod tests {
             None,
             "over precision"
         );
+        // Rounding the last digit up must not overflow i128 (it panicked, or wrapped).
+        assert_eq!(
+            parse_decimal("1701411834604692317316873037158841057.275", 12, 2),
+            None
+        );
+        assert_eq!(
+            parse_decimal("170141183460469231731687303715884105727.5", 38, 0),
+            None
+        );
+        assert_eq!(
+            parse_decimal("-99999999999999999999999999999999999999.4", 38, 0),
+            Some(-99_999_999_999_999_999_999_999_999_999_999_999_999)
+        );
+    }
+
+    proptest::proptest! {
+        /// Any numeric-looking text, of any length, into any decimal type: a value that fits
+        /// its precision, or `None`; never a panic.
+        #[test]
+        fn numeric_text_parses_or_is_refused(
+            text in "[-+]?[0-9]{0,45}(\\.[0-9]{0,45})?",
+            precision in 1u8..=38,
+            scale_share in 0u8..=100,
+        ) {
+            let scale = i8::try_from(u16::from(precision) * u16::from(scale_share) / 100).unwrap_or(0);
+            if let Some(value) = parse_decimal(&text, precision, scale) {
+                proptest::prop_assert!(value.unsigned_abs() < 10u128.pow(u32::from(precision)));
+            }
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused(text in ".{0,64}", precision in 1u8..=38) {
+            let _ = parse_decimal(&text, precision, 2.min(precision as i8));
+        }
     }
 
     #[test]

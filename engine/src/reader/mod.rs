@@ -122,9 +122,21 @@ impl FileRead {
     fn failed(file: &str, reason: impl Into<String>) -> Self {
         Self {
             file: file.to_string(),
-            file_error: Some(reason.into()),
+            file_error: Some(bounded_reason(reason.into())),
             ..Self::default()
         }
+    }
+}
+
+/// Longest reason kept for a refused file: reasons are copied to the summary, the log, the
+/// run record and the ledger, so a hostile file (a 50 MB header line) must not make them huge.
+pub const MAX_REASON_BYTES: usize = 200;
+
+/// A file's reason as it is kept: whole when short, else its start and its full size.
+pub fn bounded_reason(reason: String) -> String {
+    match columns::at_most(&reason, MAX_REASON_BYTES) {
+        std::borrow::Cow::Borrowed(_) => reason,
+        std::borrow::Cow::Owned(shortened) => shortened,
     }
 }
 

@@ -422,6 +422,23 @@ fn a_hundred_megabyte_line_and_sql_in_header_names_are_only_data() {
     );
 }
 
+#[test]
+fn a_hostile_header_gives_a_bounded_reason() {
+    let file = format!("{}\n1\n", "x,".repeat(500_000));
+    let read = reader(&[]).read("f.csv", file.as_bytes()).unwrap();
+    let reason = read.file_error.unwrap_or_default();
+    assert!(
+        reason.starts_with("the header lacks") && reason.ends_with(" bytes)"),
+        "{}",
+        &reason[..reason.len().min(300)]
+    );
+    assert!(
+        reason.len() <= MAX_REASON_BYTES + 32,
+        "{} bytes",
+        reason.len()
+    );
+}
+
 /// Property tests: any bytes at all are read into rows or refused whole with a reason, never a
 /// panic, and no row is lost. `PROPTEST_CASES=100000 cargo test -p lakejob-engine proptest`
 /// runs them longer than CI does.
