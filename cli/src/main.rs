@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lakejob_aws::{AthenaQuery, AwsError, GlueCatalog, TaskCallback, TaskOutcome, TaskToken};
 use lakejob_catalog::LocalCatalog;
-use lakejob_engine::ingest::{Incoming, Ingest};
+use lakejob_engine::ingest::{Incoming, Ingest, IngestMetrics, Outcome as IngestOutcome};
 use lakejob_engine::object_store::local::LocalFileSystem;
 use lakejob_engine::object_store::path::Path as ObjectPath;
 use lakejob_engine::query::DeltaReads;
@@ -628,10 +628,11 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
             let started = std::time::Instant::now();
             let metrics = Ingest::new(&lake, &SystemClock, &declaration)
                 .with_date(date)
+                .with_session(session.clone())
                 .execute(&files, catalog.as_ref())
                 .await?;
             printer.ingested(&metrics, started.elapsed());
-            Ok(Finished::code(0))
+            Ok(Finished::code(ingest_exit_code(&metrics)))
         }
         Command::Run {
             job,
@@ -892,6 +893,23 @@ async fn run_cluster_process(
         }
     }
     Ok(Finished::code(0))
+}
+
+/// 2 when a file was rejected (its content is wrong: fix it and send it again), else 1 when
+/// one was not taken (it changed while read, could not be read, or is above the source's size
+/// limit), else 0 (every file landed or was already in the lake).
+fn ingest_exit_code(metrics: &IngestMetrics) -> u8 {
+    let not_taken = metrics
+        .files
+        .iter()
+        .any(|file| file.outcome == IngestOutcome::Skipped);
+    if metrics.files_rejected > 0 {
+        2
+    } else if not_taken {
+        1
+    } else {
+        0
+    }
 }
 
 /// 0 when every stage succeeded, 3 when a quality gate held output back, 1 otherwise.

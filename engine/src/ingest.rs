@@ -119,6 +119,7 @@ pub struct Ingest<'a> {
     clock: &'a dyn Clock,
     declaration: &'a SourceFiles,
     date: Option<NaiveDate>,
+    session: SessionOptions,
 }
 
 impl<'a> Ingest<'a> {
@@ -129,7 +130,14 @@ impl<'a> Ingest<'a> {
             clock,
             declaration,
             date: None,
+            session: SessionOptions::default(),
         }
+    }
+
+    /// The memory limit and parallelism of the session that refreshes the ledger table.
+    pub fn with_session(mut self, session: SessionOptions) -> Self {
+        self.session = session;
+        self
     }
 
     /// The raw date folder to land in; otherwise a `date=YYYY-MM-DD` folder of the file's own
@@ -162,7 +170,7 @@ impl<'a> Ingest<'a> {
             tracing::info!(file = %landed.file, outcome = ?landed.outcome, reason = ?landed.reason, "ingest");
             metrics.files.push(landed);
         }
-        let ctx = new_session(&SessionOptions::default())?;
+        let ctx = new_session(&self.session)?;
         if let Err(e) = ledger.publish(&ctx, catalog).await {
             tracing::warn!(error = %e, "the lakejob.file_ledger table was not refreshed; the next run refreshes it");
         }

@@ -53,13 +53,33 @@ fn outcomes(report: &Value) -> Vec<(String, String)> {
 
 /// `lakejob ingest <source> <path> --date 2025-01-15`, as JSON.
 fn ingest_on_day(lake: &TestLake, source: &str, path: &Path) -> Value {
-    lake.json(&[
-        "ingest",
-        source,
-        &path.display().to_string(),
-        "--date",
-        "2025-01-15",
-    ])
+    ingest_report(
+        lake,
+        &[source, &path.display().to_string(), "--date", "2025-01-15"],
+    )
+}
+
+/// `lakejob ingest <args>` as JSON, checking the exit code scripts rely on: 2 when a file
+/// was rejected, else 1 when one was not taken, else 0.
+fn ingest_report(lake: &TestLake, args: &[&str]) -> Value {
+    let mut all = vec!["ingest"];
+    all.extend(args);
+    all.extend(["--output", "json"]);
+    let output = lake.lakejob(&all);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let skipped = outcomes(&report).iter().any(|(_, o)| o == "skipped");
+    let expected = match (report["files_rejected"].as_u64(), skipped) {
+        (Some(rejected), _) if rejected > 0 => 2,
+        (_, true) => 1,
+        _ => 0,
+    };
+    assert_eq!(output.status.code(), Some(expected), "{report}");
+    report
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -448,13 +468,15 @@ fn a_file_above_the_sources_size_limit_is_not_taken() {
     let jobs = lake.with_edited_job("transaction_etl", |t| {
         t.replace("    type: csv\n", "    type: csv\n  max_file_size: 1KB\n")
     });
-    let report = lake.json(&[
-        "ingest",
-        "transactions",
-        &fixture_csv().display().to_string(),
-        "--jobs",
-        &jobs.display().to_string(),
-    ]);
+    let report = ingest_report(
+        &lake,
+        &[
+            "transactions",
+            &fixture_csv().display().to_string(),
+            "--jobs",
+            &jobs.display().to_string(),
+        ],
+    );
     assert_eq!(
         outcomes(&report),
         [(
