@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
+use lakejob_engine::datafusion::arrow::json::WriterBuilder;
+use lakejob_engine::datafusion::arrow::json::writer::JsonArray;
 use lakejob_engine::datafusion::arrow::util::pretty::pretty_format_batches;
 use lakejob_engine::ingest::IngestMetrics;
 use lakejob_engine::{CatalogTable, SyncChange, SyncMetrics, TableName};
@@ -63,10 +65,9 @@ impl Printer {
     }
 
     fn emit(&self, value: &serde_json::Value) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value)
-                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        print_out(
+            &serde_json::to_string_pretty(value)
+                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
         );
     }
 
@@ -400,21 +401,23 @@ impl Printer {
             )(e.into()))
         };
         if self.json {
-            let mut writer = lakejob_engine::datafusion::arrow::json::ArrayWriter::new(Vec::new());
+            // Null values are kept as `null`: a row's keys do not depend on its values.
+            let mut writer = WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, JsonArray>(Vec::new());
             let refs: Vec<&RecordBatch> = batches.iter().collect();
             writer.write_batches(&refs).map_err(error)?;
             writer.finish().map_err(error)?;
             let body = writer.into_inner();
-            println!(
-                "{}",
-                if body.is_empty() {
-                    "[]".into()
-                } else {
-                    String::from_utf8_lossy(&body).into_owned()
-                }
-            );
+            if body.is_empty() {
+                print_out("[]");
+            } else {
+                print_out(&String::from_utf8_lossy(&body));
+            }
+        } else if batches.is_empty() {
+            print_out("(no rows)");
         } else {
-            println!("{}", pretty_format_batches(batches).map_err(error)?);
+            print_out(&pretty_format_batches(batches).map_err(error)?.to_string());
         }
         Ok(())
     }
@@ -453,4 +456,16 @@ fn label(value: impl serde::Serialize) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+/// Writes a line to standard output. A reader that went away (`lakejob query ... | head`)
+/// ends the output, not the process with a panic, as `println!` would.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        tracing::warn!(error = %e, "standard output could not be written");
+    }
 }

@@ -667,11 +667,11 @@ fn score(rules: Vec<RuleResult>, min_score: f64) -> QualityReport {
     let counted = rules
         .iter()
         .filter(|r| r.severity == Severity::Error && r.outcome != Outcome::NotEvaluated);
-    let total: f64 = counted.clone().map(|r| r.weight).sum();
-    let passed: f64 = counted
+    // Folded from +0.0: an empty f64 sum is -0.0, which prints as a score of -0.000.
+    let total = counted.clone().fold(0.0, |sum, r| sum + r.weight);
+    let passed = counted
         .filter(|r| r.outcome == Outcome::Passed)
-        .map(|r| r.weight)
-        .sum();
+        .fold(0.0, |sum, r| sum + r.weight);
     let score = if total > 0.0 { passed / total } else { 1.0 };
     QualityReport {
         score,
@@ -683,5 +683,28 @@ fn score(rules: Vec<RuleResult>, min_score: f64) -> QualityReport {
             .map(RuleResult::describe)
             .collect(),
         rules,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_score_with_no_rule_passed_is_zero_not_negative_zero() {
+        let failed = RuleResult {
+            rule: "r".into(),
+            kind: "row_count",
+            observed: None,
+            threshold: String::new(),
+            outcome: Outcome::Failed,
+            detail: None,
+            severity: Severity::Error,
+            weight: 1.0,
+        };
+        let report = score(vec![failed], 0.5);
+        assert!(report.score == 0.0 && report.score.is_sign_positive());
+        assert_eq!(format!("{:.3}", report.score), "0.000");
+        assert!(!report.passed);
     }
 }

@@ -423,9 +423,9 @@ fn athena_queries_are_started_polled_and_paged_through() {
         rows,
         serde_json::json!([
             {"product_id": "P000001", "units": "3"},
-            {"product_id": "P000002"}
+            {"product_id": "P000002", "units": null}
         ]),
-        "the header row is skipped; a NULL is left out, as local query output does"
+        "the header row is skipped; a NULL is null, as in local query output"
     );
 }
 

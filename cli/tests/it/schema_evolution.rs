@@ -131,7 +131,11 @@ fn a_source_file_without_a_nullable_column_is_read_with_nulls() {
         "query",
         "SELECT title, body FROM processed.reviews WHERE review_id = 'R9999999999'",
     ]);
-    assert_eq!(row, serde_json::json!([{"body": "Fine."}]), "title is null");
+    assert_eq!(
+        row,
+        serde_json::json!([{"title": null, "body": "Fine."}]),
+        "title is null"
+    );
 
     // A file without a column that may not be null is refused whole, with the reason.
     std::fs::write(

@@ -192,3 +192,28 @@ fn a_feed_without_repeated_keys_keeps_every_row_and_dedupe_joins_nothing() {
     assert_eq!(summary["rows_out"], 3, "{summary}");
     assert_eq!(summary["rows_duplicate"], 0, "{summary}");
 }
+
+#[test]
+fn query_output_keeps_nulls_says_no_rows_and_survives_a_closed_pipe() {
+    let lake = TestLake::new();
+    let rows = lake.json(&["query", "SELECT 1 AS a, CAST(NULL AS VARCHAR) AS b"]);
+    assert_eq!(rows, serde_json::json!([{"a": 1, "b": null}]));
+    let none = lake.lakejob(&["query", "SELECT 1 AS a WHERE false"]);
+    let text = String::from_utf8_lossy(&none.stdout);
+    assert!(none.status.success() && !text.contains("++"), "{text}");
+    // A reader that stops early (`| head`) ends the output without a panic (exit 101).
+    let mut child = lake
+        .command(&["query", "SELECT * FROM generate_series(1, 300000)"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
