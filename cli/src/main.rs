@@ -666,11 +666,19 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 }
             };
             let (lake, catalog) = open().await?;
-            let summary = JobRun::new(&lake, catalog.as_ref(), &SystemClock, &entry.spec)
+            let outcome = JobRun::new(&lake, catalog.as_ref(), &SystemClock, &entry.spec)
                 .with_origin(&entry.origin)
                 .with_options(options)
                 .execute()
-                .await?;
+                .await;
+            let summary = match outcome {
+                Ok(summary) => summary,
+                Err(JobsError::RunFailed { summary, source }) => {
+                    printer.failed_run(&summary);
+                    return Err(CliError::Jobs(*source));
+                }
+                Err(e) => return Err(e.into()),
+            };
             printer.run_summary(&summary);
             let code = match summary.status {
                 RunStatus::Succeeded => 0,

@@ -106,6 +106,13 @@ impl Printer {
         }
     }
 
+    /// A failed run's summary, for machines (JSON mode); a person reads the error.
+    pub fn failed_run(&self, summary: &RunSummary) {
+        if self.json {
+            self.emit(&serde_json::to_value(summary).unwrap_or_default());
+        }
+    }
+
     pub fn run_summary(&self, summary: &RunSummary) {
         self.job_metrics(summary);
         if self.json {

@@ -121,15 +121,43 @@ impl EngineError {
             | EngineError::Declaration { .. }
             | EngineError::SchemaChange { .. }
             | EngineError::TableNotFound(_) => true,
-            EngineError::DataFusion { source, .. } => matches!(
-                source.as_ref(),
-                DataFusionError::Plan(_)
-                    | DataFusionError::SQL(..)
-                    | DataFusionError::SchemaError(..)
-            ),
+            EngineError::DataFusion { source, .. } => is_deterministic(source),
             _ => false,
         }
     }
+}
+
+/// An error of the plan (its SQL, names, types) or of the data (a value a CAST or an
+/// arithmetic operation cannot take): running again gives the same error, so it is the job's
+/// or the data's to fix, not worth a retry. The cause may be wrapped (shared between
+/// partitions, boxed as an external error), so the whole chain is looked at.
+fn is_deterministic(error: &DataFusionError) -> bool {
+    use datafusion::arrow::error::ArrowError;
+    let data_error = |error: &ArrowError| {
+        matches!(
+            error,
+            ArrowError::CastError(_)
+                | ArrowError::ComputeError(_)
+                | ArrowError::InvalidArgumentError(_)
+                | ArrowError::DivideByZero
+                | ArrowError::ArithmeticOverflow(_)
+                | ArrowError::ParseError(_)
+        )
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        let found = match error.downcast_ref::<DataFusionError>() {
+            Some(DataFusionError::Plan(_) | DataFusionError::SQL(..))
+            | Some(DataFusionError::SchemaError(..)) => true,
+            Some(DataFusionError::ArrowError(arrow, _)) => data_error(arrow),
+            _ => error.downcast_ref::<ArrowError>().is_some_and(data_error),
+        };
+        if found {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// The engine's result type.

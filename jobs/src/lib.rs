@@ -26,7 +26,8 @@ pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files
 pub use render::{ALERT_SCORE, render_asl};
 pub use reports::ReportFiles;
 pub use runner::{
-    JobRun, QUARANTINE_PARTITION, QualitySummary, RunOptions, RunStatus, RunSummary, SkippedFile,
+    JobRun, QUARANTINE_PARTITION, QualitySummary, RunError, RunOptions, RunStatus, RunSummary,
+    SkippedFile,
 };
 pub use spec::{
     DedupeStep, DeriveColumn, FormatSpec, JobSpec, JoinStep, ReferenceSpec, SourceSpec, Step,
@@ -151,6 +152,14 @@ pub enum JobsError {
         /// What is wrong.
         reason: String,
     },
+    /// A run failed; its summary (`status: failed`, with the error) is kept in the run log.
+    #[error("{source}")]
+    RunFailed {
+        /// The failed run's summary.
+        summary: Box<RunSummary>,
+        /// Why it failed.
+        source: Box<JobsError>,
+    },
     /// The summary could not be serialised.
     #[error("cannot write the run summary: {0}")]
     Summary(String),
@@ -170,6 +179,7 @@ impl JobsError {
             | JobsError::Manifest { .. }
             | JobsError::Reprocess { .. } => true,
             JobsError::Engine { source, .. } => source.is_bad_input(),
+            JobsError::RunFailed { source, .. } => source.is_bad_input(),
             JobsError::Io { .. } | JobsError::Accounting { .. } | JobsError::Summary(_) => false,
         }
     }

@@ -351,6 +351,9 @@ impl<'a> PipelineRun<'a> {
                     tracing::error!(stage = %stage.name, job = %name, error = %e, "stage failed");
                     summary.status = StageStatus::Failed;
                     summary.reason = Some(format!("job {name}: {e}"));
+                    if let JobsError::RunFailed { summary: run, .. } = e {
+                        summary.jobs.push(*run);
+                    }
                     break;
                 }
             }

@@ -138,6 +138,19 @@ pub struct RunSummary {
     /// first (each has its own run record).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub finished_runs: Vec<String>,
+    /// Why a failed run failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunError>,
+}
+
+/// Why a run failed, for machines: the class decides whether retrying can help.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunError {
+    /// `bad_input` (the job, its input or its tables must change: exit 2) or `retryable`
+    /// (the same run may succeed later: exit 1).
+    pub class: &'static str,
+    /// The error, as printed.
+    pub message: String,
 }
 
 /// What a run is asked to do, the same for a job alone or every job of a pipeline.
@@ -222,29 +235,67 @@ impl<'a> JobRun<'a> {
         if self.job.source.is_some() {
             for interrupted in interrupted_runs(self.lake, &self.job.name).await? {
                 tracing::warn!(job = %self.job.name, run_id = %interrupted.run_id, files = interrupted.files.len(), "finishing a run that stopped between its commits");
-                let mut summary = self.run(Some(interrupted)).await?;
+                let run_id = interrupted.run_id.clone();
+                let mut summary = self.run_or_record(run_id, Some(interrupted)).await?;
                 self.record(&mut summary).await?;
                 finished.push(summary.run_id);
             }
         }
-        let mut summary = self.run(None).await?;
+        let started_at = self.clock.now();
+        let run_id = format!(
+            "{}-{}",
+            started_at.format("%Y%m%dT%H%M%SZ"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let mut summary = self.run_or_record(run_id, None).await?;
         summary.finished_runs = finished;
         self.record(&mut summary).await?;
         Ok(summary)
     }
 
-    /// One run: a new one, or the finishing of an interrupted one over the files it read.
-    async fn run(&self, resume: Option<RunManifest>) -> Result<RunSummary, JobsError> {
+    /// A run that fails still leaves its summary, with `status: failed` and the error, in the
+    /// run log, and hands it back with the error for the caller to print.
+    async fn run_or_record(
+        &self,
+        run_id: String,
+        resume: Option<RunManifest>,
+    ) -> Result<RunSummary, JobsError> {
         let started = Instant::now();
         let started_at = self.clock.now();
-        let run_id = match &resume {
-            Some(manifest) => manifest.run_id.clone(),
-            None => format!(
-                "{}-{}",
-                started_at.format("%Y%m%dT%H%M%SZ"),
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
-        };
+        match self.run(&run_id, resume).await {
+            Ok(summary) => Ok(summary),
+            Err(source) => {
+                let mut summary = self.summary(&run_id, started_at);
+                summary.status = RunStatus::Failed;
+                summary.error = Some(RunError {
+                    class: if source.is_bad_input() {
+                        "bad_input"
+                    } else {
+                        "retryable"
+                    },
+                    message: source.to_string(),
+                });
+                summary.duration_ms = started.elapsed().as_millis() as u64;
+                if let Err(e) = self.record(&mut summary).await {
+                    tracing::warn!(job = %self.job.name, error = %e, "the failed run's record was not kept");
+                }
+                Err(JobsError::RunFailed {
+                    summary: Box::new(summary),
+                    source: Box::new(source),
+                })
+            }
+        }
+    }
+
+    /// One run: a new one, or the finishing of an interrupted one over the files it read.
+    async fn run(
+        &self,
+        run_id: &str,
+        resume: Option<RunManifest>,
+    ) -> Result<RunSummary, JobsError> {
+        let started = Instant::now();
+        let started_at = self.clock.now();
+        let run_id = run_id.to_string();
         let job = self.job;
         let ctx = new_session(&self.options.session).map_err(self.engine())?;
         // The steps run on the cluster when there is one; quality, writes and commits run here.
@@ -622,6 +673,7 @@ impl<'a> JobRun<'a> {
             started_at,
             duration_ms: 0,
             finished_runs: Vec::new(),
+            error: None,
         }
     }
 

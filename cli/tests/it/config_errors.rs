@@ -286,3 +286,50 @@ fn a_job_cannot_reach_outside_the_lake() {
         assert!(!outside.exists(), "{hostile} wrote outside the lake");
     }
 }
+
+#[test]
+fn a_value_a_derive_cannot_cast_is_bad_input_not_a_retry() {
+    let lake = TestLake::with_fixture();
+    // An order line of 100.00 does not fit DECIMAL(4,2): the same data fails every time.
+    let folder = job_with(&lake, |t| {
+        t.replace(
+            "CAST(quantity * unit_price AS DECIMAL(14,2))",
+            "CAST(quantity * unit_price AS DECIMAL(4,2))",
+        )
+    });
+    let (code, stderr) = run_with_jobs(&lake, &folder);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("transaction_etl") && stderr.contains("Decimal128"),
+        "{stderr}"
+    );
+    assert!(
+        !lake.path().join("processed").exists(),
+        "nothing was written"
+    );
+    // For machines: the failed run's summary, printed and kept in the run log.
+    let output = lake.lakejob(&[
+        "run",
+        "transaction_etl",
+        "--jobs",
+        &folder.display().to_string(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["status"], "failed", "{summary}");
+    assert_eq!(summary["error"]["class"], "bad_input", "{summary}");
+    assert!(
+        summary["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Decimal128")),
+        "{summary}"
+    );
+    let kept = lake.path().join(format!(
+        "_lakejob/runs/transaction_etl/{}.json",
+        summary["run_id"].as_str().unwrap()
+    ));
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(kept).unwrap()).unwrap();
+    assert_eq!(kept["status"], "failed");
+}

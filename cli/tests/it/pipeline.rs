@@ -225,11 +225,15 @@ fn a_stage_whose_job_errors_is_failed_with_the_reason_and_exit_1() {
         reason.starts_with("job funnel_daily:") && reason.contains("nowhere"),
         "{reason}"
     );
+    let jobs = clickstream["jobs"].as_array().unwrap();
     assert_eq!(
-        clickstream["jobs"].as_array().unwrap().len(),
-        3,
-        "the jobs before it ran and are reported"
+        jobs.len(),
+        4,
+        "the jobs before it ran and are reported, then the failed one"
     );
+    assert_eq!(jobs[3]["job"], "funnel_daily");
+    assert_eq!(jobs[3]["status"], "failed");
+    assert_eq!(jobs[3]["error"]["class"], "bad_input", "{}", jobs[3]);
     assert_eq!(summary["stages"][4]["status"], "skipped");
 }
 
