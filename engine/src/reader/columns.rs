@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder,
     Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
@@ -239,10 +239,16 @@ impl CompiledColumn {
                 Value::Decimal(parse_decimal(text, precision, scale).ok_or_else(invalid)?)
             }
             ColumnType::Boolean => Value::Bool(parse_bool(text).ok_or_else(invalid)?),
-            ColumnType::Timestamp => Value::Micros(self.parse_timestamp(text).ok_or_else(invalid)?),
+            ColumnType::Timestamp => {
+                let micros = self.parse_timestamp(text).ok_or_else(invalid)?;
+                let date = DateTime::from_timestamp_micros(micros).map(|t| t.date_naive());
+                self.within_dates(text, date)?;
+                Value::Micros(micros)
+            }
             ColumnType::Date => {
                 let format = self.spec.format.as_deref().unwrap_or("%Y-%m-%d");
                 let date = NaiveDate::parse_from_str(text, format).map_err(|_| invalid())?;
+                self.within_dates(text, Some(date))?;
                 Value::Days(
                     date.signed_duration_since(DateTime::UNIX_EPOCH.date_naive())
                         .num_days() as i32,
@@ -250,6 +256,20 @@ impl CompiledColumn {
             }
         };
         Ok(value)
+    }
+
+    /// Dates and times are taken from the years [`EARLIEST_YEAR`] to [`LATEST_YEAR`]: a year 0
+    /// or 9999 is a typo or a placeholder, which some readers cannot read back and which
+    /// makes freshness rules measure negative ages.
+    fn within_dates(&self, text: &str, date: Option<NaiveDate>) -> Result<(), String> {
+        match date.map(|d| d.year()) {
+            Some(year) if (EARLIEST_YEAR..=LATEST_YEAR).contains(&year) => Ok(()),
+            _ => Err(format!(
+                "{}: '{}' is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}",
+                self.spec.name,
+                shown(text)
+            )),
+        }
     }
 
     fn parse_timestamp(&self, text: &str) -> Option<i64> {
@@ -266,6 +286,11 @@ impl CompiledColumn {
         }
     }
 }
+
+/// The first year a date or timestamp may fall in.
+pub const EARLIEST_YEAR: i32 = 1900;
+/// The last year a date or timestamp may fall in.
+pub const LATEST_YEAR: i32 = 2199;
 
 /// Longest value text a reject reason repeats; the whole row is in quarantine anyway.
 const SHOWN_BYTES: usize = 64;
@@ -571,6 +596,33 @@ mod tests {
         assert!(matches!(
             quantity.parse("-2", &mut scratch),
             Ok(Value::Int(-2))
+        ));
+    }
+
+    #[test]
+    fn dates_and_times_outside_the_sane_years_are_rejected_with_the_range() {
+        let mut scratch = String::new();
+        let time = column("t timestamp");
+        for far in [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "1899-12-31T23:59:59Z",
+        ] {
+            let reason = time.parse(far, &mut scratch).err().unwrap_or_default();
+            assert_eq!(
+                reason,
+                format!("t: '{far}' is outside the years 1900 to 2199")
+            );
+        }
+        assert!(matches!(
+            time.parse("2025-01-15T10:00:00Z", &mut scratch),
+            Ok(Value::Micros(_))
+        ));
+        let day = column("d date");
+        assert!(day.parse("2200-01-01", &mut scratch).is_err());
+        assert!(matches!(
+            day.parse("1900-01-01", &mut scratch),
+            Ok(Value::Days(_))
         ));
     }
 
