@@ -1,0 +1,303 @@
+//! The input phase: the raw files a run selected, read here (typed rows with rejects routed
+//! aside) or scanned on the cluster, and the job's reference tables.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lakejob_engine::datafusion::arrow::array::RecordBatch;
+use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
+use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
+use lakejob_engine::distributed::{RawFilesTable, RawScan, collect_outcomes};
+use lakejob_engine::lake::STATE_DIR;
+use lakejob_engine::reader::{FileRead, SourceReader, read_files};
+use lakejob_engine::{EngineError, RawFile};
+
+use super::JobRun;
+use crate::JobsError;
+use crate::plan::{Reference, Rereads, column};
+use crate::selection::{Scope, Selection, select_files};
+use crate::spec::{SourceSpec, WriteModeSpec};
+use crate::transaction::RunManifest;
+use crate::validate::compile_references;
+
+/// What the input phase of a source job reads.
+pub(super) struct Input<'i> {
+    pub(super) source: &'i SourceSpec,
+    pub(super) reader: &'i Arc<SourceReader>,
+    pub(super) references: &'i HashMap<String, Reference>,
+    pub(super) files: &'i [RawFile],
+    pub(super) run_id: &'i str,
+}
+
+impl<'a> JobRun<'a> {
+    /// The raw files the run reads: those its job has not processed yet (of its date, if
+    /// any), or exactly the files of the interrupted run it finishes.
+    pub(super) async fn select(
+        &self,
+        source: &SourceSpec,
+        resume: Option<&RunManifest>,
+        reader: Option<Arc<SourceReader>>,
+    ) -> Result<Selection, JobsError> {
+        let scope = Scope {
+            job: &self.job.name,
+            source: &source.name,
+            date: self.options.date.filter(|_| resume.is_none()),
+            reprocess: self.options.reprocess || resume.is_some(),
+            only: resume.map(|manifest| manifest.files.as_slice()),
+            whole_dates: self.job.target.mode == WriteModeSpec::OverwritePartitions,
+            parallelism: self.options.session.parallelism(),
+        };
+        let selection = select_files(self.lake, self.clock, scope, reader)
+            .await
+            .map_err(self.engine())?;
+        if selection.files.is_empty() {
+            tracing::warn!(job = %self.job.name, source = %source.name, date = ?self.options.date, "no new raw files to read");
+        }
+        Ok(selection)
+    }
+
+    /// Reads the selected files and runs the steps over their rows, here or, when the run has
+    /// one, on the cluster: the one place that chooses. Returns what each file gave and the
+    /// steps' rows.
+    pub(super) async fn read_and_transform(
+        &self,
+        ctx: &SessionContext,
+        cluster: Option<&SessionContext>,
+        input: Input<'_>,
+        selection: &mut Selection,
+    ) -> Result<(Vec<FileRead>, (SchemaRef, Vec<RecordBatch>)), JobsError> {
+        let Input {
+            source,
+            reader,
+            references,
+            files,
+            run_id,
+        } = input;
+        let Some(cluster) = cluster else {
+            let already_read = std::mem::take(&mut selection.already_read);
+            let mut reads = self.read_locally(reader, files, already_read).await?;
+            let valid = reads
+                .iter_mut()
+                .flat_map(|read| std::mem::take(&mut read.valid))
+                .collect();
+            let rows = read_frame(ctx, reader.typed_schema(), valid)?;
+            let output = self.plan_steps(rows, references, Rereads::InMemory).await?;
+            return Ok((reads, self.collect(output, "running the steps").await?));
+        };
+        let scan = RawScan {
+            lake: self.lake.root_url().clone(),
+            files: files.iter().map(|f| f.path.clone()).collect(),
+            columns: source.columns.clone(),
+            rules: source.reject_when.clone(),
+            format: source.format.source_format(),
+            outcomes: Some(format!("{STATE_DIR}/staging/{run_id}")),
+            // A task per file: the executors share the files out among themselves.
+            partitions: files.len().max(1),
+        };
+        self.run_on_cluster(cluster, scan, references).await
+    }
+
+    /// Reads the selected files not read on first sight, and returns every file's read in
+    /// path order, as the files are listed.
+    pub(super) async fn read_locally(
+        &self,
+        reader: &Arc<SourceReader>,
+        files: &[RawFile],
+        mut already_read: HashMap<String, FileRead>,
+    ) -> Result<Vec<FileRead>, JobsError> {
+        let unread: Vec<RawFile> = files
+            .iter()
+            .filter(|file| !already_read.contains_key(&file.path))
+            .cloned()
+            .collect();
+        let mut read_now = read_files(
+            self.lake,
+            Arc::clone(reader),
+            &unread,
+            self.options.session.parallelism(),
+        )
+        .await
+        .map_err(self.engine())?
+        .into_iter();
+        Ok(files
+            .iter()
+            .filter_map(|file| already_read.remove(&file.path).or_else(|| read_now.next()))
+            .collect())
+    }
+
+    /// Runs the steps over `scan`'s files on the cluster. Returns what each file made (its
+    /// rejects, left in the lake by the executors) and the steps' rows.
+    pub(super) async fn run_on_cluster(
+        &self,
+        cluster: &SessionContext,
+        scan: RawScan,
+        references: &HashMap<String, Reference>,
+    ) -> Result<(Vec<FileRead>, (SchemaRef, Vec<RecordBatch>)), JobsError> {
+        let table = RawFilesTable::try_new(scan.clone()).map_err(self.engine())?;
+        let input = cluster.read_table(Arc::new(table)).map_err(|e| {
+            self.engine()(EngineError::datafusion(
+                "reading the raw files on the cluster",
+            )(e))
+        })?;
+        let output = self.plan_steps(input, references, Rereads::Costly).await?;
+        let address = self
+            .options
+            .session
+            .cluster
+            .as_ref()
+            .map(|cluster| cluster.address())
+            .unwrap_or_default();
+        let collected = self
+            .collect(
+                output,
+                &format!("running the steps on the cluster at {address}"),
+            )
+            .await;
+        if collected.is_err()
+            && let Some(outcomes) = &scan.outcomes
+            && let Err(e) = self.lake.delete_prefix(outcomes).await
+        {
+            tracing::warn!(job = %self.job.name, error = %e, "the failed run's file outcomes were left in the lake");
+        }
+        let collected = collected?;
+        let reads = collect_outcomes(self.lake, &scan)
+            .await
+            .map_err(self.engine())?;
+        Ok((reads, collected))
+    }
+
+    /// Reads and checks the job's reference files here. With a cluster, the frames handed to
+    /// the steps read the same files on the executors.
+    pub(super) async fn load_references(
+        &self,
+        ctx: &SessionContext,
+        cluster: Option<&SessionContext>,
+    ) -> Result<HashMap<String, Reference>, JobsError> {
+        let readers = compile_references(ctx, self.job).map_err(|p| self.invalid(p))?;
+        let mut frames = HashMap::new();
+        for (name, path, reader) in readers {
+            let contents = self.lake.read(&path).await.map_err(|e| match e {
+                // A missing file is the job's to fix; any other storage failure is worth a retry.
+                EngineError::Storage {
+                    source: lakejob_engine::object_store::Error::NotFound { .. },
+                    ..
+                } => JobsError::Reference {
+                    job: self.job.name.clone(),
+                    reference: name.clone(),
+                    reason: e.to_string(),
+                },
+                other => self.engine()(other),
+            })?;
+            let read = reader.read(&path, &contents).map_err(self.engine())?;
+            let problem = read.file_error.clone().or_else(|| {
+                (read.rejected_rows > 0).then(|| {
+                    format!(
+                        "{} row(s) do not match the declared columns",
+                        read.rejected_rows
+                    )
+                })
+            });
+            if let Some(reason) = problem {
+                return Err(JobsError::Reference {
+                    job: self.job.name.clone(),
+                    reference: name,
+                    reason: format!("{path}: {reason}"),
+                });
+            }
+            let frame = read_frame(ctx, reader.typed_schema(), read.valid)?;
+            self.check_reference_keys(&name, &frame).await?;
+            let elsewhere = match (cluster, self.job.references.iter().find(|r| r.name == name)) {
+                (Some(cluster), Some(reference)) => {
+                    let scan = RawScan {
+                        lake: self.lake.root_url().clone(),
+                        files: vec![path],
+                        columns: reference.columns.clone(),
+                        rules: Vec::new(),
+                        format: reference.csv.clone().into(),
+                        outcomes: None,
+                        partitions: 1,
+                    };
+                    let table = RawFilesTable::try_new(scan).map_err(self.engine())?;
+                    Some(cluster.read_table(Arc::new(table)).map_err(|e| {
+                        self.engine()(EngineError::datafusion(format!(
+                            "reading reference {name} on the cluster"
+                        ))(e))
+                    })?)
+                }
+                _ => None,
+            };
+            let reference = Reference::new(frame, elsewhere).await.map_err(|e| {
+                self.engine()(EngineError::datafusion(format!(
+                    "counting reference {name}"
+                ))(e))
+            })?;
+            frames.insert(name, reference);
+        }
+        Ok(frames)
+    }
+
+    /// A reference joined on a key with two rows would multiply rows: refuse it.
+    pub(super) async fn check_reference_keys(
+        &self,
+        name: &str,
+        frame: &DataFrame,
+    ) -> Result<(), JobsError> {
+        for step in &self.job.steps {
+            let crate::spec::Step::Join(join) = step else {
+                continue;
+            };
+            if join.reference != name {
+                continue;
+            }
+            let keys = join.on.iter().map(|c| column(c)).collect();
+            let duplicated = frame
+                .clone()
+                .aggregate(
+                    keys,
+                    vec![lakejob_engine::datafusion::functions_aggregate::count::count_all()],
+                )
+                .and_then(|counts| {
+                    counts.filter(
+                        column("count(*)").gt(lakejob_engine::datafusion::logical_expr::lit(1i64)),
+                    )
+                })
+                .map_err(|e| {
+                    self.engine()(EngineError::datafusion(format!(
+                        "checking reference {name}"
+                    ))(e))
+                })?
+                .count()
+                .await
+                .map_err(|e| {
+                    self.engine()(EngineError::datafusion(format!(
+                        "checking reference {name}"
+                    ))(e))
+                })?;
+            if duplicated > 0 {
+                return Err(JobsError::Reference {
+                    job: self.job.name.clone(),
+                    reference: name.to_string(),
+                    reason: format!(
+                        "{duplicated} key(s) on ({}) have more than one row",
+                        join.on.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_frame(
+    ctx: &SessionContext,
+    schema: SchemaRef,
+    mut batches: Vec<RecordBatch>,
+) -> Result<DataFrame, JobsError> {
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(schema));
+    }
+    ctx.read_batches(batches).map_err(|e| JobsError::Engine {
+        job: String::new(),
+        source: EngineError::datafusion("reading typed rows")(e),
+    })
+}

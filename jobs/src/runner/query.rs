@@ -1,0 +1,70 @@
+//! A query job: its SQL over the catalog's tables is the input; the steps, the gate and the
+//! target follow as for a source job.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lakejob_engine::datafusion::prelude::SessionContext;
+use lakejob_engine::query::DeltaReads;
+
+use super::{JobRun, RunStatus, RunSummary, end_of_date};
+use crate::JobsError;
+use crate::plan::{Problem, Rereads};
+
+impl<'a> JobRun<'a> {
+    /// A job over catalog tables: the query's rows go through the steps, the quality gate
+    /// and into the target. Reading the whole inputs again makes re-runs idempotent.
+    pub(super) async fn execute_query(
+        &self,
+        ctx: &SessionContext,
+        plan_ctx: &SessionContext,
+        query: &str,
+        mut summary: RunSummary,
+        started: Instant,
+    ) -> Result<RunSummary, JobsError> {
+        let job = self.job;
+        let (reads, cluster) = match self.options.session.cluster {
+            Some(_) => (DeltaReads::Portable, Some(plan_ctx)),
+            None => (DeltaReads::Native, None),
+        };
+        lakejob_engine::query::register_catalog_tables(plan_ctx, self.catalog, reads)
+            .await
+            .map_err(self.engine())?;
+        let references = self.load_references(ctx, cluster).await?;
+        let input = match lakejob_quality::plan_job_sql(plan_ctx, query).await {
+            Ok(frame) => frame,
+            Err(e) => {
+                let problem = Problem::new("query", e.strip_backtrace().to_string());
+                return Err(self.invalid(vec![problem]));
+            }
+        };
+        let rereads = match cluster {
+            Some(_) => Rereads::Costly,
+            None => Rereads::Cheap,
+        };
+        let output = self.plan_steps(input, &references, rereads).await?;
+        let (output_schema, batches) = self.collect(output, "running the query and steps").await?;
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        (summary.rows_in, summary.rows_out) = (rows, rows);
+        let reference_time = end_of_date(self.options.date).unwrap_or(summary.started_at);
+        let report = self
+            .check_quality(ctx, Arc::clone(&output_schema), &batches, reference_time)
+            .await?;
+        let gate_passed = report.passed;
+        summary.quality = report.into();
+        self.record_quality(ctx, &summary).await;
+        if gate_passed {
+            let written = self
+                .target_write(ctx)
+                .execute(output_schema, batches, self.catalog)
+                .await
+                .map_err(self.engine())?;
+            summary.tables.push(written);
+        } else {
+            summary.status = RunStatus::QualityFailed;
+            tracing::warn!(job = %job.name, score = summary.quality.score, "quality gate failed; nothing was written");
+        }
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(summary)
+    }
+}
