@@ -10,6 +10,14 @@ use serde_json::Value;
 
 use crate::support::{TestLake, lake_state, workspace};
 
+/// The points of a run between its commits: before the first, after each, after the ledger.
+const COMMIT_POINTS: [&str; 4] = [
+    "before_target_commit",
+    "after_target_commit",
+    "after_quarantine_commit",
+    "after_ledger_marks",
+];
+
 /// Starts `lakejob <args>` stopped at `point` (a failpoint's name, or `#N` for the N-th one
 /// passed), waits until it gets there, and kills it.
 fn kill_at(lake: &TestLake, point: &str, args: &[&str]) {
@@ -60,12 +68,7 @@ fn a_run_killed_at_any_point_is_finished_by_the_next_run() {
     clean.json(&["run", "transaction_etl"]);
     let expected = state(&clean);
     assert!(!expected[0].is_empty() && !expected[1].is_empty());
-    for point in [
-        "before_target_commit",
-        "after_target_commit",
-        "after_quarantine_commit",
-        "after_ledger_marks",
-    ] {
+    for point in COMMIT_POINTS {
         let lake = TestLake::with_fixture();
         kill_at(&lake, point, &["run", "transaction_etl"]);
         let next = lake.json(&["run", "transaction_etl"]);
@@ -165,12 +168,7 @@ fn a_run_killed_between_its_commits_is_finished_without_a_second_copy_in_every_w
         clean.json(&["run", "transaction_etl", "--jobs", &jobs]);
         let expected = state(&clean);
         assert!(!expected[0].is_empty() && !expected[1].is_empty());
-        for point in [
-            "before_target_commit",
-            "after_target_commit",
-            "after_quarantine_commit",
-            "after_ledger_marks",
-        ] {
+        for point in COMMIT_POINTS {
             let lake = TestLake::with_fixture();
             let jobs = transaction_etl_writing(&lake, mode, format);
             kill_at(&lake, point, &["run", "transaction_etl", "--jobs", &jobs]);
@@ -186,9 +184,8 @@ fn a_run_killed_between_its_commits_is_finished_without_a_second_copy_in_every_w
             let again = lake.json(&["run", "transaction_etl", "--jobs", &jobs]);
             assert!(again.get("finished_runs").is_none(), "{context}: {again}");
             assert_eq!(state(&lake), expected, "{context}, run once more");
-            let pending = lake.path().join("_lakejob/pending/transaction_etl");
             assert!(
-                !pending.exists() || std::fs::read_dir(&pending).unwrap().next().is_none(),
+                lake.nothing_pending("transaction_etl"),
                 "{context}: the record of the interrupted run is left behind"
             );
             let staged: Vec<_> = std::fs::read_dir(lake.path().join("processed/transactions"))
@@ -232,8 +229,7 @@ fn a_quarantine_table_that_refuses_the_rejects_leaves_the_new_target_unwritten()
         !lake.path().join("processed/transactions_v2").exists(),
         "the target was written although the run failed"
     );
-    let pending = lake.path().join("_lakejob/pending/transaction_etl");
-    assert!(!pending.exists() || std::fs::read_dir(&pending).unwrap().next().is_none());
+    assert!(lake.nothing_pending("transaction_etl"));
     // Run as shipped again, the job is as it was.
     let next = lake.json(&["run", "transaction_etl"]);
     assert_eq!(next["status"], "succeeded", "{next}");

@@ -98,8 +98,7 @@ fn a_day_with_ten_percent_orphan_products_fails_the_gate_and_publishes_nothing()
     );
     assert_eq!(published[0]["n"], 0, "the curated zone is not updated");
     // Nothing was staged for a commit: no record of a run to finish, no staged files.
-    let pending = lake.path().join("_lakejob/pending/transaction_etl");
-    assert!(!pending.exists() || std::fs::read_dir(&pending).unwrap().next().is_none());
+    assert!(lake.nothing_pending("transaction_etl"));
     let staged = std::fs::read_dir(lake.path().join("processed/transactions"))
         .unwrap()
         .filter(|entry| {

@@ -56,6 +56,12 @@ impl TestLake {
         self.dir.path()
     }
 
+    /// Whether no run of `job` is left to finish (no record under `_lakejob/pending/<job>/`).
+    pub fn nothing_pending(&self, job: &str) -> bool {
+        let pending = self.path().join("_lakejob/pending").join(job);
+        std::fs::read_dir(pending).map_or(true, |mut records| records.next().is_none())
+    }
+
     /// `lakejob <args>` on this lake, ready to start.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_lakejob"));
