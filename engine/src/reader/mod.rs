@@ -140,6 +140,46 @@ pub fn bounded_reason(reason: String) -> String {
     }
 }
 
+/// The physical line a record starts on, counted once through the file as offsets grow. In a
+/// CRLF file the csv crate starts a record at the `\n` that ends the one before it, and
+/// counted such rows a line too early; the line is the one of the record's first byte that is
+/// not a line break.
+struct PhysicalLines<'d> {
+    data: &'d [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'d> PhysicalLines<'d> {
+    fn of(data: &'d [u8]) -> Self {
+        Self {
+            data,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the first byte at or after `offset` that is not a line break (offsets
+    /// are asked in increasing order).
+    fn at(&mut self, offset: u64) -> u64 {
+        let mut offset =
+            usize::try_from(offset).map_or(self.data.len(), |o| o.min(self.data.len()));
+        while self
+            .data
+            .get(offset)
+            .is_some_and(|b| matches!(b, b'\r' | b'\n'))
+        {
+            offset += 1;
+        }
+        if offset > self.offset {
+            let breaks = memchr::memchr_iter(b'\n', &self.data[self.offset..offset]).count();
+            self.line += breaks as u64;
+            self.offset = offset;
+        }
+        self.line
+    }
+}
+
 /// A compiled source declaration that reads files into typed and rejected rows.
 #[derive(Debug)]
 pub struct SourceReader {
@@ -332,18 +372,19 @@ impl SourceReader {
             )
         };
         let mut assembler = Assembler::new(self, file);
+        let mut lines = PhysicalLines::of(data);
         loop {
             match csv.read_byte_record(&mut record) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    let line = e.position().map_or(0, |p| lines.at(p.byte()));
                     let mut read = assembler.finish()?;
                     read.file_error = Some(format!("unreadable from line {line}: {e}"));
                     return Ok(read);
                 }
             }
-            let line = record.position().map_or(0, |p| p.line()) as i64;
+            let line = record.position().map_or(0, |p| lines.at(p.byte())) as i64;
             let field = |index: usize| {
                 mapping
                     .get(index)

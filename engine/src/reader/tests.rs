@@ -423,6 +423,24 @@ fn a_hundred_megabyte_line_and_sql_in_header_names_are_only_data() {
 }
 
 #[test]
+fn a_rejected_row_names_its_physical_line_whatever_the_line_endings() {
+    for end in ["\n", "\r\n"] {
+        let csv = [
+            "id,quantity,price,currency,Body Text",
+            "T1,1,1.00,USD,ok",
+            "\"T2\",1,1.00,USD,\"two",
+            "lines\"",
+            "X3,1,1.00,USD,bad id",
+            "",
+        ]
+        .join(end);
+        let read = reader(&[]).read("f.csv", csv.as_bytes()).unwrap();
+        let lines: Vec<i64> = reasons(&read).into_iter().map(|(line, _)| line).collect();
+        assert_eq!(lines, [5], "line endings {end:?}");
+    }
+}
+
+#[test]
 fn a_hostile_header_gives_a_bounded_reason() {
     let file = format!("{}\n1\n", "x,".repeat(500_000));
     let read = reader(&[]).read("f.csv", file.as_bytes()).unwrap();
