@@ -21,9 +21,9 @@ use lakejob_engine::{
     parse_byte_size,
 };
 use lakejob_jobs::{
-    JobRegistry, JobRun, JobsError, PipelineRun, RunOptions, RunStatus, StageStatus, check_table,
-    job_files_in, named_query, parse_job, render_asl, shipped_pipeline, shipped_stage,
-    source_files, validate_job, validate_pipeline,
+    JobRegistry, JobRun, JobsError, PipelineRun, PipelineSummary, RunOptions, RunStatus,
+    StageStatus, check_table, job_files_in, named_query, parse_job, render_asl, shipped_pipeline,
+    shipped_stage, source_files, validate_job, validate_pipeline,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
@@ -660,7 +660,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                             .await?;
                     printer.pipeline_summary(&summary);
                     return Ok(Finished::with_summary(
-                        pipeline_exit_code(summary.status),
+                        pipeline_exit_code(&summary),
                         &summary,
                     ));
                 }
@@ -722,7 +722,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 .await?;
             printer.pipeline_summary(&summary);
             Ok(Finished::with_summary(
-                pipeline_exit_code(summary.status),
+                pipeline_exit_code(&summary),
                 &summary,
             ))
         }
@@ -920,11 +920,19 @@ fn ingest_exit_code(metrics: &IngestMetrics) -> u8 {
     }
 }
 
-/// 0 when every stage succeeded, 3 when a quality gate held output back, 1 otherwise.
-fn pipeline_exit_code(status: StageStatus) -> u8 {
-    match status {
+/// 0 when every stage succeeded, 3 when a quality gate held output back, 2 when a job failed
+/// on bad input (its file, data or tables must change: a retry fails the same way), 1
+/// otherwise.
+fn pipeline_exit_code(summary: &PipelineSummary) -> u8 {
+    let bad_input = summary
+        .stages
+        .iter()
+        .flat_map(|stage| &stage.jobs)
+        .any(|job| job.error.as_ref().is_some_and(|e| e.class == "bad_input"));
+    match summary.status {
         StageStatus::Succeeded => 0,
         StageStatus::QualityFailed => 3,
+        StageStatus::Failed if bad_input => 2,
         StageStatus::Failed | StageStatus::Skipped => 1,
     }
 }

@@ -208,7 +208,7 @@ const NAMED_QUERIES: [&str; 5] = [
 ];
 
 #[test]
-fn a_stage_whose_job_errors_is_failed_with_the_reason_and_exit_1() {
+fn a_stage_whose_job_errors_on_bad_input_is_failed_with_the_reason_and_exit_2() {
     let lake = TestLake::with_fixture();
     let jobs = lake.with_edited_job("funnel_daily", |t| {
         t.replace(
@@ -217,7 +217,7 @@ fn a_stage_whose_job_errors_is_failed_with_the_reason_and_exit_1() {
         )
     });
     let (code, summary) = daily_with_jobs(&lake, &jobs);
-    assert_eq!(code, Some(1), "{summary}");
+    assert_eq!(code, Some(2), "a retry would fail the same way: {summary}");
     let clickstream = &summary["stages"][3];
     assert_eq!(clickstream["status"], "failed");
     let reason = clickstream["reason"].as_str().unwrap();
