@@ -217,6 +217,19 @@ impl Lake {
         Ok(())
     }
 
+    /// Whether the file at `path` is, or lies under, a link that resolves outside the lake (or
+    /// does not resolve at all): such a file is never read, so a link cannot make a job copy
+    /// the machine's files into the lake. Only a local lake has links.
+    pub fn leads_outside(&self, path: &str) -> bool {
+        if self.root.scheme() != "file" {
+            return false;
+        }
+        let Ok(root) = self.root.to_file_path() else {
+            return false;
+        };
+        std::fs::canonicalize(root.join(path)).map_or(true, |real| !real.starts_with(&root))
+    }
+
     /// Whether the object at `path` exists.
     pub async fn exists(&self, path: &str) -> Result<bool> {
         match self.store.head(&ObjectPath::from(path)).await {

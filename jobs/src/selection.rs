@@ -61,6 +61,18 @@ pub(crate) async fn select_files(
     if let Some(only) = scope.only {
         raw.retain(|file| only.contains(&file.path));
     }
+    let mut selection = Selection::default();
+    raw.retain(|file| {
+        let outside = lake.leads_outside(&file.path);
+        if outside {
+            tracing::warn!(file = %file.path, "a link leads outside the lake; the file is not read");
+            selection.skipped.push(SkippedFile {
+                file: file.path.clone(),
+                reason: "a link leads outside the lake (or nowhere); lakejob reads no file outside the lake root".into(),
+            });
+        }
+        !outside
+    });
     let mut by_md5: HashMap<String, FileRecord> = HashMap::new();
     // The newest content recorded at each path: a path rewritten in place has several.
     let mut newest_at_path: HashMap<String, FileRecord> = HashMap::new();
@@ -141,7 +153,6 @@ pub(crate) async fn select_files(
         marks.clone()
     };
 
-    let mut selection = Selection::default();
     let mut candidates = Vec::new();
     for file in raw {
         let Some(md5) = md5_by_path.get(&file.path).cloned() else {

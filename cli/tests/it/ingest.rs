@@ -563,3 +563,38 @@ fn a_raw_file_rewritten_in_place_is_read_again() {
     let third = lake.json(&["run", "transaction_etl"]);
     assert_eq!(third["files_ingested"], 0, "{third}");
 }
+
+#[test]
+fn a_date_folder_linked_outside_the_lake_is_not_read() {
+    let lake = TestLake::with_fixture();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(
+        elsewhere.path().join("secret.csv"),
+        format!("{HEADER}T000000000777,O0000000777,C00000001,P000001,1,10.00,0.00,USD,card,completed,US,2025-01-16T10:00:00Z\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.path(),
+        lake.path().join("raw/transactions/date=2025-01-16"),
+    )
+    .unwrap();
+    let summary = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(
+        summary["rows_in"], 75,
+        "only the lake's own file: {summary}"
+    );
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("date=2025-01-16/secret.csv"))
+            && s["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("outside the lake"))),
+        "{summary}"
+    );
+    let read = lake.query(
+        "SELECT count(*) AS n FROM processed.transactions WHERE transaction_id = 'T000000000777'",
+    );
+    assert_eq!(read[0]["n"], 0);
+}
