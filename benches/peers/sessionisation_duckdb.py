@@ -1,7 +1,7 @@
 """Clickstream sessionisation and windowed traffic written for DuckDB: a peer lakejob is
 measured against (issue 8).
 
-The same work as lakejob's clickstream_events, sessions and traffic_windows jobs, by DATA.md's
+The same work as lakejob's clickstream_events, sessions and traffic_windows jobs, by docs/data.md's
 rules: read the raw JSON Lines, type them, quarantine events with no visitor, keep the first
 copy of each event_id, cut each visitor's events into sessions at gaps over 30 minutes, and
 count events, unique visitors, sessions and conversions per 1-hour and 5-minute window. Writes

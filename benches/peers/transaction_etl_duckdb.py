@@ -1,6 +1,6 @@
 """transaction_etl written for DuckDB: the peer lakejob is measured against (issue 8).
 
-The same work as jobs/definitions/transaction_etl.yaml, by DATA.md's rules: read the raw CSV
+The same work as jobs/definitions/transaction_etl.yaml, by docs/data.md's rules: read the raw CSV
 files, type and normalise them, send every invalid row to a quarantine Parquet file with its
 reason, drop repeated transaction_ids, convert to USD with fx_rates, and write Parquet
 partitioned by year/month/day. Prints the row accounting and sum(amount_usd) as JSON, which the

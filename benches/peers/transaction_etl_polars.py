@@ -1,7 +1,7 @@
 """transaction_etl written for Polars: a peer lakejob is measured against (issue 8).
 
 The same work as jobs/definitions/transaction_etl.yaml and transaction_etl_duckdb.py, by
-DATA.md's rules: read the raw CSV files as text, type and normalise them, send every invalid row
+docs/data.md's rules: read the raw CSV files as text, type and normalise them, send every invalid row
 to a quarantine Parquet file with its reason, keep the latest row of each transaction_id,
 convert to USD with fx_rates, and write Parquet partitioned by year/month/day. Prints the row
 accounting and sum(amount_usd) as JSON, which the tests compare with lakejob's own.

@@ -1,7 +1,7 @@
 """transaction_etl written for Spark (PySpark, local[THREADS]): AWS Glue's engine, the peer
 lakejob replaces (issue 8).
 
-The same work as transaction_etl_duckdb.py, by DATA.md's rules: read the raw CSV files, type and
+The same work as transaction_etl_duckdb.py, by docs/data.md's rules: read the raw CSV files, type and
 normalise them, send every invalid row to a quarantine Parquet folder with its reason, drop
 repeated transaction_ids, convert to USD with fx_rates, and write Parquet partitioned by
 year/month/day. Prints the row accounting and sum(amount_usd) as JSON, which the tests compare

@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::error::{EngineError, Result};
 
-/// The zones of a lake (DATA.md layout), which are also the catalog's databases.
+/// The zones of a lake (docs/data.md layout), which are also the catalog's databases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Zone {
     /// Files as received.

@@ -1,4 +1,4 @@
-//! The seeded generator of lakejob's raw zone (see DATA.md): transactions (CSV), products
+//! The seeded generator of lakejob's raw zone (see docs/data.md): transactions (CSV), products
 //! (JSON Lines), clickstream (JSON Lines) and reviews (CSV), plus the reference tables
 //! `fx_rates` and `categories`, with dirty rows injected at the documented rates.
 //!
@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 pub use reference::{CATEGORIES, FX_RATES};
 
-/// Rows per source at scale 1 (DATA.md "Scale factor").
+/// Rows per source at scale 1 (docs/data.md, "Scale").
 pub const TRANSACTIONS_AT_SCALE_1: f64 = 1_000_000.0;
 /// Products at scale 1.
 pub const PRODUCTS_AT_SCALE_1: f64 = 50_000.0;

@@ -1,4 +1,4 @@
-//! The four raw sources, one day at a time. Rates of dirty rows follow DATA.md.
+//! The four raw sources, one day at a time. Rates of dirty rows follow docs/data.md.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -13,7 +13,7 @@ use crate::{
 
 const DAY_MS: i64 = 86_400_000;
 
-/// A raw source of DATA.md.
+/// A raw source of docs/data.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Source {
     Transactions,

@@ -1,4 +1,4 @@
-//! The crate graph keeps the shape DESIGN.md gives it.
+//! The crate graph keeps the shape docs/design.md gives it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

@@ -72,7 +72,7 @@ fn sessions_follow_late_events_across_midnight_and_match_duckdb() {
         ]
     );
 
-    // DuckDB, from the raw files, with DATA.md's rules and the same 30-minute gap.
+    // DuckDB, from the raw files, with docs/data.md's rules and the same 30-minute gap.
     let raw = workspace().join("sample-data/fixtures/lake/raw/clickstream");
     let theirs = run_python(&format!(
         "import duckdb\n\

@@ -1,4 +1,4 @@
-//! Golden outputs over the checked-in fixture: every dirty-row kind of DATA.md lands in
+//! Golden outputs over the checked-in fixture: every dirty-row kind of docs/data.md lands in
 //! quarantine with its reason, file and line; the clean rows come out as expected.
 //! Refresh the expected files with `LAKEJOB_BLESS=1 cargo test golden`.
 

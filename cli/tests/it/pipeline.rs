@@ -52,7 +52,7 @@ fn the_daily_pipeline_fills_the_curated_zone_with_numbers_duckdb_agrees_with() {
     let ours = lake.query(
         "SELECT CAST(sum(revenue_usd) AS VARCHAR) AS revenue, sum(units) AS units, sum(returns) AS returns FROM curated.sales_daily",
     );
-    // DuckDB applies DATA.md's rules to the raw CSV by itself.
+    // DuckDB applies docs/data.md's rules to the raw CSV by itself.
     let raw = workspace().join("sample-data/fixtures/lake");
     let theirs = run_python(&format!(
         "import duckdb\n\

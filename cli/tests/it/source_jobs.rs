@@ -168,7 +168,7 @@ fn product_ratings_match_duckdb_over_the_raw_file() {
             )
         })
         .collect();
-    // DuckDB applies DATA.md's rules to the raw CSV on its own: valid rating, boolean and
+    // DuckDB applies docs/data.md's rules to the raw CSV on its own: valid rating, boolean and
     // votes, one row per review_id.
     let raw = crate::support::workspace()
         .join("sample-data/fixtures/lake/raw/reviews/date=2025-01-15/reviews_2025-01-15.csv");
