@@ -21,9 +21,9 @@ use lakejob_engine::{
     parse_byte_size,
 };
 use lakejob_jobs::{
-    JobRegistry, JobRun, JobsError, PipelineRun, PipelineSummary, RunOptions, RunStatus,
-    StageStatus, check_table, job_files_in, named_query, parse_job, render_asl, shipped_pipeline,
-    shipped_stage, source_files, validate_job, validate_pipeline,
+    ErrorClass, JobRegistry, JobRun, JobsError, PipelineRun, PipelineSummary, RunOptions,
+    RunStatus, StageStatus, check_table, job_files_in, named_query, parse_job, render_asl,
+    shipped_pipeline, shipped_stage, source_files, validate_job, validate_pipeline,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
@@ -928,7 +928,11 @@ fn pipeline_exit_code(summary: &PipelineSummary) -> u8 {
         .stages
         .iter()
         .flat_map(|stage| &stage.jobs)
-        .any(|job| job.error.as_ref().is_some_and(|e| e.class == "bad_input"));
+        .any(|job| {
+            job.error
+                .as_ref()
+                .is_some_and(|e| e.class == ErrorClass::BadInput)
+        });
     match summary.status {
         StageStatus::Succeeded => 0,
         StageStatus::QualityFailed => 3,

@@ -26,8 +26,8 @@ pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files
 pub use render::{ALERT_SCORE, render_asl};
 pub use reports::ReportFiles;
 pub use runner::{
-    JobRun, QUARANTINE_PARTITION, QualitySummary, RunError, RunOptions, RunStatus, RunSummary,
-    SkippedFile,
+    ErrorClass, JobRun, QUARANTINE_PARTITION, QualitySummary, RunError, RunOptions, RunStatus,
+    RunSummary, SkippedFile,
 };
 pub use spec::{
     DedupeStep, DeriveColumn, FormatSpec, JobSpec, JoinStep, ReferenceSpec, SourceSpec, Step,

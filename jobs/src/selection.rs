@@ -73,22 +73,23 @@ pub(crate) async fn select_files(
         }
         !outside
     });
-    let mut by_md5: HashMap<String, FileRecord> = HashMap::new();
+    let mut by_md5: HashMap<String, FileRecord> = ledger
+        .records()
+        .await?
+        .into_iter()
+        .map(|record| (record.md5.clone(), record))
+        .collect();
     // The newest content recorded at each path: a path rewritten in place has several.
-    let mut newest_at_path: HashMap<String, FileRecord> = HashMap::new();
-    for record in ledger.records().await? {
-        let newer = newest_at_path
+    let mut md5_by_path: HashMap<String, String> = HashMap::new();
+    for record in by_md5.values() {
+        let newer = md5_by_path
             .get(&record.lake_path)
+            .and_then(|md5| by_md5.get(md5))
             .is_none_or(|known| known.ingested_at <= record.ingested_at);
         if newer {
-            newest_at_path.insert(record.lake_path.clone(), record.clone());
+            md5_by_path.insert(record.lake_path.clone(), record.md5.clone());
         }
-        by_md5.insert(record.md5.clone(), record);
     }
-    let mut md5_by_path: HashMap<String, String> = newest_at_path
-        .iter()
-        .map(|(path, record)| (path.clone(), record.md5.clone()))
-        .collect();
     // A file is hashed when its path is new, or when its size changed since its content was
     // recorded: new bytes at a known path are new content, not a file already processed.
     // Hashing is most of the cost of a first sight: files are hashed in parallel, on the
@@ -96,8 +97,9 @@ pub(crate) async fn select_files(
     let unseen: Vec<&RawFile> = raw
         .iter()
         .filter(|file| {
-            newest_at_path
+            md5_by_path
                 .get(&file.path)
+                .and_then(|md5| by_md5.get(md5))
                 .is_none_or(|record| record.size != file.size)
         })
         .collect();
@@ -146,11 +148,11 @@ pub(crate) async fn select_files(
         md5_by_path.insert(file.path.clone(), md5.clone());
         by_md5.entry(md5).or_insert(home);
     }
-    let marks = ledger.processed_by(scope.job).await?;
-    let processed = if scope.reprocess {
-        HashMap::new()
-    } else {
-        marks.clone()
+    // Reprocessing reads every file again, and needs the marks only to find the runs it
+    // replaces.
+    let (processed, marks) = match ledger.processed_by(scope.job).await? {
+        marks if scope.reprocess => (HashMap::new(), marks),
+        marks => (marks, HashMap::new()),
     };
 
     let mut candidates = Vec::new();

@@ -33,7 +33,7 @@ use crate::transaction::{RunManifest, interrupted_runs};
 use crate::validate::{compile_source, validate_job};
 use input::Input;
 use publish::{Output, Publication};
-pub use summary::{QualitySummary, RunError, RunStatus, RunSummary, SkippedFile};
+pub use summary::{ErrorClass, QualitySummary, RunError, RunStatus, RunSummary, SkippedFile};
 
 /// Partition column of quarantine tables: the date folder the rejected row came from.
 pub const QUARANTINE_PARTITION: &str = "raw_date";
@@ -155,11 +155,7 @@ impl<'a> JobRun<'a> {
                 let mut summary = self.summary(&run_id, started_at);
                 summary.status = RunStatus::Failed;
                 summary.error = Some(RunError {
-                    class: if source.is_bad_input() {
-                        "bad_input"
-                    } else {
-                        "retryable"
-                    },
+                    class: ErrorClass::of(&source),
                     message: source.to_string(),
                 });
                 summary.duration_ms = started.elapsed().as_millis() as u64;
@@ -182,7 +178,6 @@ impl<'a> JobRun<'a> {
     ) -> Result<RunSummary, JobsError> {
         let started = Instant::now();
         let started_at = self.clock.now();
-        let run_id = run_id.to_string();
         let job = self.job;
         let ctx = new_session(&self.options.session).map_err(self.engine())?;
         // The steps run on the cluster when there is one; quality, writes and commits run here.
@@ -197,7 +192,7 @@ impl<'a> JobRun<'a> {
         let source = match (&job.source, &job.query) {
             (Some(source), _) => source,
             (None, Some(query)) => {
-                let summary = self.summary(&run_id, started_at);
+                let summary = self.summary(run_id, started_at);
                 let plan_ctx = cluster.as_ref().unwrap_or(&ctx);
                 return self
                     .execute_query(&ctx, plan_ctx, query, summary, started)
@@ -207,7 +202,7 @@ impl<'a> JobRun<'a> {
                 return Err(self.invalid(vec![Problem::new("source", "the job reads nothing")]));
             }
         };
-        self.run_source(&ctx, cluster.as_ref(), source, &run_id, resume)
+        self.run_source(&ctx, cluster.as_ref(), source, run_id, resume)
             .await
     }
 

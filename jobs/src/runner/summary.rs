@@ -114,9 +114,29 @@ pub struct RunSummary {
 /// Why a run failed, for machines: the class decides whether retrying can help.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunError {
-    /// `bad_input` (the job, its input or its tables must change: exit 2) or `retryable`
-    /// (the same run may succeed later: exit 1).
-    pub class: &'static str,
+    /// Whether retrying can help.
+    pub class: ErrorClass,
     /// The error, as printed.
     pub message: String,
+}
+
+/// The two kinds of failure, as exit codes and Step Functions tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The job, its input or its tables must change: a retry fails the same way (exit 2).
+    BadInput,
+    /// The same run may succeed later (exit 1).
+    Retryable,
+}
+
+impl ErrorClass {
+    /// The class of `error`.
+    pub fn of(error: &crate::JobsError) -> Self {
+        if error.is_bad_input() {
+            Self::BadInput
+        } else {
+            Self::Retryable
+        }
+    }
 }
