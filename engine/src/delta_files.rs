@@ -1,12 +1,10 @@
-//! The data files of a new partitioned Delta table, written one table partition at a time.
+//! The data files of a Delta table, streamed from a plan's output partitions.
 //!
-//! delta-rs' write hash-repartitions every row on the partition columns, splits each batch by
-//! partition value (two copies of every row), and keeps every partition's file open until the
-//! end, so a first load held all its encoded row groups at once: the write grew the process by
-//! more than the rows it wrote. Rows here mostly arrive clustered by partition (a raw file
-//! holds a day), so batches are cut into slices without copying, and each partition's file is
-//! encoded, uploaded and dropped before the next, as many at once as the session has cores.
-//! The files, their statistics and their Add actions are delta-rs' own (`DeltaWriter`).
+//! delta-rs' write hash-repartitions every row on the partition columns and splits each batch
+//! by partition value (two copies of every row). Rows here mostly arrive clustered by
+//! partition (a raw file holds a day), so batches are cut into slices without copying and
+//! handed to delta-rs' own writer (`DeltaWriter`: its files, statistics and Add actions), one
+//! per output partition of the plan, as many at once as the session has cores.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -16,13 +14,14 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::{SortColumn, lexsort_to_indices, partition, take_record_batch};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::ScalarValue;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::prelude::DataFrame;
 use delta_kernel::expressions::Scalar;
-use deltalake::DeltaTableError;
 use deltalake::datafile::writer::{DeltaWriter, WriterConfig};
 use deltalake::kernel::Add;
 use deltalake::kernel::scalars::ScalarExt;
 use deltalake::logstore::ObjectStoreRef;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use indexmap::IndexMap;
 
 use crate::error::{EngineError, Result};
@@ -143,36 +142,76 @@ fn partition_arrays(
         .collect()
 }
 
-/// Writes each partition's rows to its own files under the table (`store` is rooted there),
-/// `concurrency` partitions at once, each on its own task so the encoding runs on every core.
-/// Returns the files' Add actions, with delta-rs' statistics.
-pub(crate) async fn write_partition_files(
+/// Streams the rows into the table's data files (`store` is rooted at the table), one writer
+/// per output partition of the plan, each on its own task so the encoding runs on every core.
+/// A batch is split by partition value as it arrives (slices, no copy) and each writer keeps
+/// one row group per table partition in memory. Returns the files' Add actions, with
+/// delta-rs' statistics.
+pub(crate) async fn write_data_files(
     store: ObjectStoreRef,
     config: WriterConfig,
-    partitions: Vec<TablePartition>,
-    concurrency: usize,
-) -> std::result::Result<Vec<Add>, DeltaTableError> {
-    let written: Vec<Vec<Add>> = futures::stream::iter(partitions)
-        .map(|TablePartition { values, batches }| {
-            let mut writer = DeltaWriter::new(Arc::clone(&store), config.clone());
-            tokio::spawn(async move {
-                for batch in batches {
-                    if let Err(error) = writer.write_partition(batch, &values).await {
-                        // Abort the partition's upload rather than leave its parts behind.
-                        let _ = writer.abort().await;
-                        return Err(error);
-                    }
+    columns: &[String],
+    rows: DataFrame,
+    table: &str,
+) -> Result<Vec<Add>> {
+    let streams = rows
+        .execute_stream_partitioned()
+        .await
+        .map_err(EngineError::datafusion(format!("writing {table}")))?;
+    let mut writers = tokio::task::JoinSet::new();
+    for stream in streams {
+        let writer = DeltaWriter::new(Arc::clone(&store), config.clone());
+        writers.spawn(write_stream(
+            writer,
+            stream,
+            columns.to_vec(),
+            table.to_string(),
+        ));
+    }
+    let mut adds = Vec::new();
+    while let Some(written) = writers.join_next().await {
+        adds.extend(written.map_err(|e| EngineError::Task(e.to_string()))??);
+    }
+    Ok(adds)
+}
+
+/// Writes one stream's rows with `writer`; an error aborts its uploads rather than leave
+/// their parts behind.
+async fn write_stream(
+    mut writer: DeltaWriter,
+    mut stream: SendableRecordBatchStream,
+    columns: Vec<String>,
+    table: String,
+) -> Result<Vec<Add>> {
+    let written: Result<()> = async {
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(EngineError::datafusion(format!("writing {table}")))?;
+            if columns.is_empty() {
+                writer
+                    .write(&batch)
+                    .await
+                    .map_err(EngineError::delta(&table))?;
+                continue;
+            }
+            for partition in split_by_partition(vec![batch], &columns, &table)? {
+                for slice in partition.batches {
+                    writer
+                        .write_partition(slice, &partition.values)
+                        .await
+                        .map_err(EngineError::delta(&table))?;
                 }
-                writer.close().await
-            })
-        })
-        .buffer_unordered(concurrency.max(1))
-        .map(|joined| {
-            joined.unwrap_or_else(|e| Err(DeltaTableError::Generic(format!("writer task: {e}"))))
-        })
-        .try_collect()
-        .await?;
-    Ok(written.into_iter().flatten().collect())
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match written {
+        Ok(()) => writer.close().await.map_err(EngineError::delta(&table)),
+        Err(error) => {
+            let _ = writer.abort().await;
+            Err(error)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -329,7 +329,7 @@ impl FileLedger {
             .with_description(
                 "every file the lake has seen, by MD5: where it landed and which jobs processed it",
             )
-            .execute(batch.schema(), vec![batch], catalog)
+            .execute_batches(batch.schema(), vec![batch], catalog)
             .await
     }
 }

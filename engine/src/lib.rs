@@ -17,6 +17,7 @@ pub mod query;
 pub mod reader;
 mod remote;
 pub mod session;
+pub mod staging;
 pub mod sync;
 pub mod types;
 pub mod writer;

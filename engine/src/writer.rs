@@ -6,14 +6,13 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::datasource::{MemTable, provider_as_source};
+use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, col, lit};
-use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{LogicalPlan, cast as cast_expr};
 use datafusion::prelude::{DataFrame, SessionContext};
 use delta_kernel::table_properties::TableProperties;
 use deltalake::datafile::writer::WriterConfig;
@@ -37,10 +36,14 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 
 use crate::catalog::{Catalog, PartitionValues, TableDefinition, TableFormat, TableName};
-use crate::delta_files::{TablePartition, split_by_partition, write_partition_files};
+use crate::delta_files::write_data_files;
 use crate::error::{EngineError, Result};
 use crate::failpoint::failpoint;
 use crate::lake::{Lake, STATE_DIR};
+
+/// Rows per row group of a table's data files: a writer holds one row group's encoded pages
+/// per open file, so this bounds a write's memory whatever its size.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Commits a write tries when it loses a race it can safely retry (creation, append).
 const COMMIT_ATTEMPTS: u32 = 5;
@@ -190,34 +193,51 @@ impl<'a> TableWrite<'a> {
             .unwrap_or_else(|| format!("{}/{}", self.name.database, self.name.table))
     }
 
-    /// Writes the rows, then registers the table and its partitions in the catalog. The data
-    /// commit comes first: a crash before registration leaves a table the next run registers.
-    pub async fn execute(
+    /// Writes rows held in memory (a ledger, rule outcomes, rejected rows): see
+    /// [`Self::execute`].
+    pub async fn execute_batches(
         self,
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
         catalog: &dyn Catalog,
     ) -> Result<WriteMetrics> {
-        let (schema, batches) = with_utc_microsecond_timestamps(schema, batches)?;
+        let rows = MemTable::try_new(schema, vec![batches])
+            .and_then(|table| self.ctx.read_table(Arc::new(table)))
+            .map_err(EngineError::datafusion(format!("writing {}", self.name)))?;
+        self.execute(rows, catalog).await
+    }
+
+    /// Writes the rows, streamed from their plan (staged files, for a run's output), then
+    /// registers the table and its partitions in the catalog. The data commit comes first: a
+    /// crash before registration leaves a table the next run registers.
+    pub async fn execute(self, rows: DataFrame, catalog: &dyn Catalog) -> Result<WriteMetrics> {
+        let rows = with_utc_microsecond_timestamps(rows)?;
+        let schema: SchemaRef = Arc::new(rows.schema().as_arrow().clone());
         self.check_declaration(&schema)?;
-        let partitions =
-            distinct_partitions(self.ctx, &batches, &schema, &self.partition_columns).await?;
-        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let partitions = distinct_partitions(&rows, &self.partition_columns).await?;
+        let rows_written = rows
+            .clone()
+            .count()
+            .await
+            .map_err(EngineError::datafusion(format!(
+                "counting the rows to write to {}",
+                self.name
+            )))? as u64;
         let mut metrics = WriteMetrics {
             table: self.name.to_string(),
             format: self.format.to_string(),
-            rows_written: rows,
-            rows_inserted: rows,
+            rows_written,
+            rows_inserted: rows_written,
             partitions: partitions.iter().map(|p| partition_text(p)).collect(),
             ..WriteMetrics::default()
         };
         let location = self.lake.url_of(&self.relative_path())?;
         match self.format {
             TableFormat::Delta => {
-                self.write_delta(&schema, batches, &partitions, &mut metrics)
+                self.write_delta(&schema, rows, &partitions, &mut metrics)
                     .await?
             }
-            TableFormat::Parquet => self.write_parquet(&schema, batches, &mut metrics).await?,
+            TableFormat::Parquet => self.write_parquet(rows, &mut metrics).await?,
         }
         failpoint("table_committed");
         let definition = TableDefinition::from_schema(
@@ -319,14 +339,10 @@ impl<'a> TableWrite<'a> {
     async fn write_delta(
         &self,
         schema: &SchemaRef,
-        mut batches: Vec<RecordBatch>,
+        rows: DataFrame,
         partitions: &[Vec<ScalarValue>],
         metrics: &mut WriteMetrics,
     ) -> Result<()> {
-        if batches.is_empty() {
-            // An empty batch still creates the table (with its schema) or empties partitions.
-            batches.push(RecordBatch::new_empty(Arc::clone(schema)));
-        }
         let mut attempt = 1;
         loop {
             let table = self.open_delta().await?;
@@ -343,7 +359,7 @@ impl<'a> TableWrite<'a> {
             // so their conflicts are reported, never retried blindly.
             let retryable = table.version().is_none() || self.mode == WriteMode::Append;
             match self
-                .commit_delta(table, schema, batches.clone(), partitions, metrics)
+                .commit_delta(table, schema, rows.clone(), partitions, metrics)
                 .await
             {
                 Err(EngineError::Delta { source, .. })
@@ -389,7 +405,7 @@ impl<'a> TableWrite<'a> {
         &self,
         table: DeltaTable,
         schema: &SchemaRef,
-        batches: Vec<RecordBatch>,
+        rows: DataFrame,
         partitions: &[Vec<ScalarValue>],
         metrics: &mut WriteMetrics,
     ) -> Result<()> {
@@ -402,24 +418,23 @@ impl<'a> TableWrite<'a> {
         };
         let evolve = !added.is_empty();
         let session = Arc::new(self.ctx.state());
-        let properties = self.writer_properties(&batches)?;
-        let concurrency = session.config().target_partitions();
+        let properties = self.writer_properties(&rows).await?;
         if !exists && self.creates_from_own_files(schema) {
             let table = self
-                .create_from_files(table, schema, batches, properties, concurrency)
+                .create_from_files(table, schema, rows, properties)
                 .await?;
             metrics.version = table.version().and_then(|v| i64::try_from(v).ok());
             return Ok(());
         }
         if exists && self.mode == WriteMode::Append && !self.replacing.is_empty() {
             let written = self
-                .append_replacing(&table, schema, batches, properties, &added)
+                .append_replacing(&table, schema, rows, properties, &added)
                 .await?;
             metrics.version = i64::try_from(written).ok();
             metrics.columns_added = added;
             return Ok(());
         }
-        let rows = parallel_rows(schema, batches, concurrency)?;
+        let rows = rows.logical_plan().clone();
         let write = |table: DeltaTable, mode: SaveMode| {
             let write = table
                 .write(Vec::new())
@@ -512,25 +527,21 @@ impl<'a> TableWrite<'a> {
         &self,
         table: &DeltaTable,
         schema: &SchemaRef,
-        batches: Vec<RecordBatch>,
+        rows: DataFrame,
         properties: WriterProperties,
         added: &[String],
     ) -> Result<u64> {
         let name = self.name.to_string();
         let removes = self.files_added_by_replaced(table).await?;
-        let partitions = if self.partition_columns.is_empty() {
-            vec![TablePartition {
-                values: Default::default(),
-                batches,
-            }]
-        } else {
-            split_by_partition(batches, &self.partition_columns, &name)?
-        };
-        let concurrency = self.ctx.state().config().target_partitions();
         let config = self.writer_config(schema, properties);
-        let adds = write_partition_files(table.object_store(), config, partitions, concurrency)
-            .await
-            .map_err(EngineError::delta(&name))?;
+        let adds = write_data_files(
+            table.object_store(),
+            config,
+            &self.partition_columns,
+            rows,
+            &name,
+        )
+        .await?;
         tracing::info!(table = %name, removed = removes.len(), added = adds.len(), "rows of the earlier processing of the same input are replaced");
         let snapshot = table.snapshot().map_err(EngineError::delta(&name))?;
         let mut actions: Vec<Action> = adds
@@ -606,23 +617,26 @@ impl<'a> TableWrite<'a> {
             .map_err(EngineError::delta(&name))
     }
 
-    /// Writes the rows' files partition by partition, then creates the table with them in
+    /// Writes the rows' data files, then creates the table with them in
     /// one commit (version 0). A creation that finds the table made meanwhile reports a lost
     /// race, which `write_delta` retries on the existing table.
     async fn create_from_files(
         &self,
         table: DeltaTable,
         schema: &SchemaRef,
-        batches: Vec<RecordBatch>,
+        rows: DataFrame,
         properties: WriterProperties,
-        concurrency: usize,
     ) -> Result<DeltaTable> {
         let name = self.name.to_string();
-        let partitions = split_by_partition(batches, &self.partition_columns, &name)?;
         let config = self.writer_config(schema, properties);
-        let adds = write_partition_files(table.object_store(), config, partitions, concurrency)
-            .await
-            .map_err(EngineError::delta(&name))?;
+        let adds = write_data_files(
+            table.object_store(),
+            config,
+            &self.partition_columns,
+            rows,
+            &name,
+        )
+        .await?;
         let columns: StructType = Arc::clone(schema)
             .try_into_kernel()
             .map_err(|e| EngineError::delta(&name)(e.into()))?;
@@ -747,18 +761,27 @@ impl<'a> TableWrite<'a> {
     /// dictionary for a merge key or a column whose values are nearly all distinct: building
     /// a dictionary only to abandon it was a twentieth of a clickstream load, and a
     /// dictionary of distinct values saves nothing.
-    fn writer_properties(&self, batches: &[RecordBatch]) -> Result<WriterProperties> {
+    async fn writer_properties(&self, rows: &DataFrame) -> Result<WriterProperties> {
         let key: &[String] = match &self.mode {
             WriteMode::Merge { key, .. } => key,
             _ => &[],
         };
-        let near_unique = near_unique_columns(batches)
-            .map_err(EngineError::datafusion("sampling the rows to write"))?;
+        let sampling = || EngineError::datafusion("sampling the rows to write");
+        let sample = rows
+            .clone()
+            .limit(0, Some(CARDINALITY_SAMPLE_ROWS))
+            .map_err(sampling())?
+            .collect()
+            .await
+            .map_err(sampling())?;
+        let near_unique = near_unique_columns(&sample).map_err(sampling())?;
         Ok(key
             .iter()
             .chain(&near_unique)
             .fold(
-                WriterProperties::builder().set_compression(Compression::SNAPPY),
+                WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS)),
                 |builder, column| {
                     builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false)
                 },
@@ -817,12 +840,7 @@ impl<'a> TableWrite<'a> {
         }
     }
 
-    async fn write_parquet(
-        &self,
-        schema: &SchemaRef,
-        batches: Vec<RecordBatch>,
-        metrics: &mut WriteMetrics,
-    ) -> Result<()> {
+    async fn write_parquet(&self, rows: DataFrame, metrics: &mut WriteMetrics) -> Result<()> {
         let marker = self.parquet_marker();
         if let Some(marker) = &marker
             && self.lake.exists(marker).await?
@@ -839,15 +857,7 @@ impl<'a> TableWrite<'a> {
         let staging_url = self.lake.url_of(&staging)?;
         let options =
             DataFrameWriteOptions::new().with_partition_by(self.partition_columns.clone());
-        let frame = if batches.is_empty() {
-            self.ctx
-                .read_batches(vec![RecordBatch::new_empty(Arc::clone(schema))])
-        } else {
-            self.ctx.read_batches(batches)
-        }
-        .map_err(EngineError::datafusion(format!("writing {name}")))?;
-        frame
-            .write_parquet(staging_url.as_str(), options, None)
+        rows.write_parquet(staging_url.as_str(), options, None)
             .await
             .map_err(EngineError::datafusion(format!("writing {name}")))?;
         // Move the staged files into place, partition by partition. Overwrite first empties
@@ -955,37 +965,28 @@ fn is_other_timestamp(data_type: &DataType) -> bool {
     matches!(data_type, DataType::Timestamp(..)) && *data_type != crate::types::timestamp_type()
 }
 
-/// The rows with [`utc_microsecond_schema`]'s timestamps.
-fn with_utc_microsecond_timestamps(
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let normalised = utc_microsecond_schema(&schema);
-    if Arc::ptr_eq(&normalised, &schema) {
-        return Ok((schema, batches));
+/// The rows with [`utc_microsecond_schema`]'s timestamps, converted as they stream.
+fn with_utc_microsecond_timestamps(rows: DataFrame) -> Result<DataFrame> {
+    let schema: SchemaRef = Arc::new(rows.schema().as_arrow().clone());
+    if Arc::ptr_eq(&utc_microsecond_schema(&schema), &schema) {
+        return Ok(rows);
     }
     let wanted = crate::types::timestamp_type();
-    let error = |e: datafusion::arrow::error::ArrowError| {
-        EngineError::datafusion("converting timestamps to microseconds UTC")(e.into())
-    };
-    let batches = batches
-        .into_iter()
-        .map(|batch| {
-            let columns = batch
-                .columns()
-                .iter()
-                .map(|column| {
-                    if is_other_timestamp(column.data_type()) {
-                        cast(column, &wanted).map_err(error)
-                    } else {
-                        Ok(Arc::clone(column))
-                    }
-                })
-                .collect::<Result<Vec<_>>>()?;
-            RecordBatch::try_new(Arc::clone(&normalised), columns).map_err(error)
+    let columns: Vec<Expr> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = col(quoted(field.name()));
+            if is_other_timestamp(field.data_type()) {
+                cast_expr(column, wanted.clone()).alias(field.name())
+            } else {
+                column
+            }
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((normalised, batches))
+        .collect();
+    rows.select(columns).map_err(EngineError::datafusion(
+        "converting timestamps to microseconds UTC",
+    ))
 }
 
 /// Rows sampled to judge a column's cardinality: enough to tell keys and timestamps from
@@ -1029,25 +1030,6 @@ fn near_unique_columns(batches: &[RecordBatch]) -> datafusion::error::Result<Vec
     Ok(near_unique)
 }
 
-/// The rows as a scan of `streams` partitions dealt round robin, so a write runs that many
-/// writers at once (Delta hashes them on the table's partition columns, so each writes its own
-/// table partitions and no partition gets a file per writer).
-fn parallel_rows(
-    schema: &SchemaRef,
-    batches: Vec<RecordBatch>,
-    streams: usize,
-) -> Result<LogicalPlan> {
-    let mut partitions = vec![Vec::new(); streams.max(1)];
-    let count = partitions.len();
-    for (index, batch) in batches.into_iter().enumerate() {
-        partitions[index % count].push(batch);
-    }
-    let built = MemTable::try_new(Arc::clone(schema), partitions).and_then(|table| {
-        LogicalPlanBuilder::scan("rows", provider_as_source(Arc::new(table)), None)?.build()
-    });
-    built.map_err(EngineError::datafusion("staging rows to write"))
-}
-
 async fn delete(store: &dyn ObjectStore, path: &ObjectPath) -> Result<()> {
     store
         .delete(path)
@@ -1067,29 +1049,24 @@ fn quoted(name: &str) -> String {
     }
 }
 
-/// The distinct partition values in the rows, sorted (a vectorised group-by, not a row loop).
+/// The distinct partition values in the rows, sorted (a vectorised group-by over the
+/// partition columns only).
 async fn distinct_partitions(
-    ctx: &SessionContext,
-    batches: &[RecordBatch],
-    schema: &SchemaRef,
+    rows: &DataFrame,
     columns: &[String],
 ) -> Result<Vec<Vec<ScalarValue>>> {
-    if columns.is_empty() || batches.is_empty() {
+    if columns.is_empty() {
         return Ok(Vec::new());
     }
-    let error = EngineError::datafusion("finding the partitions written");
+    let error = || EngineError::datafusion("finding the partitions written");
     let groups: Vec<Expr> = columns.iter().map(|c| col(quoted(c))).collect();
-    let frame = if batches.iter().all(|b| b.schema() == *schema) {
-        ctx.read_batches(batches.to_vec())
-    } else {
-        ctx.read_batches(Vec::new())
-    };
-    let distinct = frame
-        .and_then(|f| f.aggregate(groups, vec![]))
-        .map_err(EngineError::datafusion("finding the partitions written"))?
+    let distinct = rows
+        .clone()
+        .aggregate(groups, vec![])
+        .map_err(error())?
         .collect()
         .await
-        .map_err(error)?;
+        .map_err(error())?;
     let mut partitions = Vec::new();
     for batch in &distinct {
         for row in 0..batch.num_rows() {
@@ -1241,8 +1218,8 @@ mod tests {
         assert_eq!(judged(500), Vec::<String>::new());
     }
 
-    #[test]
-    fn timestamps_are_written_as_microseconds_in_utc() -> Result<()> {
+    #[tokio::test]
+    async fn timestamps_are_written_as_microseconds_in_utc() -> Result<()> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("at", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
             Field::new("n", DataType::Int64, false),
@@ -1258,7 +1235,15 @@ mod tests {
             ],
         )
         .map_err(|e| EngineError::datafusion("test batch")(e.into()))?;
-        let (normalised, batches) = with_utc_microsecond_timestamps(schema, vec![batch])?;
+        let rows = SessionContext::new()
+            .read_batch(batch)
+            .map(with_utc_microsecond_timestamps)
+            .map_err(EngineError::datafusion("test rows"))??;
+        let normalised: SchemaRef = Arc::new(rows.schema().as_arrow().clone());
+        let batches = rows
+            .collect()
+            .await
+            .map_err(EngineError::datafusion("converting"))?;
         assert_eq!(
             normalised.field(0).data_type(),
             &crate::types::timestamp_type()
@@ -1330,7 +1315,7 @@ mod tests {
                     )
                     .with_partition_columns(partition_columns)
                     .with_mode(WriteMode::Append)
-                    .execute(schema, vec![batch(n)?], catalog)
+                    .execute_batches(schema, vec![batch(n)?], catalog)
                     .await
                 }
             };

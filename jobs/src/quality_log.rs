@@ -105,7 +105,7 @@ pub(crate) async fn record_quality(
         .with_description(
             "every quality rule of every run: observed value, threshold, outcome, score and gate",
         )
-        .execute(batch.schema(), vec![batch], catalog)
+        .execute_batches(batch.schema(), vec![batch], catalog)
         .await
         .map(Some)
 }

@@ -3,13 +3,11 @@
 //! lake already holds, and hashes files dropped straight into `raw/` on first sight.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use lakejob_engine::ledger::{Claim, FileLedger, FileRecord, FileStatus, ProcessedMark, md5_of};
 use lakejob_engine::object_store::path::Path as ObjectPath;
 use lakejob_engine::parallel::in_order;
-use lakejob_engine::reader::{FileRead, FirstSight, SourceReader, hash_and_read};
 use lakejob_engine::{Clock, EngineError, Lake, RawFile};
 
 use crate::runner::SkippedFile;
@@ -23,8 +21,6 @@ pub(crate) struct Selection {
     pub md5: HashMap<String, String>,
     /// Files in scope that are not read.
     pub skipped: Vec<SkippedFile>,
-    /// Rows of files to read that were already read when they were hashed, by path.
-    pub already_read: HashMap<String, FileRead>,
     /// When reprocessing: the earlier runs of the job that processed contents read again.
     pub earlier_runs: BTreeSet<String>,
     /// When reprocessing: files those runs read that this run does not, by path.
@@ -48,13 +44,12 @@ pub(crate) struct Scope<'a> {
     pub parallelism: usize,
 }
 
-/// The files `scope` reads. With a `reader`, files hashed on first sight are read for their
-/// rows in the same pass (kept when they are to be read), so they are fetched once.
+/// The files `scope` reads. Files are hashed as they stream from the store; their rows are
+/// read later, by the run's scan.
 pub(crate) async fn select_files(
     lake: &Lake,
     clock: &dyn Clock,
     scope: Scope<'_>,
-    reader: Option<Arc<SourceReader>>,
 ) -> Result<Selection, EngineError> {
     let ledger = FileLedger::new(lake.clone());
     let mut raw = lake.raw_files(scope.source, scope.date).await?;
@@ -106,29 +101,14 @@ pub(crate) async fn select_files(
     let hashes = in_order(&unseen, scope.parallelism, |file| {
         let lake = lake.clone();
         let file = (*file).clone();
-        let reader = reader.clone();
         tokio::spawn(async move {
-            match reader {
-                Some(reader) => {
-                    let FirstSight { md5, size, read } =
-                        hash_and_read(&lake, reader, &file).await?;
-                    Ok((md5, size, Some(read)))
-                }
-                None => {
-                    let path = ObjectPath::from(file.path.as_str());
-                    let (md5, size) = md5_of(lake.store().as_ref(), &path).await?;
-                    Ok::<_, EngineError>((md5, size, None))
-                }
-            }
+            let path = ObjectPath::from(file.path.as_str());
+            md5_of(lake.store().as_ref(), &path).await
         })
     })
     .await;
-    let mut first_reads: HashMap<String, FileRead> = HashMap::new();
     for (file, hashed) in unseen.into_iter().zip(hashes) {
-        let (md5, size, read) = hashed.map_err(|e| EngineError::Task(e.to_string()))??;
-        if let Some(read) = read {
-            first_reads.insert(file.path.clone(), read);
-        }
+        let (md5, size) = hashed.map_err(|e| EngineError::Task(e.to_string()))??;
         let record = FileRecord {
             md5: md5.clone(),
             size,
@@ -200,9 +180,6 @@ pub(crate) async fn select_files(
             }
         };
         if read {
-            if let Some(rows) = first_reads.remove(&file.path) {
-                selection.already_read.insert(file.path.clone(), rows);
-            }
             selection.md5.insert(file.path.clone(), md5);
             selection.files.push(file);
         }

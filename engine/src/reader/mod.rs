@@ -26,7 +26,6 @@ pub use columns::{
 use columns::{ColumnBuilder, CompiledColumn, Value, typed_schema};
 
 use crate::error::{EngineError, Result};
-use crate::lake::{Lake, RawFile};
 
 /// Rows per Arrow batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -764,58 +763,6 @@ impl RejectBuilder {
             .map(Some)
             .map_err(|e| EngineError::datafusion("building rejected rows")(e.into()))
     }
-}
-
-/// A file seen for the first time: its MD5 and size, and its rows, from one read of it.
-#[derive(Debug)]
-pub struct FirstSight {
-    /// MD5 of the file's bytes, hex.
-    pub md5: String,
-    /// Bytes in the file.
-    pub size: u64,
-    /// Its rows; dropped by a caller that finds the content is already in the lake.
-    pub read: FileRead,
-}
-
-/// Reads a whole file once to hash it and read its rows: a file found in `raw/` on first
-/// sight is otherwise read twice, once to learn its MD5 and once for its rows.
-pub async fn hash_and_read(
-    lake: &Lake,
-    reader: Arc<SourceReader>,
-    file: &RawFile,
-) -> Result<FirstSight> {
-    let contents = lake.read(&file.path).await?;
-    let path = file.path.clone();
-    tokio::task::spawn_blocking(move || {
-        let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&contents));
-        Ok(FirstSight {
-            md5,
-            size: contents.len() as u64,
-            read: reader.read(&path, &contents)?,
-        })
-    })
-    .await
-    .map_err(|e| EngineError::Task(e.to_string()))?
-}
-
-/// Reads raw files in parallel (`concurrency` at a time), keeping their order.
-pub async fn read_files(
-    lake: &Lake,
-    reader: Arc<SourceReader>,
-    files: &[RawFile],
-    concurrency: usize,
-) -> Result<Vec<FileRead>> {
-    let reads = crate::parallel::in_order(files.iter().cloned(), concurrency, |file| {
-        let reader = Arc::clone(&reader);
-        async move {
-            let contents = lake.read(&file.path).await?;
-            tokio::task::spawn_blocking(move || reader.read(&file.path, &contents))
-                .await
-                .map_err(|e| EngineError::Task(e.to_string()))?
-        }
-    })
-    .await;
-    reads.into_iter().collect()
 }
 
 #[cfg(test)]

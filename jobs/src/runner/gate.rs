@@ -1,18 +1,17 @@
-//! The gate: the job's quality rules over the rows about to be published, recorded whether
-//! they pass or not.
-
-use std::sync::Arc;
+//! The gate: the job's quality rules over the rows about to be published (the staged files),
+//! recorded whether they pass or not.
 
 use chrono::{DateTime, Utc};
 use lakejob_engine::EngineError;
-use lakejob_engine::datafusion::arrow::array::RecordBatch;
-use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
-use lakejob_engine::datafusion::prelude::SessionContext;
+use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
 use lakejob_quality::QualityReport;
 
 use super::{JobRun, RunSummary, end_of_date};
 use crate::JobsError;
 use crate::quality_log::{prepare_rule_inputs, record_quality};
+
+/// The name the rules know the output by.
+const OUTPUT: &str = "__output";
 
 impl<'a> JobRun<'a> {
     /// The quality gate over the output, recorded with the run. A run finishing an
@@ -22,8 +21,7 @@ impl<'a> JobRun<'a> {
         &self,
         ctx: &SessionContext,
         summary: &mut RunSummary,
-        schema: &SchemaRef,
-        batches: &[RecordBatch],
+        rows: &DataFrame,
         started_at: DateTime<Utc>,
         resumed: bool,
     ) -> Result<bool, JobsError> {
@@ -32,9 +30,7 @@ impl<'a> JobRun<'a> {
         }
         let reference_time =
             end_of_date(self.options.date.or(summary.dates.last().copied())).unwrap_or(started_at);
-        let report = self
-            .check_quality(ctx, Arc::clone(schema), batches, reference_time)
-            .await?;
+        let report = self.check_quality(ctx, rows, reference_time).await?;
         let passed = report.passed;
         summary.quality = report.into();
         self.record_quality(ctx, summary).await;
@@ -51,23 +47,23 @@ impl<'a> JobRun<'a> {
         }
     }
 
-    /// The rules of the job over the rows about to be written.
+    /// The rules of the job over the rows about to be written (the staged rows).
     pub(super) async fn check_quality(
         &self,
         ctx: &SessionContext,
-        schema: SchemaRef,
-        batches: &[RecordBatch],
+        rows: &DataFrame,
         reference_time: DateTime<Utc>,
     ) -> Result<QualityReport, JobsError> {
-        register_rows(ctx, "__output", schema, batches.to_vec()).map_err(|e| {
-            self.engine()(EngineError::datafusion(
-                "staging the output for quality rules",
-            )(e))
-        })?;
+        ctx.register_table(OUTPUT, rows.clone().into_view())
+            .map_err(|e| {
+                self.engine()(EngineError::datafusion(
+                    "reading the staged output for quality rules",
+                )(e))
+            })?;
         let baseline = prepare_rule_inputs(ctx, self.catalog, &self.job.quality, &self.target())
             .await
             .map_err(self.engine())?;
-        lakejob_quality::Evaluation::new(ctx, "__output", &self.job.quality)
+        lakejob_quality::Evaluation::new(ctx, OUTPUT, &self.job.quality)
             .with_reference_time(reference_time)
             .with_baseline(baseline)
             .execute()
@@ -77,15 +73,4 @@ impl<'a> JobRun<'a> {
                 source,
             })
     }
-}
-
-/// Registers rows as an in-memory table, so quality rules query them with SQL.
-fn register_rows(
-    ctx: &SessionContext,
-    name: &str,
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> lakejob_engine::datafusion::error::Result<()> {
-    let table = lakejob_engine::datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
-    ctx.register_table(name, Arc::new(table)).map(|_| ())
 }

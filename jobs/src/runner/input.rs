@@ -1,5 +1,5 @@
-//! The input phase: the raw files a run selected, read here (typed rows with rejects routed
-//! aside) or scanned on the cluster, and the job's reference tables.
+//! The input phase: the raw files a run selected, scanned here or on the cluster (typed rows,
+//! with rejects routed aside as files are read), and the job's reference tables.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,9 +7,7 @@ use std::sync::Arc;
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
-use lakejob_engine::distributed::{RawFilesTable, RawScan, collect_outcomes};
-use lakejob_engine::lake::STATE_DIR;
-use lakejob_engine::reader::{FileRead, SourceReader, read_files};
+use lakejob_engine::distributed::{RawFilesTable, RawScan};
 use lakejob_engine::{EngineError, RawFile};
 
 use super::JobRun;
@@ -23,10 +21,10 @@ use crate::validate::compile_references;
 /// What the input phase of a source job reads.
 pub(super) struct Input<'i> {
     pub(super) source: &'i SourceSpec,
-    pub(super) reader: &'i Arc<SourceReader>,
     pub(super) references: &'i HashMap<String, Reference>,
     pub(super) files: &'i [RawFile],
-    pub(super) run_id: &'i str,
+    /// The run's staging folder, relative to the lake root.
+    pub(super) staging: &'i str,
 }
 
 impl<'a> JobRun<'a> {
@@ -36,7 +34,6 @@ impl<'a> JobRun<'a> {
         &self,
         source: &SourceSpec,
         resume: Option<&RunManifest>,
-        reader: Option<Arc<SourceReader>>,
     ) -> Result<Selection, JobsError> {
         let scope = Scope {
             job: &self.job.name,
@@ -47,7 +44,7 @@ impl<'a> JobRun<'a> {
             whole_dates: self.job.target.mode == WriteModeSpec::OverwritePartitions,
             parallelism: self.options.session.parallelism(),
         };
-        let selection = select_files(self.lake, self.clock, scope, reader)
+        let selection = select_files(self.lake, self.clock, scope)
             .await
             .map_err(self.engine())?;
         if selection.files.is_empty() {
@@ -56,114 +53,45 @@ impl<'a> JobRun<'a> {
         Ok(selection)
     }
 
-    /// Reads the selected files and runs the steps over their rows, here or, when the run has
-    /// one, on the cluster: the one place that chooses. Returns what each file gave and the
-    /// steps' rows.
+    /// Plans the read of the selected files and the steps over their rows, here or, when the
+    /// run has one, on the cluster: the one place that chooses. Nothing runs yet: the rows
+    /// stream when the output is staged, and the scan leaves each file's outcome (counts,
+    /// rejected rows) in the run's staging folder as it reads the file.
     pub(super) async fn read_and_transform(
         &self,
         ctx: &SessionContext,
         cluster: Option<&SessionContext>,
         input: Input<'_>,
-        selection: &mut Selection,
-    ) -> Result<(Vec<FileRead>, (SchemaRef, Vec<RecordBatch>)), JobsError> {
+    ) -> Result<(RawScan, DataFrame), JobsError> {
         let Input {
             source,
-            reader,
             references,
             files,
-            run_id,
+            staging,
         } = input;
-        let Some(cluster) = cluster else {
-            let already_read = std::mem::take(&mut selection.already_read);
-            let mut reads = self.read_locally(reader, files, already_read).await?;
-            let valid = reads
-                .iter_mut()
-                .flat_map(|read| std::mem::take(&mut read.valid))
-                .collect();
-            let rows = read_frame(ctx, reader.typed_schema(), valid)?;
-            let output = self.plan_steps(rows, references, Rereads::InMemory).await?;
-            return Ok((reads, self.collect(output, "running the steps").await?));
-        };
         let scan = RawScan {
             lake: self.lake.root_url().clone(),
             files: files.iter().map(|f| f.path.clone()).collect(),
             columns: source.columns.clone(),
             rules: source.reject_when.clone(),
             format: source.format.source_format(),
-            outcomes: Some(format!("{STATE_DIR}/staging/{run_id}")),
-            // A task per file: the executors share the files out among themselves.
-            partitions: files.len().max(1),
+            outcomes: Some(format!("{staging}/outcomes")),
+            // On a cluster a task per file, which the executors share out; here as many
+            // files at once as the session has cores, so memory holds that many files' rows.
+            partitions: match cluster {
+                Some(_) => files.len(),
+                None => self.options.session.parallelism().min(files.len()),
+            }
+            .max(1),
         };
-        self.run_on_cluster(cluster, scan, references).await
-    }
-
-    /// Reads the selected files not read on first sight, and returns every file's read in
-    /// path order, as the files are listed.
-    pub(super) async fn read_locally(
-        &self,
-        reader: &Arc<SourceReader>,
-        files: &[RawFile],
-        mut already_read: HashMap<String, FileRead>,
-    ) -> Result<Vec<FileRead>, JobsError> {
-        let unread: Vec<RawFile> = files
-            .iter()
-            .filter(|file| !already_read.contains_key(&file.path))
-            .cloned()
-            .collect();
-        let mut read_now = read_files(
-            self.lake,
-            Arc::clone(reader),
-            &unread,
-            self.options.session.parallelism(),
-        )
-        .await
-        .map_err(self.engine())?
-        .into_iter();
-        Ok(files
-            .iter()
-            .filter_map(|file| already_read.remove(&file.path).or_else(|| read_now.next()))
-            .collect())
-    }
-
-    /// Runs the steps over `scan`'s files on the cluster. Returns what each file made (its
-    /// rejects, left in the lake by the executors) and the steps' rows.
-    pub(super) async fn run_on_cluster(
-        &self,
-        cluster: &SessionContext,
-        scan: RawScan,
-        references: &HashMap<String, Reference>,
-    ) -> Result<(Vec<FileRead>, (SchemaRef, Vec<RecordBatch>)), JobsError> {
         let table = RawFilesTable::try_new(scan.clone()).map_err(self.engine())?;
-        let input = cluster.read_table(Arc::new(table)).map_err(|e| {
-            self.engine()(EngineError::datafusion(
-                "reading the raw files on the cluster",
-            )(e))
-        })?;
+        let input = cluster
+            .unwrap_or(ctx)
+            .read_table(Arc::new(table))
+            .map_err(|e| self.engine()(EngineError::datafusion("reading the raw files")(e)))?;
+        // Reading the input twice would parse every raw file twice: one pass ranks duplicates.
         let output = self.plan_steps(input, references, Rereads::Costly).await?;
-        let address = self
-            .options
-            .session
-            .cluster
-            .as_ref()
-            .map(|cluster| cluster.address())
-            .unwrap_or_default();
-        let collected = self
-            .collect(
-                output,
-                &format!("running the steps on the cluster at {address}"),
-            )
-            .await;
-        if collected.is_err()
-            && let Some(outcomes) = &scan.outcomes
-            && let Err(e) = self.lake.delete_prefix(outcomes).await
-        {
-            tracing::warn!(job = %self.job.name, error = %e, "the failed run's file outcomes were left in the lake");
-        }
-        let collected = collected?;
-        let reads = collect_outcomes(self.lake, &scan)
-            .await
-            .map_err(self.engine())?;
-        Ok((reads, collected))
+        Ok((scan, output))
     }
 
     /// Reads and checks the job's reference files here. With a cluster, the frames handed to

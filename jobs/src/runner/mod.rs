@@ -1,6 +1,8 @@
-//! Runs a job, as phases a reader can follow: input (raw files read here or on a cluster, or
-//! a query), transform (the steps), accounting, gate (quality rules) and publish (the commits
-//! of a transaction), each in its own module.
+//! Runs a job, as phases a reader can follow: input (raw files scanned here or on a cluster,
+//! or a query) and transform (the steps), planned together; stage (the output streamed into
+//! files under the run's staging folder); accounting; gate (quality rules over the staged
+//! rows) and publish (the commits of a transaction, from the staged rows), each in its own
+//! module. No phase holds the rows in memory: DataFusion streams them and spills.
 
 mod accounting;
 mod gate;
@@ -10,16 +12,14 @@ mod query;
 mod summary;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use lakejob_engine::datafusion::arrow::array::RecordBatch;
-use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
-use lakejob_engine::datafusion::physical_plan::collect;
-use lakejob_engine::datafusion::physical_plan::display::DisplayableExecutionPlan;
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
+use lakejob_engine::distributed::collect_outcomes;
+use lakejob_engine::lake::STATE_DIR;
 use lakejob_engine::ledger::FileLedger;
+use lakejob_engine::staging::{StagedRows, stage_rows};
 use lakejob_engine::{
     Catalog, Clock, EngineError, Lake, SessionOptions, new_session, plan_session,
 };
@@ -33,6 +33,7 @@ use crate::transaction::{RunManifest, interrupted_runs};
 use crate::validate::{compile_source, validate_job};
 use input::Input;
 use publish::{Output, Publication};
+use query::QueryInput;
 pub use summary::{ErrorClass, QualitySummary, RunError, RunStatus, RunSummary, SkippedFile};
 
 /// Partition column of quarantine tables: the date folder the rejected row came from.
@@ -50,6 +51,16 @@ pub struct RunOptions {
     pub reprocess: bool,
     /// Memory limit and parallelism.
     pub session: SessionOptions,
+}
+
+/// A source job's run, as [`JobRun::run_source`] takes it.
+struct SourceRun<'r> {
+    source: &'r SourceSpec,
+    run_id: &'r str,
+    /// The interrupted run this one finishes, if any.
+    resume: Option<RunManifest>,
+    /// The run's staging folder, relative to the lake root.
+    staging: &'r str,
 }
 
 /// One run of a job, built up then executed.
@@ -171,16 +182,31 @@ impl<'a> JobRun<'a> {
     }
 
     /// One run: a new one, or the finishing of an interrupted one over the files it read.
+    /// What it staged is removed however it ends.
     async fn run(
         &self,
         run_id: &str,
         resume: Option<RunManifest>,
     ) -> Result<RunSummary, JobsError> {
+        let staging = format!("{STATE_DIR}/staging/{run_id}");
+        let outcome = self.run_staged(run_id, resume, &staging).await;
+        if let Err(e) = self.lake.delete_folder(&staging).await {
+            tracing::warn!(job = %self.job.name, folder = %staging, error = %e, "the run's staged files were left in the lake");
+        }
+        outcome
+    }
+
+    async fn run_staged(
+        &self,
+        run_id: &str,
+        resume: Option<RunManifest>,
+        staging: &str,
+    ) -> Result<RunSummary, JobsError> {
         let started = Instant::now();
         let started_at = self.clock.now();
         let job = self.job;
         let ctx = new_session(&self.options.session).map_err(self.engine())?;
-        // The steps run on the cluster when there is one; quality, writes and commits run here.
+        // The steps run on the cluster when there is one; quality and commits run here.
         let cluster = match self.options.session.cluster {
             Some(_) => Some(
                 plan_session(&self.options.session)
@@ -194,57 +220,61 @@ impl<'a> JobRun<'a> {
             (None, Some(query)) => {
                 let summary = self.summary(run_id, started_at);
                 let plan_ctx = cluster.as_ref().unwrap_or(&ctx);
-                return self
-                    .execute_query(&ctx, plan_ctx, query, summary, started)
-                    .await;
+                let query = QueryInput {
+                    plan_ctx,
+                    query,
+                    staging,
+                };
+                return self.execute_query(&ctx, query, summary, started).await;
             }
             (None, None) => {
                 return Err(self.invalid(vec![Problem::new("source", "the job reads nothing")]));
             }
         };
-        self.run_source(&ctx, cluster.as_ref(), source, run_id, resume)
-            .await
+        let input = SourceRun {
+            source,
+            run_id,
+            resume,
+            staging,
+        };
+        self.run_source(&ctx, cluster.as_ref(), input).await
     }
 
-    /// A source job's run: input, transform, accounting, gate and publish.
+    /// A source job's run: input and transform, staged; accounting, gate and publish.
     async fn run_source(
         &self,
         ctx: &SessionContext,
         cluster: Option<&SessionContext>,
-        source: &SourceSpec,
-        run_id: &str,
-        resume: Option<RunManifest>,
+        run: SourceRun<'_>,
     ) -> Result<RunSummary, JobsError> {
+        let SourceRun {
+            source,
+            run_id,
+            resume,
+            staging,
+        } = run;
         let started = Instant::now();
         let started_at = self.clock.now();
         let job = self.job;
-        let reader = Arc::new(compile_source(ctx, source).map_err(|p| self.invalid(p))?);
+        let reader = compile_source(ctx, source).map_err(|p| self.invalid(p))?;
         let references = self.load_references(ctx, cluster).await?;
-        // Here (not on a cluster, whose executors read the files), files hashed on first sight
-        // are read for their rows in the same pass.
-        let local_reader = cluster.is_none().then(|| Arc::clone(&reader));
-        let mut selection = self.select(source, resume.as_ref(), local_reader).await?;
+        let mut selection = self.select(source, resume.as_ref()).await?;
         let files = std::mem::take(&mut selection.files);
         let input = Input {
             source,
-            reader: &reader,
             references: &references,
             files: &files,
-            run_id,
+            staging,
         };
-        let (reads, (output_schema, batches)) = self
-            .read_and_transform(ctx, cluster, input, &mut selection)
-            .await?;
+        let (scan, output) = self.read_and_transform(ctx, cluster, input).await?;
+        let staged = self.stage(ctx, output, staging).await?;
+        let reads = collect_outcomes(self.lake, &scan)
+            .await
+            .map_err(self.engine())?;
         let replaced = self.replaced_transactions(run_id, &mut selection)?;
         let mut summary = self.summary(run_id, started_at);
         let resumed = resume.is_some();
-        let accounted = self.account(
-            &mut summary,
-            reads,
-            &files,
-            selection,
-            output_rows(&batches),
-        )?;
+        let accounted = self.account(&mut summary, reads, &files, selection, staged.rows)?;
         let manifest = resume.unwrap_or_else(|| RunManifest {
             run_id: run_id.to_string(),
             job: job.name.clone(),
@@ -255,19 +285,11 @@ impl<'a> JobRun<'a> {
             // Nothing new to read publishes nothing, so there is nothing for the rules to gate.
             tracing::info!(job = %job.name, "nothing new to read; no table was touched");
         } else if self
-            .gate(
-                ctx,
-                &mut summary,
-                &output_schema,
-                &batches,
-                started_at,
-                resumed,
-            )
+            .gate(ctx, &mut summary, &staged.frame, started_at, resumed)
             .await?
         {
             let output = Output {
-                schema: output_schema,
-                batches,
+                rows: staged.frame,
                 rejects: accounted.rejects,
             };
             let publication = Publication {
@@ -339,24 +361,22 @@ impl<'a> JobRun<'a> {
             })
     }
 
-    /// Runs a plan. The schema is the rows' own: the physical plan may be more precise about
-    /// nullability than the logical one.
-    async fn collect(
+    /// Runs the output's plan, streaming its rows into `<staging>/output`, and reads them
+    /// back from there: the gate and the commits read the staged files, never rows held in
+    /// memory.
+    async fn stage(
         &self,
-        frame: DataFrame,
-        doing: &str,
-    ) -> Result<(SchemaRef, Vec<RecordBatch>), JobsError> {
-        let planned: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let task = frame.task_ctx();
-        let failed = |e| self.engine()(EngineError::datafusion(doing)(e));
-        let plan = frame.create_physical_plan().await.map_err(failed)?;
-        let batches = collect(Arc::clone(&plan), Arc::new(task))
+        ctx: &SessionContext,
+        output: DataFrame,
+        staging: &str,
+    ) -> Result<StagedRows, JobsError> {
+        let doing = match &self.options.session.cluster {
+            Some(cluster) => format!("running the steps on the cluster at {}", cluster.address()),
+            None => "running the steps".to_string(),
+        };
+        stage_rows(self.lake, ctx, output, &format!("{staging}/output"), &doing)
             .await
-            .map_err(failed)?;
-        // With RUST_LOG=lakejob_jobs=debug, what each operator did and how long it took.
-        tracing::debug!(job = %self.job.name, doing, plan = %DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true), "plan executed");
-        let schema = batches.first().map_or(planned, RecordBatch::schema);
-        Ok((schema, batches))
+            .map_err(self.engine())
     }
 
     fn target(&self) -> String {
@@ -381,10 +401,6 @@ impl<'a> JobRun<'a> {
             .await
             .map_err(self.engine())
     }
-}
-
-fn output_rows(batches: &[RecordBatch]) -> u64 {
-    batches.iter().map(|b| b.num_rows() as u64).sum()
 }
 
 /// The end of a data date (midnight after it, UTC): the time freshness rules measure from.

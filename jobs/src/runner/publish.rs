@@ -1,11 +1,13 @@
 //! The publish phase: the target and the quarantine checked, then committed once each with
 //! the run's identity, and the ledger marked last (see [`crate::transaction`]).
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
 use lakejob_engine::datafusion::logical_expr::{col, lit};
-use lakejob_engine::datafusion::prelude::SessionContext;
+use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
 use lakejob_engine::failpoint::failpoint;
 use lakejob_engine::ledger::{FileLedger, ProcessedMark};
 use lakejob_engine::reader::{SOURCE_FILE, SourceReader};
@@ -73,7 +75,8 @@ impl<'a> JobRun<'a> {
         let quarantine = self
             .quarantine_write(ctx, &summary.dates, &manifest.files)
             .with_transaction(&transaction);
-        target.check(&output.schema).await.map_err(self.engine())?;
+        let schema: SchemaRef = Arc::new(output.rows.schema().as_arrow().clone());
+        target.check(&schema).await.map_err(self.engine())?;
         quarantine
             .check(&quarantine_schema)
             .await
@@ -81,13 +84,13 @@ impl<'a> JobRun<'a> {
         begin(self.lake, manifest).await?;
         failpoint("before_target_commit");
         let written = target
-            .execute(output.schema, output.batches, self.catalog)
+            .execute(output.rows, self.catalog)
             .await
             .map_err(self.engine())?;
         summary.tables.push(written);
         failpoint("after_target_commit");
         let written = quarantine
-            .execute(quarantine_schema, output.rejects, self.catalog)
+            .execute_batches(quarantine_schema, output.rejects, self.catalog)
             .await
             .map_err(self.engine())?;
         summary.tables.push(written);
@@ -157,10 +160,9 @@ impl<'a> JobRun<'a> {
     }
 }
 
-/// What a run publishes: the steps' rows and the rejected rows.
+/// What a run publishes: the steps' rows (staged) and the rejected rows.
 pub(super) struct Output {
-    pub(super) schema: SchemaRef,
-    pub(super) batches: Vec<RecordBatch>,
+    pub(super) rows: DataFrame,
     pub(super) rejects: Vec<RecordBatch>,
 }
 

@@ -1,7 +1,6 @@
 //! A query job: its SQL over the catalog's tables is the input; the steps, the gate and the
 //! target follow as for a source job.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use lakejob_engine::datafusion::prelude::SessionContext;
@@ -11,18 +10,31 @@ use super::{JobRun, RunStatus, RunSummary, end_of_date};
 use crate::JobsError;
 use crate::plan::{Problem, Rereads};
 
+/// What a query job reads, and where it stages its output.
+pub(super) struct QueryInput<'q> {
+    /// The session that plans the query: the cluster's, when the run has one.
+    pub(super) plan_ctx: &'q SessionContext,
+    pub(super) query: &'q str,
+    /// The run's staging folder, relative to the lake root.
+    pub(super) staging: &'q str,
+}
+
 impl<'a> JobRun<'a> {
     /// A job over catalog tables: the query's rows go through the steps, the quality gate
     /// and into the target. Reading the whole inputs again makes re-runs idempotent.
     pub(super) async fn execute_query(
         &self,
         ctx: &SessionContext,
-        plan_ctx: &SessionContext,
-        query: &str,
+        query: QueryInput<'_>,
         mut summary: RunSummary,
         started: Instant,
     ) -> Result<RunSummary, JobsError> {
         let job = self.job;
+        let QueryInput {
+            plan_ctx,
+            query,
+            staging,
+        } = query;
         let (reads, cluster) = match self.options.session.cluster {
             Some(_) => (DeltaReads::Portable, Some(plan_ctx)),
             None => (DeltaReads::Native, None),
@@ -43,12 +55,11 @@ impl<'a> JobRun<'a> {
             None => Rereads::Cheap,
         };
         let output = self.plan_steps(input, &references, rereads).await?;
-        let (output_schema, batches) = self.collect(output, "running the query and steps").await?;
-        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-        (summary.rows_in, summary.rows_out) = (rows, rows);
+        let staged = self.stage(ctx, output, staging).await?;
+        (summary.rows_in, summary.rows_out) = (staged.rows, staged.rows);
         let reference_time = end_of_date(self.options.date).unwrap_or(summary.started_at);
         let report = self
-            .check_quality(ctx, Arc::clone(&output_schema), &batches, reference_time)
+            .check_quality(ctx, &staged.frame, reference_time)
             .await?;
         let gate_passed = report.passed;
         summary.quality = report.into();
@@ -56,7 +67,7 @@ impl<'a> JobRun<'a> {
         if gate_passed {
             let written = self
                 .target_write(ctx)
-                .execute(output_schema, batches, self.catalog)
+                .execute(staged.frame, self.catalog)
                 .await
                 .map_err(self.engine())?;
             summary.tables.push(written);
