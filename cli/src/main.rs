@@ -560,8 +560,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
     );
     let session = SessionOptions {
         memory_limit: global.memory_limit,
-        target_partitions: None,
-        cluster: None,
+        ..SessionOptions::default()
     };
     let on = |engine: Engine| -> Result<SessionOptions, CliError> {
         Ok(SessionOptions {
@@ -884,7 +883,7 @@ async fn run_cluster_process(
             let session = SessionOptions {
                 memory_limit: global.memory_limit,
                 target_partitions: task_slots,
-                cluster: None,
+                ..SessionOptions::default()
             };
             lakejob_cluster::run_executor(lakejob_cluster::ExecutorOptions {
                 scheduler_host: scheduler_host.to_string(),

@@ -27,15 +27,15 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
 use deltalake::DeltaTable;
-use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::Sender;
 use url::Url;
 
 use crate::error::{EngineError, Result};
@@ -258,47 +258,80 @@ impl ExecutionPlan for RawScanExec {
         let mine: Vec<usize> = (partition..scan.files.len())
             .step_by(scan.partitions.max(1))
             .collect();
-        let batches = futures::stream::iter(mine)
-            .then(move |index| {
-                let (lake, reader, scan) = (lake.clone(), Arc::clone(&reader), Arc::clone(&scan));
-                async move {
-                    read_one(&lake, reader, &scan, index)
-                        .await
-                        .map_err(external)
-                }
-            })
-            .map_ok(move |valid| {
-                let projection = projection.clone();
-                futures::stream::iter(valid.into_iter().map(move |batch| match &projection {
-                    Some(indices) => Ok(batch.project(indices)?),
-                    None => Ok(batch),
-                }))
-            })
-            .try_flatten();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            Arc::clone(&self.schema),
-            batches,
-        )))
+        // A file's rows flow on batch by batch while it is read; the bounded channel holds
+        // the reader back when the plan above is slower, so a partition holds one file's bytes
+        // and a few batches, whatever the file's size.
+        let mut builder = RecordBatchReceiverStream::builder(Arc::clone(&self.schema), 2);
+        let sender = builder.tx();
+        builder.spawn(async move {
+            for index in mine {
+                let file = FileScan {
+                    lake: lake.clone(),
+                    reader: Arc::clone(&reader),
+                    scan: Arc::clone(&scan),
+                    index,
+                };
+                file.read(sender.clone(), projection.clone())
+                    .await
+                    .map_err(external)?;
+            }
+            Ok(())
+        });
+        Ok(builder.build())
     }
 }
 
-/// Reads file `index` of the scan, leaves its outcome in the lake, returns its typed rows.
-async fn read_one(
-    lake: &Lake,
+/// One file of a scan, read on a partition's task.
+struct FileScan {
+    lake: Lake,
     reader: Arc<SourceReader>,
-    scan: &RawScan,
+    scan: Arc<RawScan>,
     index: usize,
-) -> Result<Vec<RecordBatch>> {
-    let file = scan.files.get(index).cloned().unwrap_or_default();
-    let contents = lake.read(&file).await?;
-    let path = file.clone();
-    let read = tokio::task::spawn_blocking(move || reader.read(&path, &contents))
+}
+
+impl FileScan {
+    /// Reads the file, sending its typed rows (with `projection`'s columns) on as they are
+    /// made, and leaves its outcome in the lake.
+    async fn read(
+        self,
+        sender: Sender<DfResult<RecordBatch>>,
+        projection: Option<Vec<usize>>,
+    ) -> Result<()> {
+        let FileScan {
+            lake,
+            reader,
+            scan,
+            index,
+        } = self;
+        let file = scan.files.get(index).cloned().unwrap_or_default();
+        let contents = lake.read(&file).await?;
+        let path = file.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            reader.read_each(&path, &contents, &mut |batch| {
+                let batch = match &projection {
+                    Some(indices) => batch.project(indices).map_err(|e| {
+                        EngineError::datafusion("projecting the raw rows")(e.into())
+                    })?,
+                    None => batch,
+                };
+                sender
+                    .blocking_send(Ok(batch))
+                    .map_err(|_| EngineError::Task("the plan stopped reading the raw rows".into()))
+            })
+        })
         .await
         .map_err(|e| EngineError::Task(e.to_string()))??;
+        leave_outcome(&lake, &scan, index, read).await
+    }
+}
+
+/// Leaves what reading file `index` of the scan made (its counts, rejected rows and any
+/// file error) in the lake; without an outcome folder, fails on any rejected row.
+async fn leave_outcome(lake: &Lake, scan: &RawScan, index: usize, read: FileRead) -> Result<()> {
     let FileRead {
+        file,
         rows,
         rejected_rows,
-        valid,
         rejects,
         file_error,
         ..
@@ -316,7 +349,7 @@ async fn read_one(
                 context: file,
                 reason,
             }),
-            None => Ok(valid),
+            None => Ok(()),
         };
     };
     if let Some(schema) = rejects.first().map(RecordBatch::schema) {
@@ -332,8 +365,7 @@ async fn read_one(
         file_error,
     };
     let json = serde_json::to_vec(&summary).map_err(|e| EngineError::Task(e.to_string()))?;
-    lake.write(&outcome, Bytes::from(json)).await?;
-    Ok(valid)
+    lake.write(&outcome, Bytes::from(json)).await
 }
 
 fn ipc_bytes(schema: &SchemaRef, batches: &[RecordBatch]) -> DfResult<Bytes> {

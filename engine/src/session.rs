@@ -1,10 +1,10 @@
 //! The DataFusion session every job and query runs in.
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
@@ -20,8 +20,12 @@ const CONSUMERS_NAMED: NonZeroUsize = match NonZeroUsize::new(5) {
 /// How a session uses the machine.
 #[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
-    /// Memory the session may hold before it spills to disk; unbounded when `None`.
+    /// Memory the session may hold before it spills to disk; unbounded when `None`. Every
+    /// session made from these options (or a clone of them: the jobs of a pipeline, which run
+    /// at once) shares one pool of this size, so the limit bounds the process, not each job.
     pub memory_limit: Option<u64>,
+    /// The pool under `memory_limit`, made by the first session that needs it.
+    pub shared_pool: Arc<OnceLock<Arc<dyn MemoryPool>>>,
     /// Parallel partitions; the number of cores when `None`.
     pub target_partitions: Option<usize>,
     /// Where jobs' plans run: this process when `None`, else a cluster.
@@ -50,11 +54,25 @@ impl SessionOptions {
 
 /// The configuration every session starts from, local or on a cluster.
 pub fn session_config(options: &SessionOptions) -> SessionConfig {
-    SessionConfig::new()
+    let config = SessionConfig::new()
         .with_target_partitions(options.parallelism())
         .with_information_schema(true)
-        .set_str("datafusion.execution.time_zone", "UTC")
+        .set_str("datafusion.execution.time_zone", "UTC");
+    match options.memory_limit {
+        // Each sorting partition sets aside this much to merge what it spilled; DataFusion's
+        // 10 MB per partition would take most of a small limit before any row is sorted.
+        Some(limit) => {
+            let share = limit / (8 * options.parallelism().max(1) as u64);
+            config.with_sort_spill_reservation_bytes(
+                usize::try_from(share.min(DEFAULT_SORT_SPILL_RESERVATION)).unwrap_or(0),
+            )
+        }
+        None => config,
+    }
 }
+
+/// DataFusion's default merge reservation of a sorting partition.
+const DEFAULT_SORT_SPILL_RESERVATION: u64 = 10 * 1024 * 1024;
 
 /// A session whose plans run where `options` say: on the cluster, or here.
 pub async fn plan_session(options: &SessionOptions) -> Result<SessionContext> {
@@ -73,8 +91,13 @@ pub fn runtime_env(options: &SessionOptions) -> Result<Arc<RuntimeEnv>> {
         // partition, a grouping) spills at its share of what the operators that cannot spill
         // leave, so one sorter that kept everything in memory cannot starve another's merge.
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let pool = TrackConsumersPool::new(FairSpillPool::new(limit), CONSUMERS_NAMED);
-        runtime = runtime.with_memory_pool(Arc::new(pool));
+        let pool = options.shared_pool.get_or_init(|| {
+            Arc::new(TrackConsumersPool::new(
+                FairSpillPool::new(limit),
+                CONSUMERS_NAMED,
+            ))
+        });
+        runtime = runtime.with_memory_pool(Arc::clone(pool));
     }
     let runtime = runtime
         .build_arc()

@@ -56,7 +56,7 @@ pub async fn stage_rows(
     let mut writers = tokio::task::JoinSet::new();
     for (index, stream) in streams.into_iter().enumerate() {
         let path = ObjectPath::from(format!("{}/part-{index:04}.parquet", folder));
-        writers.spawn(write_stream(lake.store(), path, stream));
+        writers.spawn(write_stream(lake.store(), path, stream, doing.to_string()));
     }
     let mut staged = 0;
     while let Some(written) = writers.join_next().await {
@@ -90,6 +90,7 @@ async fn write_stream(
     store: Arc<dyn ObjectStore>,
     path: ObjectPath,
     mut stream: SendableRecordBatchStream,
+    doing: String,
 ) -> Result<u64> {
     let schema: SchemaRef = stream.schema();
     let properties = WriterProperties::builder()
@@ -103,7 +104,7 @@ async fn write_stream(
     let mut writer = AsyncArrowWriter::try_new(sink, schema, Some(properties)).map_err(failed)?;
     let mut rows = 0;
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(EngineError::datafusion(format!("staging rows in {path}")))?;
+        let batch = batch.map_err(EngineError::datafusion(doing.as_str()))?;
         rows += batch.num_rows() as u64;
         writer.write(&batch).await.map_err(failed)?;
     }

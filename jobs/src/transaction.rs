@@ -99,6 +99,50 @@ pub(crate) async fn end(lake: &Lake, manifest: &RunManifest) -> Result<(), JobsE
         .map_err(engine(&manifest.job))
 }
 
+/// A run's staging folder goes once nothing in it has changed for this long: the run that
+/// staged there was killed before it could remove it.
+pub(crate) const ABANDONED_STAGING_HOURS: i64 = 6;
+
+/// Where run `run_id` of `job` stages its output and its files' outcomes.
+pub(crate) fn staging_folder(job: &str, run_id: &str) -> String {
+    format!("{STATE_DIR}/staging/{job}/{run_id}")
+}
+
+/// Removes the staging folders of `job`'s runs that were killed while staging: a folder none
+/// of whose files changed in [`ABANDONED_STAGING_HOURS`]. A run that is still staging keeps
+/// writing files, so it is left alone.
+pub(crate) async fn remove_abandoned_staging(
+    lake: &Lake,
+    job: &str,
+    now: DateTime<Utc>,
+) -> Result<(), JobsError> {
+    let folder = format!("{STATE_DIR}/staging/{job}");
+    let mut newest: std::collections::BTreeMap<String, DateTime<Utc>> = Default::default();
+    for object in lake.list(&folder).await.map_err(engine(job))? {
+        let path = object.location.as_ref();
+        let Some(run) = path
+            .strip_prefix(&folder)
+            .and_then(|rest| rest.trim_start_matches('/').split('/').next())
+        else {
+            continue;
+        };
+        let seen = newest
+            .entry(run.to_string())
+            .or_insert(object.last_modified);
+        *seen = (*seen).max(object.last_modified);
+    }
+    let cutoff = now - chrono::Duration::hours(ABANDONED_STAGING_HOURS);
+    for (run_id, changed) in newest {
+        if changed < cutoff {
+            tracing::info!(job, run_id = %run_id, "removing the staged files of a run killed while staging");
+            lake.delete_folder(&staging_folder(job, &run_id))
+                .await
+                .map_err(engine(job))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,5 +20,6 @@ mod pipeline;
 mod quality;
 mod schema_evolution;
 mod source_jobs;
+mod streaming;
 mod support;
 mod transaction_etl;

@@ -56,10 +56,14 @@ impl TestLake {
         self.dir.path()
     }
 
-    /// Whether no run of `job` is left to finish (no record under `_lakejob/pending/<job>/`).
+    /// Whether no run of `job` is left to finish (no record under `_lakejob/pending/<job>/`)
+    /// and none left staged files (under `_lakejob/staging/<job>/`).
     pub fn nothing_pending(&self, job: &str) -> bool {
-        let pending = self.path().join("_lakejob/pending").join(job);
-        std::fs::read_dir(pending).map_or(true, |mut records| records.next().is_none())
+        let empty = |folder: &str| {
+            let folder = self.path().join(folder).join(job);
+            std::fs::read_dir(folder).map_or(true, |mut entries| entries.next().is_none())
+        };
+        empty("_lakejob/pending") && empty("_lakejob/staging")
     }
 
     /// `lakejob <args>` on this lake, ready to start.

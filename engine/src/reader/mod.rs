@@ -296,6 +296,24 @@ impl SourceReader {
     /// Row problems become rejected rows; problems of the whole file are in
     /// [`FileRead::file_error`].
     pub fn read(&self, file: &str, contents: &[u8]) -> Result<FileRead> {
+        let mut valid = Vec::new();
+        let mut read = self.read_each(file, contents, &mut |batch| {
+            valid.push(batch);
+            Ok(())
+        })?;
+        read.valid = valid;
+        Ok(read)
+    }
+
+    /// Reads like [`Self::read`], handing each typed batch to `sink` as soon as it is made
+    /// (a scan streams a file's rows on while it reads the rest); the read's `valid` is left
+    /// empty. An error from `sink` stops the read.
+    pub fn read_each(
+        &self,
+        file: &str,
+        contents: &[u8],
+        sink: &mut dyn FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<FileRead> {
         let data = match decompress(file, contents) {
             Ok(data) => data,
             Err(reason) => return Ok(FileRead::failed(file, reason)),
@@ -304,17 +322,21 @@ impl SourceReader {
         if data.iter().all(u8::is_ascii_whitespace) {
             return Ok(FileRead::failed(file, "the file is empty"));
         }
+        let assembler = Assembler::new(self, file, sink);
         match &self.format {
-            SourceFormat::Csv(options) => self.read_csv(file, data, options),
-            SourceFormat::JsonLines => self.read_json_lines(file, data),
+            SourceFormat::Csv(options) => self.read_csv(assembler, data, options),
+            SourceFormat::JsonLines => self.read_json_lines(assembler, data),
         }
     }
 
     /// JSON Lines: each line an object; a line that is not one is rejected whole, with its
     /// text. Values become text (numbers as written, nested objects as JSON) and are then
     /// checked and typed exactly like CSV fields.
-    fn read_json_lines(&self, file: &str, data: &[u8]) -> Result<FileRead> {
-        let mut assembler = Assembler::new(self, file);
+    fn read_json_lines<'r>(
+        &self,
+        mut assembler: Assembler<'r>,
+        data: &'r [u8],
+    ) -> Result<FileRead> {
         let mut texts = vec![None; self.columns.len()];
         // Line ends found by memchr, many bytes at a time (splitting on a byte closure looked
         // at one byte at a time).
@@ -347,7 +369,13 @@ impl SourceReader {
     }
 
     /// CSV, matching declared columns to the header by name.
-    fn read_csv(&self, file: &str, data: &[u8], options: &CsvOptions) -> Result<FileRead> {
+    fn read_csv<'r>(
+        &self,
+        mut assembler: Assembler<'r>,
+        data: &'r [u8],
+        options: &CsvOptions,
+    ) -> Result<FileRead> {
+        let file = assembler.file;
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -370,7 +398,6 @@ impl SourceReader {
                 self.columns.len(),
             )
         };
-        let mut assembler = Assembler::new(self, file);
         let mut lines = PhysicalLines::of(data);
         loop {
             match csv.read_byte_record(&mut record) {
@@ -516,10 +543,16 @@ struct Assembler<'r> {
     read: FileRead,
     /// The record being pushed, as it came, for sources that keep it in quarantine.
     raw_record: Option<&'r [u8]>,
+    /// Where typed batches go as they are made.
+    sink: &'r mut dyn FnMut(RecordBatch) -> Result<()>,
 }
 
 impl<'r> Assembler<'r> {
-    fn new(reader: &'r SourceReader, file: &'r str) -> Self {
+    fn new(
+        reader: &'r SourceReader,
+        file: &'r str,
+        sink: &'r mut dyn FnMut(RecordBatch) -> Result<()>,
+    ) -> Self {
         Self {
             reader,
             columns: reader.columns.clone(),
@@ -533,6 +566,7 @@ impl<'r> Assembler<'r> {
                 reader.format == SourceFormat::JsonLines,
             ),
             raw_record: None,
+            sink,
             read: FileRead {
                 file: file.to_string(),
                 ..FileRead::default()
@@ -635,7 +669,7 @@ impl<'r> Assembler<'r> {
             .map_err(|e| EngineError::datafusion(format!("typing {}", self.file))(e.into()))?;
         let batch = self.apply_rules(batch)?;
         if batch.num_rows() > 0 {
-            self.read.valid.push(batch);
+            (self.sink)(batch)?;
         }
         self.lines.clear();
         Ok(())

@@ -8,13 +8,14 @@ use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
 use lakejob_engine::distributed::{RawFilesTable, RawScan};
+use lakejob_engine::staging::stage_rows;
 use lakejob_engine::{EngineError, RawFile};
 
 use super::JobRun;
 use crate::JobsError;
 use crate::plan::{Reference, Rereads, column};
 use crate::selection::{Scope, Selection, select_files};
-use crate::spec::{SourceSpec, WriteModeSpec};
+use crate::spec::{SourceSpec, Step, WriteModeSpec};
 use crate::transaction::RunManifest;
 use crate::validate::compile_references;
 
@@ -89,8 +90,26 @@ impl<'a> JobRun<'a> {
             .unwrap_or(ctx)
             .read_table(Arc::new(table))
             .map_err(|e| self.engine()(EngineError::datafusion("reading the raw files")(e)))?;
-        // Reading the input twice would parse every raw file twice: one pass ranks duplicates.
-        let output = self.plan_steps(input, references, Rereads::Costly).await?;
+        let dedupes = self.job.steps.iter().any(|s| matches!(s, Step::Dedupe(_)));
+        let (input, rereads) = match cluster {
+            // A dedupe reads its input again to find the repeated keys first, which would
+            // parse every raw file again: the typed rows are staged once and read from there.
+            None if dedupes => {
+                let staged = stage_rows(
+                    self.lake,
+                    ctx,
+                    input,
+                    &format!("{staging}/input"),
+                    "reading the raw files",
+                )
+                .await
+                .map_err(self.engine())?;
+                (staged.frame, Rereads::Cheap)
+            }
+            // On a cluster every read is a scan stage: one pass ranks every row.
+            _ => (input, Rereads::Costly),
+        };
+        let output = self.plan_steps(input, references, rereads).await?;
         Ok((scan, output))
     }
 

@@ -17,7 +17,6 @@ use std::time::Instant;
 use chrono::{DateTime, NaiveDate, Utc};
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
 use lakejob_engine::distributed::collect_outcomes;
-use lakejob_engine::lake::STATE_DIR;
 use lakejob_engine::ledger::FileLedger;
 use lakejob_engine::staging::{StagedRows, stage_rows};
 use lakejob_engine::{
@@ -29,7 +28,7 @@ use crate::JobsError;
 use crate::plan::{Problem, Reference, Rereads, StepsError, plan_steps};
 use crate::reports::{run_log_dir, write_reports};
 use crate::spec::{JobSpec, SourceSpec};
-use crate::transaction::{RunManifest, interrupted_runs};
+use crate::transaction::{RunManifest, interrupted_runs, remove_abandoned_staging, staging_folder};
 use crate::validate::{compile_source, validate_job};
 use input::Input;
 use publish::{Output, Publication};
@@ -129,6 +128,7 @@ impl<'a> JobRun<'a> {
         if !problems.is_empty() {
             return Err(self.invalid(problems));
         }
+        remove_abandoned_staging(self.lake, &self.job.name, self.clock.now()).await?;
         let mut finished = Vec::new();
         if self.job.source.is_some() {
             for interrupted in interrupted_runs(self.lake, &self.job.name).await? {
@@ -188,7 +188,7 @@ impl<'a> JobRun<'a> {
         run_id: &str,
         resume: Option<RunManifest>,
     ) -> Result<RunSummary, JobsError> {
-        let staging = format!("{STATE_DIR}/staging/{run_id}");
+        let staging = staging_folder(&self.job.name, run_id);
         let outcome = self.run_staged(run_id, resume, &staging).await;
         if let Err(e) = self.lake.delete_folder(&staging).await {
             tracing::warn!(job = %self.job.name, folder = %staging, error = %e, "the run's staged files were left in the lake");
