@@ -41,7 +41,7 @@ struct Options {
     /// Write the JSON report here as well as printing it.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Write an SVG chart of wall time against scale, one line per step, here.
+    /// Write an SVG chart of wall time and of peak RSS against scale, one line per step, here.
     #[arg(long)]
     svg: Option<PathBuf>,
     /// Also run the peers (benches/peers/<job>_<peer>.py) on the same files, one after the
@@ -474,95 +474,138 @@ fn markdown(results: &[Measurement]) -> String {
     table
 }
 
-/// Wall time against scale, one line per step, on log-log axes so that linear growth is a
-/// straight line at 45 degrees whatever the scales.
+/// Wall time and peak RSS against scale, one panel each and one line per step, on log-log
+/// axes so that linear growth is a straight line at 45 degrees whatever the scales, and flat
+/// memory a flat line.
 fn chart(results: &[Measurement]) -> String {
+    let points: Vec<&Measurement> = results
+        .iter()
+        .filter(|m| m.step != "sample generate" && m.scale > 0.0 && m.wall_s > 0.0)
+        .collect();
+    let panels = [
+        Panel {
+            title: "wall time (s) against scale, log-log",
+            unit: "s",
+            decimals: 2,
+            value: |m| m.wall_s,
+        },
+        Panel {
+            title: "peak RSS (MB) against scale, log-log",
+            unit: "MB",
+            decimals: 0,
+            value: |m| m.peak_rss_mb,
+        },
+    ];
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+        Panel::WIDTH,
+        Panel::HEIGHT * panels.len() as f64
+    );
+    for (index, panel) in panels.iter().enumerate() {
+        svg.push_str(&format!(
+            "<g transform=\"translate(0,{})\">\n{}</g>\n",
+            Panel::HEIGHT * index as f64,
+            panel.draw(&points)
+        ));
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// One quantity against scale, in [`chart`].
+struct Panel {
+    title: &'static str,
+    unit: &'static str,
+    /// Decimals of the values written by the points.
+    decimals: usize,
+    value: fn(&Measurement) -> f64,
+}
+
+impl Panel {
     const WIDTH: f64 = 640.0;
     const HEIGHT: f64 = 400.0;
     const MARGIN: f64 = 60.0;
     const COLOURS: [&str; 6] = [
         "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
     ];
-    let points: Vec<&Measurement> = results
-        .iter()
-        .filter(|m| m.step != "sample generate" && m.scale > 0.0 && m.wall_s > 0.0)
-        .collect();
-    let bounds = |value: fn(&Measurement) -> f64| {
-        points
-            .iter()
-            .map(|m| value(m).log10())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| {
-                (low.min(v), high.max(v))
-            })
-    };
-    let ((x_low, x_high), (y_low, y_high)) = (bounds(|m| m.scale), bounds(|m| m.wall_s));
-    let span = |low: f64, high: f64| if high > low { high - low } else { 1.0 };
-    let x = |scale: f64| {
-        MARGIN + (scale.log10() - x_low) / span(x_low, x_high) * (WIDTH - 2.0 * MARGIN)
-    };
-    let y = |wall: f64| {
-        HEIGHT - MARGIN - (wall.log10() - y_low) / span(y_low, y_high) * (HEIGHT - 2.0 * MARGIN)
-    };
-    let mut steps: Vec<&str> = points.iter().map(|m| m.step.as_str()).collect();
-    steps.dedup();
-    steps.sort_unstable();
-    steps.dedup();
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{}\" y=\"20\" text-anchor=\"middle\">wall time (s) against scale, log-log</text>\n\
-         <line x1=\"{MARGIN}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
-         <line x1=\"{MARGIN}\" y1=\"{MARGIN}\" x2=\"{MARGIN}\" y2=\"{}\" stroke=\"black\"/>\n",
-        WIDTH / 2.0,
-        HEIGHT - MARGIN,
-        WIDTH - MARGIN,
-        HEIGHT - MARGIN,
-        HEIGHT - MARGIN
-    );
-    for (index, step) in steps.iter().enumerate() {
-        let colour = COLOURS[index % COLOURS.len()];
-        let mut line: Vec<&&Measurement> = points.iter().filter(|m| m.step == *step).collect();
-        line.sort_by(|a, b| a.scale.total_cmp(&b.scale));
-        let path: Vec<String> = line
-            .iter()
-            .map(|m| format!("{:.1},{:.1}", x(m.scale), y(m.wall_s)))
-            .collect();
-        svg.push_str(&format!(
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
-            path.join(" ")
-        ));
-        for m in &line {
+
+    fn draw(&self, points: &[&Measurement]) -> String {
+        let (width, height, margin) = (Self::WIDTH, Self::HEIGHT, Self::MARGIN);
+        let value = self.value;
+        let points: Vec<&Measurement> = points.iter().copied().filter(|m| value(m) > 0.0).collect();
+        let bounds = |of: &dyn Fn(&Measurement) -> f64| {
+            points
+                .iter()
+                .map(|m| of(m).log10())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| {
+                    (low.min(v), high.max(v))
+                })
+        };
+        let ((x_low, x_high), (y_low, y_high)) = (bounds(&|m| m.scale), bounds(&value));
+        let span = |low: f64, high: f64| if high > low { high - low } else { 1.0 };
+        let x = |scale: f64| {
+            margin + (scale.log10() - x_low) / span(x_low, x_high) * (width - 2.0 * margin)
+        };
+        let y = |v: f64| {
+            height - margin - (v.log10() - y_low) / span(y_low, y_high) * (height - 2.0 * margin)
+        };
+        let mut steps: Vec<&str> = points.iter().map(|m| m.step.as_str()).collect();
+        steps.sort_unstable();
+        steps.dedup();
+        let mut svg = format!(
+            "<text x=\"{}\" y=\"20\" text-anchor=\"middle\">{}</text>\n\
+             <line x1=\"{margin}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
+             <line x1=\"{margin}\" y1=\"{margin}\" x2=\"{margin}\" y2=\"{}\" stroke=\"black\"/>\n",
+            width / 2.0,
+            self.title,
+            height - margin,
+            width - margin,
+            height - margin,
+            height - margin
+        );
+        for (index, step) in steps.iter().enumerate() {
+            let colour = Self::COLOURS[index % Self::COLOURS.len()];
+            let mut line: Vec<&&Measurement> = points.iter().filter(|m| m.step == *step).collect();
+            line.sort_by(|a, b| a.scale.total_cmp(&b.scale));
+            let path: Vec<String> = line
+                .iter()
+                .map(|m| format!("{:.1},{:.1}", x(m.scale), y(value(m))))
+                .collect();
             svg.push_str(&format!(
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"><title>{} at scale {}: {:.2} s</title></circle>\n<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{:.2} s</text>\n",
-                x(m.scale),
-                y(m.wall_s),
-                escape(step),
-                m.scale,
-                m.wall_s,
-                x(m.scale) + 5.0,
-                y(m.wall_s) - 5.0,
-                m.wall_s
+                "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
+                path.join(" ")
+            ));
+            for m in &line {
+                let (cx, cy, unit) = (x(m.scale), y(value(m)), self.unit);
+                let v = format!("{:.*}", self.decimals, value(m));
+                svg.push_str(&format!(
+                    "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"3\" fill=\"{colour}\"><title>{} at scale {}: {v} {unit}</title></circle>\n<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{v} {unit}</text>\n",
+                    escape(step),
+                    m.scale,
+                    cx + 5.0,
+                    cy - 5.0,
+                ));
+            }
+            svg.push_str(&format!(
+                "<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{}</text>\n",
+                margin + 10.0,
+                margin + 15.0 * index as f64,
+                escape(step)
             ));
         }
-        svg.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{}</text>\n",
-            MARGIN + 10.0,
-            MARGIN + 15.0 * index as f64,
-            escape(step)
-        ));
+        let mut scales: Vec<f64> = points.iter().map(|m| m.scale).collect();
+        scales.sort_by(f64::total_cmp);
+        scales.dedup();
+        for scale in scales {
+            svg.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">scale {scale}</text>\n",
+                x(scale),
+                height - margin + 18.0
+            ));
+        }
+        svg
     }
-    let mut scales: Vec<f64> = points.iter().map(|m| m.scale).collect();
-    scales.sort_by(f64::total_cmp);
-    scales.dedup();
-    for scale in scales {
-        svg.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">scale {scale}</text>\n",
-            x(scale),
-            HEIGHT - MARGIN + 18.0
-        ));
-    }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 fn escape(text: &str) -> String {

@@ -290,8 +290,8 @@ struct FileScan {
 }
 
 impl FileScan {
-    /// Reads the file, sending its typed rows (with `projection`'s columns) on as they are
-    /// made, and leaves its outcome in the lake.
+    /// Reads the file as its bytes arrive, sending its typed rows (with `projection`'s
+    /// columns) on as they are made, and leaves its outcome in the lake.
     async fn read(
         self,
         sender: Sender<DfResult<RecordBatch>>,
@@ -304,10 +304,10 @@ impl FileScan {
             index,
         } = self;
         let file = scan.files.get(index).cloned().unwrap_or_default();
-        let contents = lake.read(&file).await?;
+        let bytes = lake.read_stream(&file).await?;
         let path = file.clone();
         let read = tokio::task::spawn_blocking(move || {
-            reader.read_each(&path, &contents, &mut |batch| {
+            reader.read_each(&path, Box::new(bytes), &mut |batch| {
                 let batch = match &projection {
                     Some(indices) => batch.project(indices).map_err(|e| {
                         EngineError::datafusion("projecting the raw rows")(e.into())

@@ -208,6 +208,36 @@ impl Lake {
         result.bytes().await.map_err(EngineError::storage(path))
     }
 
+    /// An object's bytes as a blocking reader that fetches them while they are read, a few
+    /// chunks ahead, so an object of any size passes in bounded memory. Read it off the
+    /// async runtime (in a blocking task).
+    pub async fn read_stream(&self, path: &str) -> Result<ObjectReader> {
+        let object = ObjectPath::from(path);
+        let result = self
+            .store
+            .get(&object)
+            .await
+            .map_err(EngineError::storage(path))?;
+        let mut chunks = result.into_stream();
+        let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD_CHUNKS);
+        tokio::spawn(async move {
+            while let Some(chunk) = chunks.next().await {
+                // The reader stopped reading (it failed, or the plan needs no more rows).
+                if sender
+                    .send(chunk.map_err(std::io::Error::other))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Ok(ObjectReader {
+            chunks: receiver,
+            current: Bytes::new(),
+        })
+    }
+
     /// Writes a whole object atomically (readers see the old or the new version).
     pub async fn write(&self, path: &str, contents: Bytes) -> Result<()> {
         self.store
@@ -385,5 +415,29 @@ mod tests {
             Lake::open("s3://bucket/lake"),
             Err(EngineError::Lake { .. })
         ));
+    }
+}
+
+/// Chunks of an object fetched ahead of its reader.
+const READ_AHEAD_CHUNKS: usize = 8;
+
+/// An object's bytes, read as they arrive ([`Lake::read_stream`]).
+#[derive(Debug)]
+pub struct ObjectReader {
+    chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl std::io::Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(chunk) => self.current = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let count = buf.len().min(self.current.len());
+        buf[..count].copy_from_slice(&self.current.split_to(count));
+        Ok(count)
     }
 }

@@ -3,9 +3,11 @@
 
 mod columns;
 mod json;
+mod stream;
 
 use std::borrow::Cow;
-use std::io::Read;
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -26,12 +28,16 @@ pub use columns::{
 use columns::{ColumnBuilder, CompiledColumn, Value, typed_schema};
 
 use crate::error::{EngineError, Result};
+use stream::{Seen, Watched};
 
 /// Rows per Arrow batch.
 pub const BATCH_ROWS: usize = 8192;
 
 /// The largest file a reader inflates (a guard against gzip bombs).
 pub const MAX_DECOMPRESSED_BYTES: u64 = 8 << 30;
+
+/// Bytes a reader buffers ahead of the parser.
+const READ_BUFFER_BYTES: usize = 256 << 10;
 
 fn default_delimiter() -> char {
     ','
@@ -136,46 +142,6 @@ pub fn bounded_reason(reason: String) -> String {
     match columns::at_most(&reason, MAX_REASON_BYTES) {
         std::borrow::Cow::Borrowed(_) => reason,
         std::borrow::Cow::Owned(shortened) => shortened,
-    }
-}
-
-/// The physical line a record starts on, counted once through the file as offsets grow. In a
-/// CRLF file the csv crate starts a record at the `\n` that ends the one before it, and
-/// counted such rows a line too early; the line is the one of the record's first byte that is
-/// not a line break.
-struct PhysicalLines<'d> {
-    data: &'d [u8],
-    offset: usize,
-    line: u64,
-}
-
-impl<'d> PhysicalLines<'d> {
-    fn of(data: &'d [u8]) -> Self {
-        Self {
-            data,
-            offset: 0,
-            line: 1,
-        }
-    }
-
-    /// The line of the first byte at or after `offset` that is not a line break (offsets
-    /// are asked in increasing order).
-    fn at(&mut self, offset: u64) -> u64 {
-        let mut offset =
-            usize::try_from(offset).map_or(self.data.len(), |o| o.min(self.data.len()));
-        while self
-            .data
-            .get(offset)
-            .is_some_and(|b| matches!(b, b'\r' | b'\n'))
-        {
-            offset += 1;
-        }
-        if offset > self.offset {
-            let breaks = memchr::memchr_iter(b'\n', &self.data[self.offset..offset]).count();
-            self.line += breaks as u64;
-            self.offset = offset;
-        }
-        self.line
     }
 }
 
@@ -297,7 +263,7 @@ impl SourceReader {
     /// [`FileRead::file_error`].
     pub fn read(&self, file: &str, contents: &[u8]) -> Result<FileRead> {
         let mut valid = Vec::new();
-        let mut read = self.read_each(file, contents, &mut |batch| {
+        let mut read = self.read_each(file, Box::new(contents), &mut |batch| {
             valid.push(batch);
             Ok(())
         })?;
@@ -305,61 +271,69 @@ impl SourceReader {
         Ok(read)
     }
 
-    /// Reads like [`Self::read`], handing each typed batch to `sink` as soon as it is made
-    /// (a scan streams a file's rows on while it reads the rest); the read's `valid` is left
+    /// Reads like [`Self::read`] from a stream of the file's bytes, handing each typed batch
+    /// to `sink` as soon as it is made (a scan streams a file's rows on while it reads the
+    /// rest), so a file of any size is read in bounded memory; the read's `valid` is left
     /// empty. An error from `sink` stops the read.
     pub fn read_each(
         &self,
         file: &str,
-        contents: &[u8],
+        bytes: Box<dyn Read + '_>,
         sink: &mut dyn FnMut(RecordBatch) -> Result<()>,
     ) -> Result<FileRead> {
-        let data = match decompress(file, contents) {
-            Ok(data) => data,
-            Err(reason) => return Ok(FileRead::failed(file, reason)),
+        let (data, seen) = Watched::open(file, bytes);
+        let assembler = Assembler::new(self, file, sink);
+        let mut read = match &self.format {
+            SourceFormat::Csv(options) => self.read_csv(assembler, data, &seen, options)?,
+            SourceFormat::JsonLines => self.read_json_lines(assembler, data)?,
         };
-        let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&data);
-        if data.iter().all(u8::is_ascii_whitespace) {
+        let seen = seen.borrow();
+        if read.rows == 0 && seen.whitespace_only && seen.failure.is_none() {
             return Ok(FileRead::failed(file, "the file is empty"));
         }
-        let assembler = Assembler::new(self, file, sink);
-        match &self.format {
-            SourceFormat::Csv(options) => self.read_csv(assembler, data, options),
-            SourceFormat::JsonLines => self.read_json_lines(assembler, data),
+        // Why the bytes stopped (a broken gzip) says more than the parser's error.
+        if read.file_error.is_some()
+            && let Some(failure) = &seen.failure
+        {
+            read.file_error = Some(bounded_reason(failure.clone()));
         }
+        Ok(read)
     }
 
     /// JSON Lines: each line an object; a line that is not one is rejected whole, with its
     /// text. Values become text (numbers as written, nested objects as JSON) and are then
     /// checked and typed exactly like CSV fields.
-    fn read_json_lines<'r>(
-        &self,
-        mut assembler: Assembler<'r>,
-        data: &'r [u8],
-    ) -> Result<FileRead> {
-        let mut texts = vec![None; self.columns.len()];
-        // Line ends found by memchr, many bytes at a time (splitting on a byte closure looked
-        // at one byte at a time).
-        let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
-        let mut start = 0;
-        for (index, end) in ends.enumerate() {
-            let line_number = index as i64 + 1;
-            let line = data[start..end].trim_ascii();
-            start = end + 1;
-            if line.is_empty() {
+    fn read_json_lines(&self, mut assembler: Assembler<'_>, data: Watched<'_>) -> Result<FileRead> {
+        let mut data = BufReader::with_capacity(READ_BUFFER_BYTES, data);
+        let mut line = Vec::new();
+        let mut line_number = 0;
+        loop {
+            line.clear();
+            match data.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => line_number += 1,
+                Err(e) => {
+                    let mut read = assembler.finish()?;
+                    read.file_error =
+                        Some(format!("unreadable from line {}: {e}", line_number + 1));
+                    return Ok(read);
+                }
+            }
+            let record = line.trim_ascii();
+            if record.is_empty() {
                 continue;
             }
-            match self.json_paths.extract(line, &mut texts) {
+            let mut texts = vec![None; self.columns.len()];
+            match self.json_paths.extract(record, &mut texts) {
                 Ok(true) => {
                     let field = |i: usize| texts.get(i).and_then(|t| t.as_deref()).map(Raw::Text);
-                    assembler.raw_record = Some(line);
-                    assembler.push_row(&field, line_number)?;
+                    assembler.push_row(&field, line_number, Some(record))?;
                 }
                 Ok(false) => {
-                    assembler.reject_record(line, "the line is not a JSON object", line_number)
+                    assembler.reject_record(record, "the line is not a JSON object", line_number)
                 }
                 Err(e) => assembler.reject_record(
-                    line,
+                    record,
                     &format!("the line is not valid JSON: {e}"),
                     line_number,
                 ),
@@ -369,14 +343,16 @@ impl SourceReader {
     }
 
     /// CSV, matching declared columns to the header by name.
-    fn read_csv<'r>(
+    fn read_csv(
         &self,
-        mut assembler: Assembler<'r>,
-        data: &'r [u8],
+        mut assembler: Assembler<'_>,
+        data: Watched<'_>,
+        seen: &RefCell<Seen>,
         options: &CsvOptions,
     ) -> Result<FileRead> {
         let file = assembler.file;
         let mut csv = csv::ReaderBuilder::new()
+            .buffer_capacity(READ_BUFFER_BYTES)
             .has_headers(false)
             .flexible(true)
             .delimiter(options.delimiter as u8)
@@ -387,7 +363,11 @@ impl SourceReader {
             match csv.read_byte_record(&mut record) {
                 Ok(true) => match self.map_header(file, &record) {
                     Ok(mapping) => (mapping, record.len()),
-                    Err(reason) => return Ok(FileRead::failed(file, reason)),
+                    Err(reason) => {
+                        // Read on: a file of blank lines is empty, not one with a wrong header.
+                        let _ = std::io::copy(&mut csv.into_inner(), &mut std::io::sink());
+                        return Ok(FileRead::failed(file, reason));
+                    }
                 },
                 Ok(false) => return Ok(FileRead::failed(file, "the file is empty")),
                 Err(e) => return Ok(FileRead::failed(file, format!("unreadable header: {e}"))),
@@ -398,19 +378,22 @@ impl SourceReader {
                 self.columns.len(),
             )
         };
-        let mut lines = PhysicalLines::of(data);
         loop {
             match csv.read_byte_record(&mut record) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| lines.at(p.byte()));
+                    let line = e
+                        .position()
+                        .map_or(0, |p| seen.borrow_mut().line_at(p.byte()));
                     let mut read = assembler.finish()?;
                     read.file_error = Some(format!("unreadable from line {line}: {e}"));
                     return Ok(read);
                 }
             }
-            let line = record.position().map_or(0, |p| lines.at(p.byte())) as i64;
+            let line = record
+                .position()
+                .map_or(0, |p| seen.borrow_mut().line_at(p.byte())) as i64;
             let field = |index: usize| {
                 mapping
                     .get(index)
@@ -424,10 +407,10 @@ impl SourceReader {
                     "the row has {} fields, the header has {expected_fields}",
                     record.len()
                 );
-                assembler.reject_raw(&field, &reason, line);
+                assembler.reject_raw(&field, &reason, line, None);
                 continue;
             }
-            assembler.push_row(&field, line)?;
+            assembler.push_row(&field, line, None)?;
         }
         assembler.finish()
     }
@@ -488,23 +471,6 @@ fn raw_text(raw: &[u8]) -> Cow<'_, str> {
     }
 }
 
-fn decompress<'a>(file: &str, contents: &'a [u8]) -> std::result::Result<Cow<'a, [u8]>, String> {
-    if !file.ends_with(".gz") {
-        return Ok(Cow::Borrowed(contents));
-    }
-    let mut inflated = Vec::with_capacity(contents.len() * 4);
-    flate2::read::MultiGzDecoder::new(contents)
-        .take(MAX_DECOMPRESSED_BYTES + 1)
-        .read_to_end(&mut inflated)
-        .map_err(|e| format!("not a whole gzip file: {e}"))?;
-    if inflated.len() as u64 > MAX_DECOMPRESSED_BYTES {
-        return Err(format!(
-            "inflates to more than {MAX_DECOMPRESSED_BYTES} bytes; refusing it"
-        ));
-    }
-    Ok(Cow::Owned(inflated))
-}
-
 /// A field as its format gives it: JSON text, which its parser has already checked is UTF-8,
 /// or CSV bytes still to check.
 #[derive(Clone, Copy)]
@@ -541,8 +507,6 @@ struct Assembler<'r> {
     scratch: Vec<String>,
     rejects: RejectBuilder,
     read: FileRead,
-    /// The record being pushed, as it came, for sources that keep it in quarantine.
-    raw_record: Option<&'r [u8]>,
     /// Where typed batches go as they are made.
     sink: &'r mut dyn FnMut(RecordBatch) -> Result<()>,
 }
@@ -565,7 +529,6 @@ impl<'r> Assembler<'r> {
                 reader.columns.len(),
                 reader.format == SourceFormat::JsonLines,
             ),
-            raw_record: None,
             sink,
             read: FileRead {
                 file: file.to_string(),
@@ -586,8 +549,14 @@ impl<'r> Assembler<'r> {
             .collect()
     }
 
-    /// A row; `field(i)` is the value of declared column `i`.
-    fn push_row<'a>(&mut self, field: &dyn Fn(usize) -> Option<Raw<'a>>, line: i64) -> Result<()> {
+    /// A row; `field(i)` is the value of declared column `i`, `raw` the record as it came,
+    /// for sources that keep it in quarantine.
+    fn push_row<'a>(
+        &mut self,
+        field: &dyn Fn(usize) -> Option<Raw<'a>>,
+        line: i64,
+        raw: Option<&[u8]>,
+    ) -> Result<()> {
         let mut failure = None;
         for (index, column) in self.columns.iter().enumerate() {
             let parsed = match field(index).map_or(Ok(""), Raw::text) {
@@ -606,7 +575,7 @@ impl<'r> Assembler<'r> {
             }
         }
         if let Some(reason) = failure {
-            self.reject_raw(field, &reason, line);
+            self.reject_raw(field, &reason, line, raw);
             return Ok(());
         }
         for (index, builder) in self.builders.iter_mut().enumerate() {
@@ -625,8 +594,9 @@ impl<'r> Assembler<'r> {
         field: &dyn Fn(usize) -> Option<Raw<'a>>,
         reason: &str,
         line: i64,
+        raw: Option<&[u8]>,
     ) {
-        let raw = self.raw_record.map(raw_text);
+        let raw = raw.map(raw_text);
         self.rejects.push(
             |index| field(index).map(|raw| String::from_utf8_lossy(raw.bytes())),
             reason,
