@@ -40,21 +40,24 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// How the process takes memory from the OS; each setting yields to mimalloc's variable for it.
 ///
-/// - Freed memory waits ten seconds, not mimalloc's one, before it goes back to the OS. A job
-///   frees and allocates hundreds of MB between its phases, and memory given back had to be
-///   faulted in and zeroed again: a tenth of transaction_etl's time here. An idle process still
-///   shrinks. `MIMALLOC_PURGE_DELAY` decides instead.
+/// - Without a memory limit, freed memory waits ten seconds, not mimalloc's one, before it
+///   goes back to the OS: memory given back had to be faulted in and zeroed again, a tenth of
+///   transaction_etl's time here. Under `--memory-limit` it goes back at once: a streaming run
+///   frees batches all along, and ten seconds of them held grew the process with the length
+///   of the run (transaction_etl at 32 MB: 312 and 520 MB peak over 30 and 98 MB of input, 235
+///   and 274 MB purging at once). `MIMALLOC_PURGE_DELAY` decides instead.
 /// - Memory comes in 4 KiB pages, not transparent huge pages. A job touches most of its memory
 ///   once: in 2 MiB pages it touched 80 to 100 MB more, and on a VM whose host had taken idle
 ///   memory back, faulting them in doubled the system time (transaction_etl 1.79 s -> 1.52 s,
 ///   clickstream_events 2.89 s -> 2.60 s). What mimalloc does for `MIMALLOC_ALLOW_THP=0`;
 ///   `MIMALLOC_ALLOW_THP` decides instead. See BENCHMARKS.md for both.
 #[allow(unsafe_code)]
-fn tune_memory() {
+fn tune_memory(memory_limit: Option<u64>) {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        let delay_ms = if memory_limit.is_some() { 0 } else { 10_000 };
         // SAFETY: sets one integer option, before any other thread exists; mimalloc accepts
         // any value for it.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay_ms) };
     }
     #[cfg(target_os = "linux")]
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
@@ -452,8 +455,8 @@ impl Finished {
 }
 
 fn main() -> ExitCode {
-    tune_memory();
     let cli = Cli::parse();
+    tune_memory(cli.global.memory_limit);
     init_tracing(&cli.global);
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -36,6 +36,10 @@ pub const BATCH_ROWS: usize = 8192;
 /// The largest file a reader inflates (a guard against gzip bombs).
 pub const MAX_DECOMPRESSED_BYTES: u64 = 8 << 30;
 
+/// The longest line a reader takes: a line is parsed whole, so a file of one endless line
+/// (a gzip of spaces) would otherwise be held whole.
+pub const MAX_LINE_BYTES: u64 = 16 << 20;
+
 /// Bytes a reader buffers ahead of the parser.
 const READ_BUFFER_BYTES: usize = 256 << 10;
 

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::rc::Rc;
 
-use super::MAX_DECOMPRESSED_BYTES;
+use super::{MAX_DECOMPRESSED_BYTES, MAX_LINE_BYTES};
 
 const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
@@ -64,6 +64,10 @@ impl Seen {
 pub(super) struct Watched<'a> {
     inner: Box<dyn Read + 'a>,
     position: u64,
+    /// `\n` read so far.
+    newlines: u64,
+    /// Bytes since the last line break.
+    line_bytes: u64,
     seen: Rc<RefCell<Seen>>,
 }
 
@@ -87,6 +91,8 @@ impl<'a> Watched<'a> {
                 head: None,
             }),
             position: 0,
+            newlines: 0,
+            line_bytes: 0,
             seen: Rc::clone(&seen),
         };
         (watched, seen)
@@ -98,9 +104,25 @@ impl Read for Watched<'_> {
         let read = self.inner.read(buf)?;
         let bytes = &buf[..read];
         let mut seen = self.seen.borrow_mut();
+        let mut line_start = None;
         for at in memchr::memchr2_iter(b'\n', b'\r', bytes) {
-            seen.breaks
-                .push_back((self.position + at as u64, bytes[at] == b'\n'));
+            let newline = bytes[at] == b'\n';
+            seen.breaks.push_back((self.position + at as u64, newline));
+            self.newlines += u64::from(newline);
+            line_start = Some(at + 1);
+        }
+        // A line is parsed whole, so one without end would be held whole: refuse it.
+        self.line_bytes = match line_start {
+            Some(start) => (read - start) as u64,
+            None => self.line_bytes + read as u64,
+        };
+        if self.line_bytes > MAX_LINE_BYTES {
+            let reason = format!(
+                "line {} is longer than {MAX_LINE_BYTES} bytes; lakejob reads lines of up to that",
+                self.newlines + 1
+            );
+            seen.failure = Some(reason.clone());
+            return Err(io::Error::other(reason));
         }
         if seen.whitespace_only {
             seen.whitespace_only = bytes.iter().all(u8::is_ascii_whitespace);

@@ -246,6 +246,24 @@ fn gzip_is_read_whole_and_truncation_is_a_file_error() {
 }
 
 #[test]
+fn an_endless_line_is_refused_past_the_line_limit_not_held_whole() {
+    let reader = reader(&[]);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder
+        .write_all(format!("{HEADER}T1,1,1.00,USD,x\n").as_bytes())
+        .unwrap();
+    let spaces = vec![b' '; 1 << 20];
+    for _ in 0..=(MAX_LINE_BYTES >> 20) {
+        encoder.write_all(&spaces).unwrap();
+    }
+    let gz = encoder.finish().unwrap();
+    let read = reader.read("bomb.csv.gz", &gz).unwrap();
+    assert_eq!(read.rows, 1, "the rows before the endless line are read");
+    let error = read.file_error.unwrap();
+    assert!(error.starts_with("line 3 is longer than"), "{error}");
+}
+
+#[test]
 fn large_inputs_come_out_in_bounded_batches() {
     let mut csv = String::from(HEADER);
     for i in 0..(BATCH_ROWS * 2 + 10) {
@@ -386,16 +404,19 @@ fn a_huge_bad_value_gives_a_short_reason() {
 }
 
 #[test]
-fn a_hundred_megabyte_line_and_sql_in_header_names_are_only_data() {
-    const LINE: usize = 100 << 20;
-    // One CSV row of 100 MB: read as a value, not a problem.
+fn long_lines_are_data_up_to_the_line_limit_and_sql_in_header_names_is_only_data() {
+    const LINE: usize = (MAX_LINE_BYTES / 2) as usize;
+    // One CSV row of 8 MB: read as a value, not a problem.
     let header = "id,quantity,price,currency,Body Text,\"x\"\"); DROP TABLE processed.t; --\"\n";
-    let mut csv = Vec::with_capacity(LINE + 200);
-    csv.extend_from_slice(header.as_bytes());
-    csv.extend_from_slice(b"T1,1,1.00,USD,");
-    csv.resize(csv.len() + LINE, b'a');
-    csv.extend_from_slice(b",ignored\n");
-    let read = reader(&[]).read("long.csv", &csv).unwrap();
+    let row = |length: usize| {
+        let mut csv = Vec::with_capacity(length + 200);
+        csv.extend_from_slice(header.as_bytes());
+        csv.extend_from_slice(b"T1,1,1.00,USD,");
+        csv.resize(csv.len() + length, b'a');
+        csv.extend_from_slice(b",ignored\n");
+        csv
+    };
+    let read = reader(&[]).read("long.csv", &row(LINE)).unwrap();
     assert_eq!(
         (read.rows, read.rejected_rows, read.file_error),
         (1, 0, None)
@@ -404,11 +425,14 @@ fn a_hundred_megabyte_line_and_sql_in_header_names_are_only_data() {
         read.valid[0].column(4).as_string::<i32>().value(0).len(),
         LINE
     );
-    drop(csv);
+    // Past the limit, the file is refused, naming the line.
+    let read = reader(&[]).read("longer.csv", &row(3 * LINE)).unwrap();
+    let error = read.file_error.unwrap_or_default();
+    assert!(error.starts_with("line 2 is longer than"), "{error}");
 
-    // A JSON line of 100 MB that never closes: one reject, its reason and raw text clipped.
+    // A JSON line of 1 MB that never closes: one reject, its reason and raw text clipped.
     let mut json = b"{\"id\":\"a\",\"attributes\":\"".to_vec();
-    json.resize(json.len() + LINE, b'z');
+    json.resize(json.len() + (1 << 20), b'z');
     json.extend_from_slice(b"\n{\"id\":\"b\"}\n");
     let read = json_reader().read("long.jsonl", &json).unwrap();
     let rejects = json_rejects(&read);
