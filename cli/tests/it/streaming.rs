@@ -3,39 +3,41 @@
 
 use crate::support::{TestLake, lake_state};
 
-/// The daily pipeline over 126 MB of clickstream under a 32 MB limit: the sessions' sorts
-/// spill, and every table equals the one an unlimited run writes, row for row.
+/// The clickstream jobs over 168 MB of raw events, each under a 48 MB limit: the sessions'
+/// sorts spill, and every table equals the one unlimited runs write, row for row.
 #[test]
-fn a_pipeline_over_an_input_several_times_its_memory_limit_spills_to_the_same_tables() {
+fn jobs_over_an_input_several_times_their_memory_limit_spill_to_the_same_tables() {
     let (limited, unlimited) = (TestLake::new(), TestLake::new());
     for lake in [&limited, &unlimited] {
-        lake.json(&["sample", "generate", "--scale", "0.3", "--days", "2"]);
+        lake.json(&["sample", "generate", "--scale", "0.4", "--days", "2"]);
     }
     let clickstream: u64 = std::fs::read_dir(limited.path().join("raw/clickstream"))
         .unwrap()
         .flat_map(|day| std::fs::read_dir(day.unwrap().path()).unwrap())
         .map(|file| file.unwrap().metadata().unwrap().len())
         .sum();
-    assert!(clickstream > (3 * 32) << 20, "{clickstream} bytes");
+    assert!(clickstream > (3 * 48) << 20, "{clickstream} bytes");
 
-    let output = limited.lakejob(&[
-        "-vv",
-        "--output",
-        "json",
-        "--memory-limit",
-        "32MB",
-        "pipeline",
-        "run",
-        "daily",
-    ]);
-    let log = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{log}");
-    let spilled = log
-        .split("spill_count=")
-        .skip(1)
-        .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit() && c != '0'));
+    let mut spilled = false;
+    for job in ["clickstream_events", "sessions", "traffic_windows"] {
+        let output = limited.lakejob(&[
+            "-vv",
+            "--output",
+            "json",
+            "--memory-limit",
+            "48MB",
+            "run",
+            job,
+        ]);
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{job}: {log}");
+        spilled |= log
+            .split("spill_count=")
+            .skip(1)
+            .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit() && c != '0'));
+        unlimited.json(&["run", job]);
+    }
     assert!(spilled, "an operator spilled under the limit");
-    unlimited.json(&["pipeline", "run", "daily"]);
 
     let (limited, unlimited) = (lake_state(&limited), lake_state(&unlimited));
     let tables = unlimited.as_object().unwrap();
