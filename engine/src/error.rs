@@ -40,6 +40,16 @@ pub enum EngineError {
         /// DataFusion's error.
         source: Box<DataFusionError>,
     },
+    /// An operator that cannot spill needed more memory than the limit leaves it.
+    #[error(
+        "{context}: the run needs more memory than --memory-limit leaves it (a sort merging its spilled runs, a join's build side); raise --memory-limit (LAKEJOB_MEMORY_LIMIT) or run fewer jobs at once. {source}"
+    )]
+    MemoryLimit {
+        /// What the engine was doing.
+        context: String,
+        /// DataFusion's error.
+        source: Box<DataFusionError>,
+    },
     /// A Delta operation failed.
     #[error("delta table {table}: {source}")]
     Delta {
@@ -93,9 +103,15 @@ impl EngineError {
     /// Wraps a DataFusion error with what the engine was doing.
     pub fn datafusion(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Self {
         let context = context.into();
-        move |source| EngineError::DataFusion {
-            context,
-            source: Box::new(source),
+        move |source| match source.find_root() {
+            DataFusionError::ResourcesExhausted(_) => EngineError::MemoryLimit {
+                context,
+                source: Box::new(source),
+            },
+            _ => EngineError::DataFusion {
+                context,
+                source: Box::new(source),
+            },
         }
     }
 
@@ -120,7 +136,8 @@ impl EngineError {
             EngineError::Lake { .. }
             | EngineError::Declaration { .. }
             | EngineError::SchemaChange { .. }
-            | EngineError::TableNotFound(_) => true,
+            | EngineError::TableNotFound(_)
+            | EngineError::MemoryLimit { .. } => true,
             EngineError::DataFusion { source, .. } => is_deterministic(source),
             _ => false,
         }
@@ -162,3 +179,24 @@ fn is_deterministic(error: &DataFusionError) -> bool {
 
 /// The engine's result type.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_exhausted_under_the_limit_says_so_and_is_not_retried() {
+        let exhausted = DataFusionError::ResourcesExhausted("Failed to allocate 3 MB".into());
+        let shared = DataFusionError::Shared(std::sync::Arc::new(exhausted));
+        let error = EngineError::datafusion("running the steps")(shared);
+        assert!(
+            matches!(error, EngineError::MemoryLimit { .. }),
+            "{error:?}"
+        );
+        assert!(error.is_bad_input());
+        assert!(
+            error.to_string().contains("raise --memory-limit"),
+            "{error}"
+        );
+    }
+}
