@@ -197,14 +197,16 @@ impl Lake {
         format!("{}/{table}", zone.as_str())
     }
 
+    async fn get(&self, path: &str) -> Result<object_store::GetResult> {
+        self.store
+            .get(&ObjectPath::from(path))
+            .await
+            .map_err(EngineError::storage(path))
+    }
+
     /// Reads a whole object.
     pub async fn read(&self, path: &str) -> Result<Bytes> {
-        let object = ObjectPath::from(path);
-        let result = self
-            .store
-            .get(&object)
-            .await
-            .map_err(EngineError::storage(path))?;
+        let result = self.get(path).await?;
         result.bytes().await.map_err(EngineError::storage(path))
     }
 
@@ -212,13 +214,7 @@ impl Lake {
     /// chunks ahead, so an object of any size passes in bounded memory. Read it off the
     /// async runtime (in a blocking task).
     pub async fn read_stream(&self, path: &str) -> Result<ObjectReader> {
-        let object = ObjectPath::from(path);
-        let result = self
-            .store
-            .get(&object)
-            .await
-            .map_err(EngineError::storage(path))?;
-        let mut chunks = result.into_stream();
+        let mut chunks = self.get(path).await?.into_stream();
         let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD_CHUNKS);
         tokio::spawn(async move {
             while let Some(chunk) = chunks.next().await {

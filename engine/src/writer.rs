@@ -19,7 +19,7 @@ use deltalake::datafile::writer::WriterConfig;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{
-    Action, MetadataExt, Remove, StructType, Transaction, normalize_for_delta,
+    Action, Add, MetadataExt, Remove, StructType, Transaction, normalize_for_delta,
 };
 use deltalake::logstore::LogStore;
 use deltalake::operations::write::SchemaMode;
@@ -521,6 +521,26 @@ impl<'a> TableWrite<'a> {
         )
     }
 
+    /// Streams the rows into data files under `table`, not yet in its log; returns their
+    /// Add actions.
+    async fn write_files(
+        &self,
+        table: &DeltaTable,
+        schema: &SchemaRef,
+        rows: DataFrame,
+        properties: WriterProperties,
+    ) -> Result<Vec<Add>> {
+        let config = self.writer_config(schema, properties);
+        write_data_files(
+            table.object_store(),
+            config,
+            &self.partition_columns,
+            rows,
+            &self.name.to_string(),
+        )
+        .await
+    }
+
     /// Appends the rows and removes, in the same commit, the live files that the commits of
     /// [`Self::replacing_transactions`] added. Returns the version committed.
     async fn append_replacing(
@@ -533,15 +553,7 @@ impl<'a> TableWrite<'a> {
     ) -> Result<u64> {
         let name = self.name.to_string();
         let removes = self.files_added_by_replaced(table).await?;
-        let config = self.writer_config(schema, properties);
-        let adds = write_data_files(
-            table.object_store(),
-            config,
-            &self.partition_columns,
-            rows,
-            &name,
-        )
-        .await?;
+        let adds = self.write_files(table, schema, rows, properties).await?;
         tracing::info!(table = %name, removed = removes.len(), added = adds.len(), "rows of the earlier processing of the same input are replaced");
         let snapshot = table.snapshot().map_err(EngineError::delta(&name))?;
         let mut actions: Vec<Action> = adds
@@ -628,15 +640,7 @@ impl<'a> TableWrite<'a> {
         properties: WriterProperties,
     ) -> Result<DeltaTable> {
         let name = self.name.to_string();
-        let config = self.writer_config(schema, properties);
-        let adds = write_data_files(
-            table.object_store(),
-            config,
-            &self.partition_columns,
-            rows,
-            &name,
-        )
-        .await?;
+        let adds = self.write_files(&table, schema, rows, properties).await?;
         let columns: StructType = Arc::clone(schema)
             .try_into_kernel()
             .map_err(|e| EngineError::delta(&name)(e.into()))?;

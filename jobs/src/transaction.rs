@@ -180,4 +180,34 @@ mod tests {
         assert_ne!(early.transaction_id(), late.transaction_id());
         Ok(())
     }
+
+    #[tokio::test]
+    async fn a_staging_folder_goes_once_untouched_for_the_abandon_time() -> Result<(), JobsError> {
+        let dir = tempfile::tempdir().map_err(|source| JobsError::Io {
+            path: "a temporary folder".into(),
+            source,
+        })?;
+        let lake = Lake::open(&dir.path().display().to_string()).map_err(engine("t"))?;
+        let staged = format!("{}/output/part-0000.parquet", staging_folder("t", "r1"));
+        let other_job = format!("{}/output/part-0000.parquet", staging_folder("u", "r2"));
+        for path in [&staged, &other_job] {
+            lake.write(path, bytes::Bytes::from_static(b"rows"))
+                .await
+                .map_err(engine("t"))?;
+        }
+        let now = Utc::now();
+        remove_abandoned_staging(&lake, "t", now).await?;
+        assert!(
+            lake.exists(&staged).await.map_err(engine("t"))?,
+            "a run still staging"
+        );
+        let later = now + chrono::Duration::hours(ABANDONED_STAGING_HOURS + 1);
+        remove_abandoned_staging(&lake, "t", later).await?;
+        assert!(!lake.exists(&staged).await.map_err(engine("t"))?);
+        assert!(
+            lake.exists(&other_job).await.map_err(engine("t"))?,
+            "another job's staging is its own"
+        );
+        Ok(())
+    }
 }
