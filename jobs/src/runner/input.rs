@@ -55,9 +55,9 @@ impl<'a> JobRun<'a> {
     }
 
     /// Plans the read of the selected files and the steps over their rows, here or, when the
-    /// run has one, on the cluster: the one place that chooses. Nothing runs yet: the rows
-    /// stream when the output is staged, and the scan leaves each file's outcome (counts,
-    /// rejected rows) in the run's staging folder as it reads the file.
+    /// run has one, on the cluster: the one place that chooses. The rows stream when the
+    /// output is staged (a dedupe's input is staged here first), and the scan leaves each
+    /// file's outcome (counts, rejected rows) in the run's staging folder as it reads the file.
     pub(super) async fn read_and_transform(
         &self,
         ctx: &SessionContext,
