@@ -2,6 +2,7 @@
 //! and the raw files in it.
 
 use std::fmt;
+use std::io::{Read, Seek, SeekFrom};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload};
 use url::Url;
 
 use crate::error::{EngineError, Result};
@@ -214,7 +215,24 @@ impl Lake {
     /// chunks ahead, so an object of any size passes in bounded memory. Read it off the
     /// async runtime (in a blocking task).
     pub async fn read_stream(&self, path: &str) -> Result<ObjectReader> {
-        let mut chunks = self.get(path).await?.into_stream();
+        let result = self.get(path).await?;
+        let range = result.range.clone();
+        let mut chunks = match result.payload {
+            // A local file is read straight from its descriptor: the store's stream would
+            // hand it over in 8 KiB chunks, each a task of its own.
+            GetResultPayload::File(mut file, _) => {
+                file.seek(SeekFrom::Start(range.start))
+                    .map_err(|e| EngineError::storage(path)(object_store::Error::Generic {
+                        store: "local",
+                        source: Box::new(e),
+                    }))?;
+                let length = range.end.saturating_sub(range.start);
+                return Ok(ObjectReader {
+                    source: Source::File(file.take(length)),
+                });
+            }
+            GetResultPayload::Stream(chunks) => chunks,
+        };
         let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD_CHUNKS);
         tokio::spawn(async move {
             while let Some(chunk) = chunks.next().await {
@@ -229,8 +247,10 @@ impl Lake {
             }
         });
         Ok(ObjectReader {
-            chunks: receiver,
-            current: Bytes::new(),
+            source: Source::Chunks {
+                chunks: receiver,
+                current: Bytes::new(),
+            },
         })
     }
 
@@ -420,20 +440,35 @@ const READ_AHEAD_CHUNKS: usize = 8;
 /// An object's bytes, read as they arrive ([`Lake::read_stream`]).
 #[derive(Debug)]
 pub struct ObjectReader {
-    chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-    current: Bytes,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// A local file, read in the caller's blocking task.
+    File(std::io::Take<std::fs::File>),
+    /// Chunks fetched by a task of their own.
+    Chunks {
+        chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+        current: Bytes,
+    },
 }
 
 impl std::io::Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.chunks.blocking_recv() {
-                Some(chunk) => self.current = chunk?,
-                None => return Ok(0),
+        match &mut self.source {
+            Source::File(file) => file.read(buf),
+            Source::Chunks { chunks, current } => {
+                while current.is_empty() {
+                    match chunks.blocking_recv() {
+                        Some(chunk) => *current = chunk?,
+                        None => return Ok(0),
+                    }
+                }
+                let count = buf.len().min(current.len());
+                buf[..count].copy_from_slice(&current.split_to(count));
+                Ok(count)
             }
         }
-        let count = buf.len().min(self.current.len());
-        buf[..count].copy_from_slice(&self.current.split_to(count));
-        Ok(count)
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream_partitioned};
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
@@ -93,8 +93,13 @@ async fn write_stream(
     doing: String,
 ) -> Result<u64> {
     let schema: SchemaRef = stream.schema();
+    // Staged files are read once or twice and deleted: no dictionaries (interning every
+    // value of a near-unique key cost more than the rest of the write) and no statistics
+    // (nothing prunes them), only fast compression.
     let properties = WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
         .set_max_row_group_row_count(Some(STAGED_ROW_GROUP_ROWS))
         .build();
     let failed = |e: datafusion::parquet::errors::ParquetError| {
