@@ -131,6 +131,7 @@ impl EngineError {
     }
 
     /// True when the user's input or configuration is at fault (exit code 2), not the system.
+    /// Every variant is classed here on purpose: a retry of bad input fails the same way.
     pub fn is_bad_input(&self) -> bool {
         match self {
             EngineError::Lake { .. }
@@ -139,9 +140,48 @@ impl EngineError {
             | EngineError::TableNotFound(_)
             | EngineError::MemoryLimit { .. } => true,
             EngineError::DataFusion { source, .. } => is_deterministic(source),
-            _ => false,
+            EngineError::Delta { source, .. } => delta_is_deterministic(source),
+            // The store, the catalog service or a worker may answer next time; a conflict
+            // with another run is applied on top of it by the next run.
+            EngineError::Storage { .. }
+            | EngineError::CommitConflict { .. }
+            | EngineError::Catalog { .. }
+            | EngineError::Task(_) => false,
         }
     }
+}
+
+/// A Delta error that the table's or the data's shape causes, not the store: the same on
+/// every retry.
+fn delta_is_deterministic(error: &deltalake::DeltaTableError) -> bool {
+    use deltalake::DeltaTableError as Delta;
+    match error {
+        Delta::Arrow { source } => is_data_error(source),
+        Delta::InvalidData { .. }
+        | Delta::SchemaMismatch { .. }
+        | Delta::PartitionError { .. }
+        | Delta::InvalidPartitionFilter { .. }
+        | Delta::NotATable(_)
+        | Delta::NoSchema
+        | Delta::MissingFeature { .. }
+        | Delta::InvalidTableLocation(_)
+        | Delta::InvalidDateTimeString { .. } => true,
+        _ => false,
+    }
+}
+
+/// An arrow error of the data (a value a CAST or an arithmetic operation cannot take).
+fn is_data_error(error: &datafusion::arrow::error::ArrowError) -> bool {
+    use datafusion::arrow::error::ArrowError;
+    matches!(
+        error,
+        ArrowError::CastError(_)
+            | ArrowError::ComputeError(_)
+            | ArrowError::InvalidArgumentError(_)
+            | ArrowError::DivideByZero
+            | ArrowError::ArithmeticOverflow(_)
+            | ArrowError::ParseError(_)
+    )
 }
 
 /// An error of the plan (its SQL, names, types) or of the data (a value a CAST or an
@@ -150,24 +190,15 @@ impl EngineError {
 /// partitions, boxed as an external error), so the whole chain is looked at.
 fn is_deterministic(error: &DataFusionError) -> bool {
     use datafusion::arrow::error::ArrowError;
-    let data_error = |error: &ArrowError| {
-        matches!(
-            error,
-            ArrowError::CastError(_)
-                | ArrowError::ComputeError(_)
-                | ArrowError::InvalidArgumentError(_)
-                | ArrowError::DivideByZero
-                | ArrowError::ArithmeticOverflow(_)
-                | ArrowError::ParseError(_)
-        )
-    };
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = cause {
         let found = match error.downcast_ref::<DataFusionError>() {
             Some(DataFusionError::Plan(_) | DataFusionError::SQL(..))
             | Some(DataFusionError::SchemaError(..)) => true,
-            Some(DataFusionError::ArrowError(arrow, _)) => data_error(arrow),
-            _ => error.downcast_ref::<ArrowError>().is_some_and(data_error),
+            Some(DataFusionError::ArrowError(arrow, _)) => is_data_error(arrow),
+            _ => error
+                .downcast_ref::<ArrowError>()
+                .is_some_and(is_data_error),
         };
         if found {
             return true;
@@ -183,6 +214,45 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_error_is_bad_input_or_retryable_on_purpose() {
+        let table = || "processed.t".to_string();
+        let store = || object_store::Error::Generic {
+            store: "S3",
+            source: "503 Slow Down".into(),
+        };
+        let bad_input = [
+            EngineError::Declaration {
+                context: "target processed.t".into(),
+                reason: "merge needs a key".into(),
+            },
+            EngineError::TableNotFound(table()),
+            EngineError::datafusion("running the steps")(DataFusionError::Plan(
+                "no column x".into(),
+            )),
+            EngineError::delta(&table())(deltalake::DeltaTableError::SchemaMismatch {
+                msg: "a column changed type".into(),
+            }),
+            EngineError::delta(&table())(deltalake::DeltaTableError::Arrow {
+                source: datafusion::arrow::error::ArrowError::CastError("'x' to int".into()),
+            }),
+        ];
+        let retryable = [
+            EngineError::storage("raw/a.csv")(store()),
+            EngineError::Task("a worker stopped".into()),
+            EngineError::delta(&table())(deltalake::DeltaTableError::ObjectStore {
+                source: store(),
+            }),
+            EngineError::datafusion("reading")(DataFusionError::ObjectStore(Box::new(store()))),
+        ];
+        for error in bad_input {
+            assert!(error.is_bad_input(), "{error:?}");
+        }
+        for error in retryable {
+            assert!(!error.is_bad_input(), "{error:?}");
+        }
+    }
 
     #[test]
     fn memory_exhausted_under_the_limit_says_so_and_is_not_retried() {

@@ -18,7 +18,7 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::error::{EngineError, Result};
 use crate::failpoint::failpoint;
-use crate::lake::{Lake, STATE_DIR};
+use crate::lake::{Lake, STATE_DIR, is_unfinished_upload_name, object_path};
 use crate::ledger::{Claim, FileLedger, FileRecord, FileStatus, md5_of};
 use crate::reader::{CsvOptions, MAX_DECOMPRESSED_BYTES};
 use crate::session::{SessionOptions, new_session};
@@ -209,7 +209,7 @@ impl<'a> Ingest<'a> {
     ) -> Result<(IngestedFile, u64)> {
         let store = self.lake.store();
         let name = file.path.filename().unwrap_or("file").to_string();
-        let staging = ObjectPath::from(format!(
+        let staging = object_path(&format!(
             "{STATE_DIR}/ingest/{}/{name}",
             uuid::Uuid::new_v4().simple()
         ));
@@ -223,6 +223,14 @@ impl<'a> Ingest<'a> {
             lake_path,
             reason,
         };
+        if is_unfinished_upload_name(&name) {
+            let reason = "a name ending in '#' and digits is how a local lake marks an unfinished \
+                          upload, so it could not be read once in the lake; rename the file";
+            return Ok((
+                outcome(Outcome::Skipped, None, None, Some(reason.into())),
+                0,
+            ));
+        }
         let streamed = match self.stream_to_staging(file, &staging).await {
             Ok(streamed) => streamed,
             Err(StreamFailure::Unreadable(reason)) => {
@@ -301,13 +309,11 @@ impl<'a> Ingest<'a> {
     async fn free_path(&self, folder: &str, name: &str, md5: &str) -> Result<String> {
         let plain = format!("{folder}/{name}");
         let store = self.lake.store();
-        match store.head(&ObjectPath::from(plain.as_str())).await {
+        match store.head(&object_path(&plain)).await {
             Err(object_store::Error::NotFound { .. }) => Ok(plain),
             Err(e) => Err(EngineError::storage(plain)(e)),
             Ok(_) => {
-                let existing = md5_of(store.as_ref(), &ObjectPath::from(plain.as_str()))
-                    .await?
-                    .0;
+                let existing = md5_of(store.as_ref(), &object_path(&plain)).await?.0;
                 if existing == md5 {
                     return Ok(plain);
                 }
@@ -422,7 +428,7 @@ async fn place(
     target: &str,
     md5: &str,
 ) -> Result<bool> {
-    let target_path = ObjectPath::from(target);
+    let target_path = object_path(target);
     let placed = match store.rename_if_not_exists(staging, &target_path).await {
         // Stores without an atomic create-if-absent copy (S3 without a copy-if-not-exists
         // mode): the ledger claim already made this process the only one placing this content,

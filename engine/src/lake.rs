@@ -200,7 +200,7 @@ impl Lake {
 
     async fn get(&self, path: &str) -> Result<object_store::GetResult> {
         self.store
-            .get(&ObjectPath::from(path))
+            .get(&object_path(path))
             .await
             .map_err(EngineError::storage(path))
     }
@@ -221,11 +221,12 @@ impl Lake {
             // A local file is read straight from its descriptor: the store's stream would
             // hand it over in 8 KiB chunks, each a task of its own.
             GetResultPayload::File(mut file, _) => {
-                file.seek(SeekFrom::Start(range.start))
-                    .map_err(|e| EngineError::storage(path)(object_store::Error::Generic {
+                file.seek(SeekFrom::Start(range.start)).map_err(|e| {
+                    EngineError::storage(path)(object_store::Error::Generic {
                         store: "local",
                         source: Box::new(e),
-                    }))?;
+                    })
+                })?;
                 let length = range.end.saturating_sub(range.start);
                 return Ok(ObjectReader {
                     source: Source::File(file.take(length)),
@@ -257,28 +258,15 @@ impl Lake {
     /// Writes a whole object atomically (readers see the old or the new version).
     pub async fn write(&self, path: &str, contents: Bytes) -> Result<()> {
         self.store
-            .put(&ObjectPath::from(path), PutPayload::from_bytes(contents))
+            .put(&object_path(path), PutPayload::from_bytes(contents))
             .await
             .map_err(EngineError::storage(path))?;
         Ok(())
     }
 
-    /// Whether the file at `path` is, or lies under, a link that resolves outside the lake (or
-    /// does not resolve at all): such a file is never read, so a link cannot make a job copy
-    /// the machine's files into the lake. Only a local lake has links.
-    pub fn leads_outside(&self, path: &str) -> bool {
-        if self.root.scheme() != "file" {
-            return false;
-        }
-        let Ok(root) = self.root.to_file_path() else {
-            return false;
-        };
-        std::fs::canonicalize(root.join(path)).map_or(true, |real| !real.starts_with(&root))
-    }
-
     /// Whether the object at `path` exists.
     pub async fn exists(&self, path: &str) -> Result<bool> {
-        match self.store.head(&ObjectPath::from(path)).await {
+        match self.store.head(&object_path(path)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(EngineError::storage(path)(e)),
@@ -287,7 +275,7 @@ impl Lake {
 
     /// Deletes one object; one already gone is not an error.
     pub async fn delete(&self, path: &str) -> Result<()> {
-        match self.store.delete(&ObjectPath::from(path)).await {
+        match self.store.delete(&object_path(path)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(EngineError::storage(path)(e)),
         }
@@ -326,7 +314,7 @@ impl Lake {
 
     /// Lists every object under a prefix, sorted by path.
     pub async fn list(&self, prefix: &str) -> Result<Vec<object_store::ObjectMeta>> {
-        let prefix_path = ObjectPath::from(prefix);
+        let prefix_path = object_path(prefix);
         let mut objects: Vec<_> = self
             .store
             .list(Some(&prefix_path))
@@ -352,7 +340,7 @@ impl Lake {
 
     /// Whether any object lies under a prefix (reads at most one listing page).
     pub async fn has_objects(&self, prefix: &str) -> Result<bool> {
-        let prefix_path = ObjectPath::from(prefix);
+        let prefix_path = object_path(prefix);
         match self.store.list(Some(&prefix_path)).next().await {
             None => Ok(false),
             Some(Ok(_)) => Ok(true),
@@ -360,38 +348,158 @@ impl Lake {
         }
     }
 
-    /// The raw files of a source, optionally of one date, in path order. Files outside a
-    /// `date=YYYY-MM-DD` folder and hidden or partial files are not part of the raw zone.
-    pub async fn raw_files(&self, source: &str, date: Option<NaiveDate>) -> Result<Vec<RawFile>> {
+    /// The raw files of a source, optionally of one date, in path order, and the files found
+    /// there that cannot be read, each with the reason. Files outside a `date=YYYY-MM-DD`
+    /// folder and hidden or partial files are not part of the raw zone.
+    pub async fn raw_files(&self, source: &str, date: Option<NaiveDate>) -> Result<RawListing> {
         let prefix = match date {
             Some(date) => format!("raw/{source}/date={}", date.format("%Y-%m-%d")),
             None => format!("raw/{source}"),
         };
-        let mut files = Vec::new();
-        for object in self.list(&prefix).await? {
-            let path = object.location.to_string();
-            let mut parts = path.split('/').skip(2);
-            let (Some(folder), Some(name)) = (parts.next(), parts.next()) else {
+        let mut listing = match self.local_root() {
+            Some(root) => local_raw_files(&root, &prefix),
+            None => {
+                let mut listing = RawListing::default();
+                for object in self.list(&prefix).await? {
+                    let path = object.location.to_string();
+                    if let Some(date) = raw_date(&path) {
+                        listing.files.push(RawFile {
+                            path,
+                            date,
+                            size: object.size,
+                        });
+                    }
+                }
+                listing
+            }
+        };
+        listing.files.sort_by(|a, b| a.path.cmp(&b.path));
+        listing.refused.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listing)
+    }
+
+    /// The folder of a lake on the local file system.
+    fn local_root(&self) -> Option<std::path::PathBuf> {
+        (self.root.scheme() == "file")
+            .then(|| self.root.to_file_path().ok())
+            .flatten()
+    }
+}
+
+/// What [`Lake::raw_files`] found.
+#[derive(Debug, Default)]
+pub struct RawListing {
+    /// The files to read.
+    pub files: Vec<RawFile>,
+    /// The files that cannot be read, with the reason: never silently left out.
+    pub refused: Vec<RefusedFile>,
+}
+
+/// A file of the raw zone that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedFile {
+    /// Path relative to the lake root.
+    pub path: String,
+    /// Why, for the run's summary.
+    pub reason: String,
+}
+
+/// The raw files of a local lake under `prefix` (a source's folder or one date's), walked
+/// here rather than through the store's listing, which ends at the first entry it cannot
+/// name (a link loop, a name with a control character) and hides names ending in `#` and
+/// digits: each of those is refused with its reason, and every other file is still read.
+fn local_raw_files(root: &std::path::Path, prefix: &str) -> RawListing {
+    let mut listing = RawListing::default();
+    let top = root.join(prefix);
+    let folders: Vec<std::path::PathBuf> = if prefix.matches('/').count() >= 2 {
+        vec![top]
+    } else {
+        entries_of(&top)
+    };
+    for folder in folders.into_iter().filter(|f| f.is_dir()) {
+        for file in entries_of(&folder) {
+            let Ok(relative) = file.strip_prefix(root) else {
                 continue;
             };
-            if parts.next().is_some() || name.starts_with(['.', '_']) || name.ends_with(".partial")
-            {
+            let Some(path) = relative.to_str().map(str::to_string) else {
+                listing.refused.push(RefusedFile {
+                    path: relative.to_string_lossy().into_owned(),
+                    reason: "the name is not UTF-8, so the lake's store cannot address it; rename the file".into(),
+                });
+                continue;
+            };
+            let Some(date) = raw_date(&path) else {
+                continue;
+            };
+            let refusal = |reason: &str| RefusedFile {
+                path: path.clone(),
+                reason: reason.to_string(),
+            };
+            let real = std::fs::canonicalize(&file);
+            if real.as_ref().map_or(true, |real| !real.starts_with(root)) {
+                listing.refused.push(refusal("a link leads outside the lake (or nowhere); lakejob reads no file outside the lake root"));
                 continue;
             }
-            let Some(folder_date) = folder
-                .strip_prefix("date=")
-                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            else {
+            let Ok(metadata) = std::fs::metadata(&file) else {
                 continue;
             };
-            files.push(RawFile {
-                path,
-                date: folder_date,
-                size: object.size,
-            });
+            if !metadata.is_file() {
+                continue;
+            }
+            if ObjectPath::parse(&path).is_err() {
+                listing.refused.push(refusal("the name holds a control character, which the lake's store cannot address; rename the file"));
+            } else if is_unfinished_upload_name(&path) {
+                listing.refused.push(refusal("a name ending in '#' and digits is how a local lake marks an unfinished upload, so the file cannot be read; rename it"));
+            } else {
+                listing.files.push(RawFile {
+                    path,
+                    date,
+                    size: metadata.len(),
+                });
+            }
         }
-        Ok(files)
     }
+    listing
+}
+
+/// The entries of a folder; none when it cannot be read (it does not exist yet).
+fn entries_of(folder: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(folder)
+        .into_iter()
+        .flatten()
+        .filter_map(std::result::Result::ok)
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// The store's path for a path of the lake, taken as it is. A name the store listed
+/// (`Café.csv`, `100%.csv`, `a%2Fb`) is found again under the same path; `ObjectPath::from`
+/// would percent-encode such a name a second time and miss it. A path `parse` refuses (an
+/// empty or `..` segment, a control character) is encoded instead.
+pub fn object_path(path: &str) -> ObjectPath {
+    ObjectPath::parse(path).unwrap_or_else(|_| object_path(path))
+}
+
+/// Whether a local store takes a file of this name for an unfinished upload (`x.csv#1`) and
+/// never lists it.
+pub fn is_unfinished_upload_name(name: &str) -> bool {
+    name.rsplit_once('#')
+        .is_some_and(|(_, digits)| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The date of a raw file at `raw/<source>/date=YYYY-MM-DD/<name>`; `None` for any other
+/// path, or a hidden or partial file.
+fn raw_date(path: &str) -> Option<NaiveDate> {
+    let mut parts = path.split('/').skip(2);
+    let (Some(folder), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    if name.starts_with(['.', '_']) || name.ends_with(".partial") {
+        return None;
+    }
+    folder
+        .strip_prefix("date=")
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
 }
 
 #[cfg(test)]
@@ -411,7 +519,7 @@ mod tests {
         ] {
             lake.write(path, Bytes::from_static(b"x")).await?;
         }
-        let all = lake.raw_files("transactions", None).await?;
+        let all = lake.raw_files("transactions", None).await?.files;
         let names: Vec<_> = all.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(
             names,
@@ -421,7 +529,7 @@ mod tests {
             ]
         );
         let day = NaiveDate::from_ymd_opt(2025, 1, 16);
-        assert_eq!(lake.raw_files("transactions", day).await?.len(), 1);
+        assert_eq!(lake.raw_files("transactions", day).await?.files.len(), 1);
         Ok(())
     }
 

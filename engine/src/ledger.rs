@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, TableFormat, TableName};
 use crate::error::{EngineError, Result};
-use crate::lake::{Lake, STATE_DIR};
+use crate::lake::{Lake, STATE_DIR, object_path};
 use crate::types::UTC;
 use crate::writer::{TableWrite, WriteMetrics, WriteMode};
 
@@ -165,11 +165,7 @@ impl FileLedger {
         let options = PutOptions::from(PutMode::Create);
         let store = self.lake.store();
         match store
-            .put_opts(
-                &ObjectPath::from(path.as_str()),
-                PutPayload::from(json),
-                options,
-            )
+            .put_opts(&object_path(&path), PutPayload::from(json), options)
             .await
         {
             Ok(_) => Ok(Claim::New),

@@ -18,7 +18,7 @@ use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 
 use crate::error::{EngineError, Result};
-use crate::lake::Lake;
+use crate::lake::{Lake, object_path};
 
 /// Rows of a row group: a partition's writer holds one row group's encoded pages at a time.
 const STAGED_ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -55,7 +55,7 @@ pub async fn stage_rows(
     let schema = streams.first().map(|stream| stream.schema());
     let mut writers = tokio::task::JoinSet::new();
     for (index, stream) in streams.into_iter().enumerate() {
-        let path = ObjectPath::from(format!("{}/part-{index:04}.parquet", folder));
+        let path = object_path(&format!("{folder}/part-{index:04}.parquet"));
         writers.spawn(write_stream(lake.store(), path, stream, doing.to_string()));
     }
     let mut staged = 0;

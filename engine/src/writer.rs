@@ -39,7 +39,7 @@ use crate::catalog::{Catalog, PartitionValues, TableDefinition, TableFormat, Tab
 use crate::delta_files::write_data_files;
 use crate::error::{EngineError, Result};
 use crate::failpoint::failpoint;
-use crate::lake::{Lake, STATE_DIR};
+use crate::lake::{Lake, STATE_DIR, object_path};
 
 /// Rows per row group of a table's data files: a writer holds one row group's encoded pages
 /// per open file, so this bounds a write's memory whatever its size.
@@ -868,19 +868,26 @@ impl<'a> TableWrite<'a> {
         // each partition the new files land in.
         let store = self.lake.store();
         let staged = self.lake.list(&staging).await?;
-        let staged_dirs: BTreeSet<String> = staged
-            .iter()
+        // Paths taken as the store lists them: a partition value's encoded `/` or `%` is
+        // encoded once, as DataFusion wrote it, never again.
+        let staged: Vec<(ObjectPath, String)> = staged
+            .into_iter()
             .filter_map(|o| {
                 let relative = o
                     .location
                     .as_ref()
                     .strip_prefix(&staging)?
-                    .trim_start_matches('/');
-                Some(
-                    relative
-                        .rsplit_once('/')
-                        .map_or(String::new(), |(dir, _)| dir.to_string()),
-                )
+                    .trim_start_matches('/')
+                    .to_string();
+                Some((o.location, relative))
+            })
+            .collect();
+        let staged_dirs: BTreeSet<String> = staged
+            .iter()
+            .map(|(_, relative)| {
+                relative
+                    .rsplit_once('/')
+                    .map_or(String::new(), |(dir, _)| dir.to_string())
             })
             .collect();
         if self.mode == WriteMode::Overwrite {
@@ -911,16 +918,13 @@ impl<'a> TableWrite<'a> {
         }
         let replaced = self.parquet_files_of_replaced().await?;
         let mut placed = Vec::new();
-        for object in staged {
-            let Some(relative) = object.location.as_ref().strip_prefix(&staging) else {
-                continue;
-            };
-            let target = ObjectPath::from(format!("{table_path}{relative}"));
+        for (location, relative) in staged {
+            let path = format!("{table_path}/{relative}");
             store
-                .rename(&object.location, &target)
+                .rename(&location, &object_path(&path))
                 .await
-                .map_err(EngineError::storage(target.to_string()))?;
-            placed.push(target.to_string());
+                .map_err(EngineError::storage(path.as_str()))?;
+            placed.push(path);
         }
         self.lake.delete_folder(&staging).await?;
         for file in replaced {

@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;
+use lakejob_engine::lake::object_path;
 use lakejob_engine::ledger::{Claim, FileLedger, FileRecord, FileStatus, ProcessedMark, md5_of};
-use lakejob_engine::object_store::path::Path as ObjectPath;
 use lakejob_engine::parallel::in_order;
 use lakejob_engine::{Clock, EngineError, Lake, RawFile};
 
@@ -52,22 +52,20 @@ pub(crate) async fn select_files(
     scope: Scope<'_>,
 ) -> Result<Selection, EngineError> {
     let ledger = FileLedger::new(lake.clone());
-    let mut raw = lake.raw_files(scope.source, scope.date).await?;
+    let listing = lake.raw_files(scope.source, scope.date).await?;
+    let (mut raw, mut refused) = (listing.files, listing.refused);
     if let Some(only) = scope.only {
         raw.retain(|file| only.contains(&file.path));
+        refused.retain(|file| only.contains(&file.path));
     }
     let mut selection = Selection::default();
-    raw.retain(|file| {
-        let outside = lake.leads_outside(&file.path);
-        if outside {
-            tracing::warn!(file = %file.path, "a link leads outside the lake; the file is not read");
-            selection.skipped.push(SkippedFile {
-                file: file.path.clone(),
-                reason: "a link leads outside the lake (or nowhere); lakejob reads no file outside the lake root".into(),
-            });
-        }
-        !outside
-    });
+    for file in refused {
+        tracing::warn!(file = %file.path, reason = %file.reason, "a raw file cannot be read");
+        selection.skipped.push(SkippedFile {
+            file: file.path,
+            reason: file.reason,
+        });
+    }
     let mut by_md5: HashMap<String, FileRecord> = ledger
         .records()
         .await?
@@ -102,7 +100,7 @@ pub(crate) async fn select_files(
         let lake = lake.clone();
         let file = (*file).clone();
         tokio::spawn(async move {
-            let path = ObjectPath::from(file.path.as_str());
+            let path = object_path(&file.path);
             md5_of(lake.store().as_ref(), &path).await
         })
     })

@@ -5,29 +5,80 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
+use lakejob_engine::datafusion::arrow::datatypes::DataType;
 use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
+use lakejob_engine::datafusion::execution::context::SQLOptions;
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
 use lakejob_engine::ingest::{FileKind, SourceFiles};
 use lakejob_engine::reader::SourceReader;
 use lakejob_engine::{TableFormat, Zone};
-use lakejob_quality::QualitySpec;
+use lakejob_quality::{Check, QualitySpec};
 
 use crate::JobsError;
 use crate::plan::{Problem, Reference, Rereads, describe, plan_steps_past_problems};
 use crate::spec::{FormatSpec, JobSpec, SourceSpec, WriteModeSpec};
 
+/// The largest job file read: the shipped ones are a few kilobytes.
+const MAX_JOB_FILE_BYTES: usize = 1024 * 1024;
+/// The deepest nesting read (indentation, brackets and list dashes on one line): a job
+/// nests a few levels, and a file nested tens of thousands deep took the YAML parser a minute
+/// to refuse.
+const MAX_JOB_NESTING: usize = 256;
+/// The longest job, source or table name: names become folders and catalog tables.
+const MAX_NAME_CHARS: usize = 128;
+
 /// Parses a job file strictly. `origin` names the file in errors.
 pub fn parse_job(text: &str, origin: &str) -> Result<JobSpec, JobsError> {
-    serde_yaml::from_str(text).map_err(|e| JobsError::Parse {
+    let refused = |message: String| JobsError::Parse {
         file: origin.to_string(),
-        message: e.to_string(),
-    })
+        message,
+    };
+    if text.len() > MAX_JOB_FILE_BYTES {
+        return Err(refused(format!(
+            "{} bytes is more than a job file may hold ({MAX_JOB_FILE_BYTES})",
+            text.len()
+        )));
+    }
+    if let Some((line, depth)) = deepest_line(text)
+        && depth > MAX_JOB_NESTING
+    {
+        return Err(refused(format!(
+            "line {line} nests {depth} levels deep; a job file nests at most {MAX_JOB_NESTING}"
+        )));
+    }
+    serde_yaml::from_str(text).map_err(|e| refused(e.to_string()))
+}
+
+/// The line that nests deepest, by an upper bound of its depth, and that bound.
+fn deepest_line(text: &str) -> Option<(usize, usize)> {
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| {
+            let indent = line.len() - line.trim_start().len();
+            let opened = line.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+            (index + 1, indent + opened + line.matches("- ").count())
+        })
+        .max_by_key(|(_, depth)| *depth)
 }
 
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+    name.len() <= MAX_NAME_CHARS
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The problem with a job, source or table name, if any.
+fn name_problem(field: &str, name: &str) -> Option<Problem> {
+    (!is_identifier(name)).then(|| {
+        Problem::new(
+            field,
+            format!(
+                "'{name}' must be lower case letters, digits and _, starting with a letter, \
+                 at most {MAX_NAME_CHARS} characters"
+            ),
+        )
+    })
 }
 
 /// A path inside the lake: relative, with no `..` and no scheme.
@@ -134,12 +185,7 @@ fn empty_frame(ctx: &SessionContext, schema: SchemaRef) -> Result<DataFrame, Pro
 pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
     let ctx = SessionContext::new();
     let mut problems = Vec::new();
-    if !is_identifier(&job.name) {
-        problems.push(Problem::new(
-            "name",
-            format!("'{}' must be lower case letters, digits and _", job.name),
-        ));
-    }
+    problems.extend(name_problem("name", &job.name));
     let source = match (&job.source, &job.query) {
         (Some(source), None) => source_problems(&ctx, source, &mut problems),
         (None, Some(query)) => {
@@ -202,6 +248,9 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
         .as_ref()
         .map(|f| Arc::new(f.schema().as_arrow().clone()));
     problems.extend(target_problems(job, output_schema.as_ref()));
+    if let (Some(schema), Some(condition)) = (&output_schema, &job.target.update_when) {
+        problems.extend(update_when_problem(Arc::clone(schema), condition).await);
+    }
     if let Some(schema) = output_schema {
         problems.extend(quality_problems(&ctx, schema, &job.quality).await);
     }
@@ -215,12 +264,7 @@ fn source_problems(
     source: &SourceSpec,
     problems: &mut Vec<Problem>,
 ) -> Option<SourceReader> {
-    if !is_identifier(&source.name) {
-        problems.push(Problem::new(
-            "source.name",
-            format!("'{}' must be lower case letters, digits and _", source.name),
-        ));
-    }
+    problems.extend(name_problem("source.name", &source.name));
     if let Err(e) = lakejob_engine::parse_byte_size(&source.max_file_size) {
         problems.push(Problem::new("source.max_file_size", e));
     }
@@ -234,7 +278,8 @@ fn source_problems(
 }
 
 /// The job with each unknown column type replaced by its likeliest meaning (a misspelt
-/// numeric type as float64, anything else as string) and no reject rules: enough to plan the
+/// numeric type as float64, anything else as string), no formats or patterns and no reject
+/// rules: enough to plan the
 /// steps after a source with problems without reporting consequences of the typo.
 fn stand_in_source(source: &SourceSpec) -> SourceSpec {
     let mut stand_in = source.clone();
@@ -249,9 +294,11 @@ fn stand_in_source(source: &SourceSpec) -> SourceSpec {
                 .iter()
                 .any(|n| name.contains(n));
             column.type_name = if numeric { "float64" } else { "string" }.into();
-            column.format = None;
             column.case = None;
         }
+        // Formats and patterns decide which values parse, not the columns' shape.
+        column.format = None;
+        column.pattern = None;
     }
     stand_in.reject_when.clear();
     stand_in
@@ -268,15 +315,7 @@ fn target_problems(job: &JobSpec, output: Option<&SchemaRef>) -> Vec<Problem> {
         )),
         Err(e) => problems.push(Problem::new("target.zone", e)),
     }
-    if !is_identifier(&target.table) {
-        problems.push(Problem::new(
-            "target.table",
-            format!(
-                "'{}' must be lower case letters, digits and _",
-                target.table
-            ),
-        ));
-    }
+    problems.extend(name_problem("target.table", &target.table));
     match target.mode {
         WriteModeSpec::Merge => {
             if target.format != TableFormat::Delta {
@@ -327,6 +366,27 @@ fn target_problems(job: &JobSpec, output: Option<&SchemaRef>) -> Vec<Problem> {
     problems
 }
 
+/// Plans a merge's `update_when` over empty `source` and `target` tables of the output's
+/// columns, as the merge reads it.
+async fn update_when_problem(schema: SchemaRef, condition: &str) -> Option<Problem> {
+    let ctx = SessionContext::new();
+    let planned = async {
+        for name in ["source", "target"] {
+            ctx.register_batch(name, RecordBatch::new_empty(Arc::clone(&schema)))?;
+        }
+        let only_queries = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let sql = format!("SELECT 1 FROM source CROSS JOIN target WHERE {condition}");
+        ctx.sql_with_options(&sql, only_queries).await
+    };
+    planned
+        .await
+        .err()
+        .map(|e| Problem::new("target.update_when", describe(&e)))
+}
+
 /// Plans each rule over an empty table of the output's schema, one at a time, so every
 /// broken rule is reported.
 async fn quality_problems(
@@ -341,11 +401,28 @@ async fn quality_problems(
             format!("{} is not between 0 and 1", spec.min_score),
         ));
     }
-    if let Err(e) = ctx.register_batch("__validate_output", RecordBatch::new_empty(schema)) {
+    if let Err(e) = ctx.register_batch("__validate_output", RecordBatch::new_empty(schema.clone()))
+    {
         problems.push(Problem::new("quality", e.strip_backtrace().to_string()));
         return problems;
     }
     for (index, rule) in spec.rules.iter().enumerate() {
+        if let Check::DataFreshness { column, .. } = &rule.check
+            && let Ok(field) = schema.field_with_name(column)
+            && !matches!(
+                field.data_type(),
+                DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+            )
+        {
+            problems.push(Problem::new(
+                format!("quality.rules[{index}].check.column"),
+                format!(
+                    "'{column}' holds {}; data_freshness measures a timestamp or date column",
+                    field.data_type()
+                ),
+            ));
+            continue;
+        }
         let single = QualitySpec {
             min_score: 0.0,
             rules: vec![rule.clone()],

@@ -4,6 +4,7 @@
 //! two seconds of CPU for its dedupe and its uniqueness rule; sorting their hashes costs a tenth
 //! of that.
 
+use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -35,37 +36,54 @@ pub enum KeyScan {
     OverMemoryLimit,
 }
 
-/// Scans the rows of `keys` (a frame of the key columns only).
+/// Scans the rows of `keys` (a frame of the key columns only, which it runs twice when a
+/// hash repeats). The first pass keeps only each row's 64-bit hash, so its memory is eight
+/// bytes a row; the keys of the rows whose hash repeats are picked out by a second pass.
 pub async fn scan_keys(keys: DataFrame) -> Result<KeyScan> {
     let task = Arc::new(keys.task_ctx());
     let reservation = MemoryConsumer::new("repeated keys").register(task.memory_pool());
-    let plan = keys.create_physical_plan().await?;
+    let state = seeded_state();
+    let plan = keys.clone().create_physical_plan().await?;
     let schema = plan.schema();
-    let mut stream = execute_stream(plan, task)?;
-    let mut hashed = KeyHashes::new();
-    let mut batches = Vec::new();
-    let mut batch_bytes = 0;
+    let mut stream = execute_stream(plan, Arc::clone(&task))?;
+    let (mut hashes, mut batch_hashes) = (Vec::new(), Vec::new());
     while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        hashed.add(batch.columns())?;
-        batch_bytes += batch.get_array_memory_size();
+        hash_rows(batch?.columns(), &state, &mut batch_hashes)?;
+        hashes.extend_from_slice(&batch_hashes);
         if reservation
-            .try_resize(hashed.bytes() + batch_bytes)
+            .try_resize(hashes.capacity() * size_of::<u64>())
             .is_err()
         {
             return Ok(KeyScan::OverMemoryLimit);
         }
-        batches.push(batch);
     }
-    let rows = hashed.rows();
-    let again = hashed.repeats(Repeats::AfterTheFirst);
+    let rows = hashes.len();
+    // Sorted, equal hashes sit together. Sorting streams through memory; probing a set of
+    // millions of hashes missed the cache on nearly every row and took about three times as
+    // long.
+    hashes.sort_unstable();
+    let repeated_hashes: HashSet<u64> = hashes
+        .windows(2)
+        .filter(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0])
+        .collect();
+    drop(hashes);
+    reservation.free();
     let mut repeated = Vec::new();
-    let mut first = 0;
-    for batch in batches {
-        let mask = BooleanArray::new(again.slice(first, batch.num_rows()), None);
-        first += batch.num_rows();
-        if mask.true_count() > 0 {
-            repeated.push(filter_record_batch(&batch, &mask)?);
+    if !repeated_hashes.is_empty() {
+        let mut stream = execute_stream(keys.create_physical_plan().await?, task)?;
+        let mut first_seen = HashSet::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            hash_rows(batch.columns(), &state, &mut batch_hashes)?;
+            // Every row of a repeated hash but its first.
+            let again: BooleanArray = batch_hashes
+                .iter()
+                .map(|hash| Some(repeated_hashes.contains(hash) && !first_seen.insert(*hash)))
+                .collect();
+            if again.true_count() > 0 {
+                repeated.push(filter_record_batch(&batch, &again)?);
+            }
         }
     }
     Ok(KeyScan::Scanned {
@@ -73,6 +91,20 @@ pub async fn scan_keys(keys: DataFrame) -> Result<KeyScan> {
         repeated,
         schema,
     })
+}
+
+/// A seed per scan: which keys collide cannot be chosen by whoever writes the data.
+fn seeded_state() -> RandomState {
+    RandomState::with_seed(std::collections::hash_map::RandomState::new().hash_one(0))
+}
+
+/// The hash of each row's key, into `hashes`.
+fn hash_rows(key: &[ArrayRef], state: &RandomState, hashes: &mut Vec<u64>) -> Result<()> {
+    let rows = key.first().map_or(0, |column| column.len());
+    hashes.clear();
+    hashes.resize(rows, 0);
+    create_hashes(key, state, hashes)?;
+    Ok(())
 }
 
 /// The rows of `batches` (in memory already) whose key, the columns at `key`, hashes like
@@ -92,7 +124,7 @@ pub fn rows_of_repeated_keys(
             return Ok(None);
         }
     }
-    let repeated = hashed.repeats(Repeats::Every);
+    let repeated = hashed.repeats();
     let mut first = 0;
     let masks = batches
         .iter()
@@ -107,18 +139,8 @@ pub fn rows_of_repeated_keys(
     Ok(Some(masks))
 }
 
-/// Which rows of a repeated hash [`KeyHashes::repeats`] marks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Repeats {
-    /// Every row after the first, in row order.
-    AfterTheFirst,
-    /// Every row, the first included.
-    Every,
-}
-
 /// The hash of every row's key with the row's number, counted across batches.
 struct KeyHashes {
-    /// A seed per scan: which keys collide cannot be chosen by whoever writes the data.
     state: RandomState,
     hashed: Vec<(u64, usize)>,
     hashes: Vec<u64>,
@@ -127,9 +149,7 @@ struct KeyHashes {
 impl KeyHashes {
     fn new() -> Self {
         Self {
-            state: RandomState::with_seed(
-                std::collections::hash_map::RandomState::new().hash_one(0),
-            ),
+            state: seeded_state(),
             hashed: Vec::new(),
             hashes: Vec::new(),
         }
@@ -137,10 +157,7 @@ impl KeyHashes {
 
     /// Hashes the next rows' keys.
     fn add(&mut self, key: &[ArrayRef]) -> Result<()> {
-        let rows = key.first().map_or(0, |column| column.len());
-        self.hashes.clear();
-        self.hashes.resize(rows, 0);
-        create_hashes(key, &self.state, &mut self.hashes)?;
+        hash_rows(key, &self.state, &mut self.hashes)?;
         let first = self.hashed.len();
         self.hashed.extend(
             self.hashes
@@ -151,29 +168,20 @@ impl KeyHashes {
         Ok(())
     }
 
-    fn rows(&self) -> usize {
-        self.hashed.len()
-    }
-
     /// Memory the hashes hold.
     fn bytes(&self) -> usize {
         self.hashed.capacity() * size_of::<(u64, usize)>()
     }
 
-    /// A bit per row, set on the rows whose hash another row shares.
-    fn repeats(mut self, which: Repeats) -> BooleanBuffer {
-        // Sorted, equal hashes sit together in row order. Sorting streams through memory;
-        // probing a set of millions of hashes missed the cache on nearly every row and took
-        // about three times as long.
+    /// A bit per row, set on every row whose hash another row shares.
+    fn repeats(mut self) -> BooleanBuffer {
         self.hashed.sort_unstable();
         let mut marked = BooleanBufferBuilder::new(self.hashed.len());
         marked.append_n(self.hashed.len(), false);
         for pair in self.hashed.windows(2) {
             if pair[0].0 == pair[1].0 {
+                marked.set_bit(pair[0].1, true);
                 marked.set_bit(pair[1].1, true);
-                if which == Repeats::Every {
-                    marked.set_bit(pair[0].1, true);
-                }
             }
         }
         marked.finish()

@@ -311,6 +311,17 @@ impl RuleSpec {
                 if conditions.iter().filter(|c| **c).count() != 1 {
                     problems.push("check: give exactly one of in, between, matches".into());
                 }
+                if let Some([low, high]) = between
+                    && (low > high || low.is_nan() || high.is_nan())
+                {
+                    problems.push(format!(
+                        "check.between: [{low}, {high}] is empty; write [low, high]"
+                    ));
+                }
+                // The rule's SQL compiles the expression the same way, with the same limits.
+                if let Some(Err(e)) = matches.as_deref().map(regex::Regex::new) {
+                    problems.push(format!("check.matches: {e}"));
+                }
             }
             Check::RowCount {
                 min,

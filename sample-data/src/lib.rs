@@ -21,6 +21,12 @@ pub use reference::{CATEGORIES, FX_RATES};
 pub const TRANSACTIONS_AT_SCALE_1: f64 = 1_000_000.0;
 /// Products at scale 1.
 pub const PRODUCTS_AT_SCALE_1: f64 = 50_000.0;
+/// The largest catalogue: ids `P000001..=P899999`; orphan ids are `P900000..=P999999`.
+pub const MAX_PRODUCTS: u64 = 899_999;
+/// The first id of a transaction line that names no product.
+pub const ORPHAN_PRODUCTS_FROM: u64 = MAX_PRODUCTS + 1;
+// Orphan ids are drawn from the next 99,999 numbers: still six digits.
+const _: () = assert!(ORPHAN_PRODUCTS_FROM + 99_999 <= 999_999);
 /// Clickstream events at scale 1.
 pub const CLICKSTREAM_AT_SCALE_1: f64 = 2_000_000.0;
 /// Reviews at scale 1.
@@ -87,9 +93,11 @@ impl GenerateOptions {
         (at_scale_1 * self.scale).round().max(1.0) as u64
     }
 
-    /// Products in the catalogue; transactions and clicks refer to `P000001..=Pn`.
+    /// Products in the catalogue; transactions and clicks refer to `P000001..=Pn`. The
+    /// catalogue stops growing at [`MAX_PRODUCTS`] (scale 18), so every product id keeps its
+    /// six digits and orphan ids their own range above it.
     pub fn product_count(&self) -> u64 {
-        self.count(PRODUCTS_AT_SCALE_1)
+        self.count(PRODUCTS_AT_SCALE_1).min(MAX_PRODUCTS)
     }
 
     fn customer_count(&self) -> u64 {
@@ -314,6 +322,14 @@ mod tests {
         assert!(files.contains_key("reference/fx_rates.csv"));
         assert!(files.contains_key("reference/categories.csv"));
         Ok(())
+    }
+
+    #[test]
+    fn product_ids_keep_six_digits_at_any_scale() {
+        let at = |scale: f64| GenerateOptions { scale, ..small() };
+        assert_eq!(at(1.0).product_count(), 50_000);
+        assert_eq!(at(17.0).product_count(), 850_000);
+        assert_eq!(at(20.0).product_count(), MAX_PRODUCTS);
     }
 
     #[test]

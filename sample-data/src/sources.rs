@@ -320,7 +320,6 @@ fn transactions(day: &mut Day<'_>) -> Vec<FileContents> {
     let mut resent: Vec<u8> = Vec::new();
     let mut line = Vec::with_capacity(160);
     let (mut rows, mut order, mut transaction) = (0u64, 0u64, 0u64);
-    let orphan_base = 900_000.max(day.options.product_count() + 1);
     while rows < target {
         order += 1;
         let guest = day.chance(0.005);
@@ -362,7 +361,7 @@ fn transactions(day: &mut Day<'_>) -> Vec<FileContents> {
             }
             line.push(b',');
             let product = if day.chance(0.001) {
-                orphan_base + day.rng.random_range(0..99_999)
+                crate::ORPHAN_PRODUCTS_FROM + day.rng.random_range(0..99_999)
             } else {
                 day.product_number()
             };

@@ -333,3 +333,100 @@ fn a_value_a_derive_cannot_cast_is_bad_input_not_a_retry() {
     let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(kept).unwrap()).unwrap();
     assert_eq!(kept["status"], "failed");
 }
+
+#[test]
+fn validate_finds_what_a_run_would_trip_on_all_at_once() {
+    let lake = TestLake::with_fixture();
+    let long_name = "t".repeat(300);
+    let folder = job_with(&lake, |t| {
+        t.replace("between: [0, 1000000]", "between: [10, 1]")
+            .replace("matches: \"P[0-9]{6}\"", "matches: \"(a{1000}){1000}\"")
+            .replace("column: event_time, max_age", "column: currency, max_age")
+            .replace("min: 0.98", "min: 1.5")
+            .replace("  table: transactions\n", &format!("  table: {long_name}\n"))
+            .replace(
+                "  key: [transaction_id]\n  columns:",
+                "  key: [transaction_id]\n  update_when: source.no_such_column > target.event_time\n  columns:",
+            )
+            .replace(
+                "- { name: event_time, type: timestamp, nullable: false }",
+                "- { name: event_time, type: timestamp, nullable: false, format: \"%Q\" }",
+            )
+    });
+    let output = lake.lakejob(&["validate", &folder.display().to_string()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "check.between: [10, 1] is empty",
+        "check.matches:",
+        "'currency' holds Utf8; data_freshness measures a timestamp or date column",
+        "check.min: 1.5 is not a share between 0 and 1",
+        "target.table: 'tttt",
+        "at most 128 characters",
+        "target.update_when:",
+        "no_such_column",
+        "'%Q' is not a chrono format",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing «{expected}» in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn a_job_file_nested_too_deep_is_refused_at_once() {
+    let lake = TestLake::with_fixture();
+    let folder = lake.path().join("deep");
+    std::fs::create_dir_all(&folder).unwrap();
+    let depth = 100_000;
+    let text = format!("name: {}x{}\n", "[".repeat(depth), "]".repeat(depth));
+    std::fs::write(folder.join("deep.yaml"), text).unwrap();
+    let output = lake.lakejob(&["validate", &folder.join("deep.yaml").display().to_string()]);
+    assert_eq!(output.status.code(), Some(2));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("deep.yaml") && said.contains("nests 100000 levels deep"),
+        "{said}"
+    );
+}
+
+#[test]
+fn parquet_partition_values_read_back_as_they_were_written() {
+    let lake = TestLake::with_fixture();
+    lake.json(&["run", "transaction_etl"]);
+    let folder = lake.path().join("odd-jobs");
+    std::fs::create_dir_all(&folder).unwrap();
+    let tag = "CASE payment_method WHEN 'card' THEN 'a/b' WHEN 'paypal' THEN '50%' \
+               WHEN 'upi' THEN 'x y#1' ELSE 'plain' END";
+    std::fs::write(
+        folder.join("odd_partitions.yaml"),
+        format!(
+            "name: odd_partitions\n\
+             query: |\n  SELECT {tag} AS tag, count(*) AS n FROM processed.transactions GROUP BY 1\n\
+             target:\n  zone: curated\n  table: odd_partitions\n  format: parquet\n  \
+             partition_by: [tag]\n  mode: overwrite_partitions\n"
+        ),
+    )
+    .unwrap();
+    let jobs = folder.display().to_string();
+    // The second run replaces each partition it writes, special characters or not.
+    for _ in 0..2 {
+        lake.json(&["run", "odd_partitions", "--jobs", &jobs]);
+    }
+    let written = lake.query("SELECT tag, n FROM curated.odd_partitions ORDER BY tag");
+    let expected = lake.query(&format!(
+        "SELECT {tag} AS tag, count(*) AS n FROM processed.transactions GROUP BY 1 ORDER BY tag"
+    ));
+    assert_eq!(written, expected);
+    assert!(
+        lake.path()
+            .join("curated/odd_partitions/tag=a%2Fb")
+            .is_dir(),
+        "one folder per value, its '/' encoded once"
+    );
+}

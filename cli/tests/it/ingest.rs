@@ -598,3 +598,100 @@ fn a_date_folder_linked_outside_the_lake_is_not_read() {
     );
     assert_eq!(read[0]["n"], 0);
 }
+
+fn transaction_row(id: u32, date: &str) -> String {
+    format!(
+        "{HEADER}T{id:012},O0000000800,C00000001,P000001,1,10.00,0.00,USD,card,completed,US,{date}T10:00:00Z\n"
+    )
+}
+
+#[test]
+fn raw_files_named_with_any_character_are_read_and_the_unreadable_are_named() {
+    let lake = TestLake::with_fixture();
+    let day = lake.path().join("raw/transactions/date=2025-01-16");
+    std::fs::create_dir_all(&day).unwrap();
+    let names = [
+        "Café.csv",
+        "São Paulo.csv",
+        "100%.csv",
+        "a*b?.csv",
+        "back\\slash.csv",
+        "50%25off.csv",
+    ];
+    for (id, name) in (800..).zip(names) {
+        std::fs::write(day.join(name), transaction_row(id, "2025-01-16")).unwrap();
+    }
+    // A name a local store takes for an unfinished upload, or with a control character it
+    // cannot address, cannot be read: each is named in the summary, and every other file is
+    // read, a date folder holding a link loop included.
+    std::fs::write(day.join("x.csv#1"), transaction_row(899, "2025-01-16")).unwrap();
+    std::fs::write(
+        day.join("tab\tname.csv"),
+        transaction_row(897, "2025-01-16"),
+    )
+    .unwrap();
+    let looped = lake.path().join("raw/transactions/date=2025-01-17");
+    std::fs::create_dir_all(&looped).unwrap();
+    std::fs::write(looped.join("t.csv"), transaction_row(898, "2025-01-17")).unwrap();
+    std::os::unix::fs::symlink("..", looped.join("loop")).unwrap();
+    let summary = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(summary["rows_in"], 75 + 6 + 1, "{summary}");
+    let skipped = summary["skipped"].as_array().unwrap();
+    let reason_of = |end: &str| {
+        skipped
+            .iter()
+            .find(|s| s["file"].as_str().is_some_and(|f| f.ends_with(end)))
+            .and_then(|s| s["reason"].as_str())
+            .unwrap_or_else(|| panic!("{end} is not named: {summary}"))
+            .to_string()
+    };
+    assert!(reason_of("x.csv#1").contains("rename it"));
+    assert!(reason_of("tab\tname.csv").contains("control character"));
+    let read = lake.query(
+        "SELECT count(*) AS n FROM processed.transactions WHERE transaction_id BETWEEN 'T000000000800' AND 'T000000000899'",
+    );
+    assert_eq!(read[0]["n"], 7);
+    let files = lake.query(
+        "SELECT lake_path FROM lakejob.file_ledger WHERE lake_path LIKE '%date=2025-01-16%'",
+    );
+    assert!(
+        files.iter().any(|f| f["lake_path"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("/Café.csv"))),
+        "the ledger names files as they are named: {files:?}"
+    );
+    // Nothing is read twice, and later runs still succeed.
+    let again = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(again["files_ingested"], 0, "{again}");
+}
+
+#[test]
+fn ingest_lands_a_file_under_its_own_name_and_refuses_a_name_it_could_not_read() {
+    let lake = TestLake::with_references();
+    let folder = lake.path().join("incoming");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("São Paulo.csv"),
+        transaction_row(800, "2025-01-15"),
+    )
+    .unwrap();
+    std::fs::write(folder.join("y.csv#2"), transaction_row(801, "2025-01-15")).unwrap();
+    let report = ingest_on_day(&lake, "transactions", &folder);
+    let mut seen = outcomes(&report);
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("São Paulo.csv".to_string(), "ingested".to_string()),
+            ("y.csv#2".to_string(), "skipped".to_string())
+        ],
+        "{report}"
+    );
+    assert!(
+        lake.path()
+            .join("raw/transactions/date=2025-01-15/São Paulo.csv")
+            .is_file()
+    );
+    let summary = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(summary["rows_in"], 1, "{summary}");
+}

@@ -48,3 +48,42 @@ fn jobs_over_an_input_several_times_their_memory_limit_spill_to_the_same_tables(
         assert_eq!(&limited[table], state, "{table}");
     }
 }
+
+/// Every session of a query job draws on the run's pool: a query that makes many times its
+/// limit in rows (`generate_series`, `repeat`) streams them into its table, and its sort
+/// spills instead of growing.
+#[test]
+fn a_query_job_generating_rows_streams_and_spills_under_its_limit() {
+    let lake = TestLake::new();
+    let folder = lake.path().join("generated-jobs");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("generated.yaml"),
+        "name: generated\n\
+         query: SELECT v, repeat('x', 64) AS pad FROM generate_series(1, 3000000) AS t(v) ORDER BY v DESC\n\
+         target:\n  zone: curated\n  table: generated\n  format: delta\n  mode: overwrite\n",
+    )
+    .unwrap();
+    let output = lake.lakejob(&[
+        "-vv",
+        "--output",
+        "json",
+        "--memory-limit",
+        "64MB",
+        "run",
+        "generated",
+        "--jobs",
+        &folder.display().to_string(),
+    ]);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.split("spill_count=")
+            .skip(1)
+            .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit() && c != '0')),
+        "the sort spilled"
+    );
+    let written = lake.query("SELECT count(*) AS n, max(v) AS top FROM curated.generated");
+    assert_eq!(written[0]["n"], 3_000_000);
+    assert_eq!(written[0]["top"], 3_000_000);
+}

@@ -122,6 +122,14 @@ impl CompiledColumn {
         if spec.format.is_some() && !matches!(ty, Some(ColumnType::Timestamp | ColumnType::Date)) {
             problems.push("format: only timestamp and date columns take a format".into());
         }
+        if let Some(format) = &spec.format
+            && chrono::format::StrftimeItems::new(format)
+                .any(|item| matches!(item, chrono::format::Item::Error))
+        {
+            problems.push(format!(
+                "format: '{format}' is not a chrono format (%Y-%m-%d %H:%M:%S, %d/%m/%Y...)"
+            ));
+        }
         if spec.case.is_some() && !matches!(ty, Some(ColumnType::String)) {
             problems.push("case: only string columns can be case-normalised".into());
         }
