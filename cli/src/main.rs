@@ -21,7 +21,7 @@ use lakejob_engine::{
     parse_byte_size,
 };
 use lakejob_jobs::{
-    ErrorClass, JobRegistry, JobRun, JobsError, PipelineRun, PipelineSummary, RunOptions,
+    ErrorClass, JobRegistry, JobRun, JobsError, PipelineRun, PipelineSummary, Release, RunOptions,
     RunStatus, StageStatus, check_table, job_files_in, named_query, parse_job, render_asl,
     shipped_pipeline, shipped_stage, source_files, validate_job, validate_pipeline,
 };
@@ -211,6 +211,17 @@ enum Command {
         /// The raw date folder; otherwise a date=YYYY-MM-DD folder in the file's path, otherwise today (UTC).
         #[arg(long)]
         date: Option<NaiveDate>,
+    },
+    /// Release files from the ledger so a fixed job takes them again: a file rejected at
+    /// ingest is forgotten (ingest it again), a file a job skipped as unreadable is read by
+    /// the job's next run. Recorded under `_lakejob/operations/`.
+    Release {
+        /// Files, each by MD5, path in the lake or the path it was ingested from.
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Show what would be released, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// The catalog.
     Catalog {
@@ -519,8 +530,10 @@ fn init_tracing(global: &Global) {
             "lakejob={level},lakejob_engine={level},lakejob_jobs={level},deltalake_core=off,warn"
         ))
     });
+    // Colours only for a person at a terminal, never into a log file or a pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if global.output == OutputFormat::Json {
         builder.json().init();
@@ -601,6 +614,15 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 })?;
             progress.finish_and_clear();
             printer.generated(&metrics, lake.location(), started.elapsed());
+            Ok(Finished::code(0))
+        }
+        Command::Release { files, dry_run } => {
+            let (lake, catalog) = open().await?;
+            let metrics = Release::new(&lake, &SystemClock)
+                .with_dry_run(dry_run)
+                .execute(&files, catalog.as_ref())
+                .await?;
+            printer.released(&metrics);
             Ok(Finished::code(0))
         }
         Command::Ingest {

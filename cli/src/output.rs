@@ -12,7 +12,8 @@ use lakejob_engine::ingest::IngestMetrics;
 use lakejob_engine::{CatalogTable, SyncChange, SyncMetrics, TableName};
 
 use lakejob_jobs::{
-    JobRegistry, Outcome, PipelineSummary, QualityReport, RunSummary, format_observed,
+    JobRegistry, Outcome, PipelineSummary, QualityReport, ReleaseMetrics, RunSummary,
+    format_observed,
 };
 
 use lakejob_sample_data::GenerateMetrics;
@@ -162,7 +163,8 @@ impl Printer {
         let quality = &summary.quality;
         print!(
             "  quality: score {:.3} (gate {:.2})",
-            quality.score, quality.min_score
+            unsigned_zero(quality.score),
+            quality.min_score
         );
         if quality.failed_rules.is_empty() {
             println!(", all rules passed");
@@ -205,6 +207,30 @@ impl Printer {
                 .as_deref()
                 .map_or(String::new(), |r| format!(": {r}"));
             println!("  {outcome:<9} {}{place}{reason}", file.file);
+        }
+    }
+
+    pub fn released(&self, metrics: &ReleaseMetrics) {
+        if self.json {
+            self.emit(&serde_json::to_value(metrics).unwrap_or_default());
+            return;
+        }
+        let verb = if metrics.dry_run {
+            "would release"
+        } else {
+            "released"
+        };
+        for file in &metrics.files {
+            println!("{} (md5 {})", file.lake_path, file.md5);
+            for released in &file.released {
+                println!("  {verb}: {released}");
+            }
+            for kept in &file.kept {
+                println!("  kept: {kept}");
+            }
+            if file.released.is_empty() && file.kept.is_empty() {
+                println!("  nothing to release: no job has marked it");
+            }
         }
     }
 
@@ -299,7 +325,8 @@ impl Printer {
         let verdict = if report.passed { "passes" } else { "fails" };
         println!(
             "{table}: score {:.3}, gate {:.2}: {verdict}",
-            report.score, report.min_score
+            unsigned_zero(report.score),
+            report.min_score
         );
         for rule in &report.rules {
             let mark = match rule.outcome {
@@ -421,7 +448,7 @@ impl Printer {
             } else {
                 print_out(&String::from_utf8_lossy(&body));
             }
-        } else if batches.is_empty() {
+        } else if batches.iter().all(|batch| batch.num_rows() == 0) {
             print_out("(no rows)");
         } else {
             print_out(&pretty_format_batches(batches).map_err(error)?.to_string());
@@ -474,5 +501,21 @@ fn print_out(text: &str) {
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
         tracing::warn!(error = %e, "standard output could not be written");
+    }
+}
+
+/// A score as people read it: `-0.000` (a share computed as a negative zero) is `0.000`.
+fn unsigned_zero(score: f64) -> f64 {
+    if score == 0.0 { 0.0 } else { score }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unsigned_zero;
+
+    #[test]
+    fn a_negative_zero_score_reads_as_zero() {
+        assert_eq!(format!("{:.3}", unsigned_zero(-0.0)), "0.000");
+        assert_eq!(format!("{:.3}", unsigned_zero(0.25)), "0.250");
     }
 }

@@ -75,17 +75,24 @@ pub struct RawScan {
     pub outcomes: Option<String>,
     /// How many partitions the files are spread over.
     pub partitions: usize,
+    /// The most bytes a compressed file may inflate to.
+    #[serde(default = "most_inflated_bytes")]
+    pub max_inflated_bytes: u64,
+}
+
+fn most_inflated_bytes() -> u64 {
+    crate::reader::MAX_DECOMPRESSED_BYTES
 }
 
 impl RawScan {
     fn reader(&self) -> Result<SourceReader> {
         let ctx = new_session(&SessionOptions::default())?;
-        SourceReader::new(&self.columns, &self.rules, self.format.clone(), &ctx).map_err(
-            |problems| EngineError::Declaration {
+        SourceReader::new(&self.columns, &self.rules, self.format.clone(), &ctx)
+            .map(|reader| reader.with_max_inflated_bytes(self.max_inflated_bytes))
+            .map_err(|problems| EngineError::Declaration {
                 context: "a distributed raw-file scan".into(),
                 reason: problems.join("; "),
-            },
-        )
+            })
     }
 
     fn outcome_path(&self, index: usize, extension: &str) -> Option<String> {

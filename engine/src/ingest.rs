@@ -20,7 +20,7 @@ use crate::error::{EngineError, Result};
 use crate::failpoint::failpoint;
 use crate::lake::{Lake, STATE_DIR, is_unfinished_upload_name, object_path};
 use crate::ledger::{Claim, FileLedger, FileRecord, FileStatus, md5_of};
-use crate::reader::{CsvOptions, MAX_DECOMPRESSED_BYTES};
+use crate::reader::CsvOptions;
 use crate::session::{SessionOptions, new_session};
 
 /// The longest header line or JSON line a check looks at.
@@ -53,6 +53,8 @@ pub struct SourceFiles {
     pub kind: FileKind,
     /// The largest file accepted, in bytes (as stored, compressed or not).
     pub max_file_bytes: u64,
+    /// The most bytes a compressed file may inflate to.
+    pub max_inflated_bytes: u64,
 }
 
 /// A file offered to `ingest`.
@@ -335,7 +337,11 @@ impl<'a> Ingest<'a> {
             |e: object_store::Error| StreamFailure::Unreadable(format!("cannot read it: {e}"));
         let before = file.store.head(&file.path).await.map_err(unreadable)?;
         let limit = self.declaration.max_file_bytes;
-        let mut check = FileCheck::new(&self.declaration.kind, file.path.as_ref().ends_with(".gz"));
+        let mut check = FileCheck::new(
+            &self.declaration.kind,
+            file.path.as_ref().ends_with(".gz"),
+            self.declaration.max_inflated_bytes,
+        );
         let mut hasher = Md5::new();
         let store = self.lake.store();
         let upload = store
@@ -504,8 +510,8 @@ pub struct FileCheck {
 
 impl FileCheck {
     /// A check for one file of `kind`; `gzip` when its name ends in `.gz`.
-    pub fn new(kind: &FileKind, gzip: bool) -> Self {
-        let content = ContentCheck::new(kind.clone());
+    pub fn new(kind: &FileKind, gzip: bool, max_inflated_bytes: u64) -> Self {
+        let content = ContentCheck::new(kind.clone(), max_inflated_bytes);
         if gzip {
             Self {
                 gzip: Some(flate2::write::MultiGzDecoder::new(content)),
@@ -558,6 +564,8 @@ impl FileCheck {
 /// Checks decompressed content line by line, keeping only the current line in memory.
 pub struct ContentCheck {
     kind: FileKind,
+    /// The most bytes the content may hold, inflated.
+    max_bytes: u64,
     bytes: u64,
     line: Vec<u8>,
     line_too_long: bool,
@@ -569,9 +577,10 @@ pub struct ContentCheck {
 }
 
 impl ContentCheck {
-    fn new(kind: FileKind) -> Self {
+    fn new(kind: FileKind, max_bytes: u64) -> Self {
         Self {
             kind,
+            max_bytes,
             bytes: 0,
             line: Vec::new(),
             line_too_long: false,
@@ -593,9 +602,10 @@ impl ContentCheck {
             return;
         }
         self.bytes += chunk.len() as u64;
-        if self.bytes > MAX_DECOMPRESSED_BYTES {
+        if self.bytes > self.max_bytes {
             self.problem = Some(format!(
-                "inflates to more than {MAX_DECOMPRESSED_BYTES} bytes; refusing it"
+                "inflates to more than {} bytes, the source's max_inflated_size; refusing it",
+                self.max_bytes
             ));
             return;
         }
@@ -766,7 +776,7 @@ mod tests {
     }
 
     fn check(kind: &FileKind, gzip: bool, content: &[u8], chunk: usize) -> Option<String> {
-        let mut check = FileCheck::new(kind, gzip);
+        let mut check = FileCheck::new(kind, gzip, crate::reader::MAX_DECOMPRESSED_BYTES);
         for part in content.chunks(chunk.max(1)) {
             check.feed(part);
         }

@@ -269,6 +269,36 @@ impl FileLedger {
         Ok(())
     }
 
+    /// Every job's mark on one content, by job.
+    pub async fn marks_of(&self, md5: &str) -> Result<Vec<(String, ProcessedMark)>> {
+        let mut marks = Vec::new();
+        for job in self.jobs().await? {
+            let path = format!("{}/{md5}.json", Self::processed_prefix(&job));
+            if !self.lake.exists(&path).await? {
+                continue;
+            }
+            let bytes = self.lake.read(&path).await?;
+            let mark = serde_json::from_slice(&bytes).map_err(|e| EngineError::Lake {
+                location: self.lake.location().to_string(),
+                reason: format!("ledger document {path} is not valid: {e}"),
+            })?;
+            marks.push((job, mark));
+        }
+        Ok(marks)
+    }
+
+    /// Forgets that `job` processed a content, so its next run reads it again.
+    pub async fn unmark(&self, job: &str, md5: &str) -> Result<()> {
+        self.lake
+            .delete(&format!("{}/{md5}.json", Self::processed_prefix(job)))
+            .await
+    }
+
+    /// Forgets a content, so the next ingest (or run finding it in `raw/`) takes it as new.
+    pub async fn forget(&self, md5: &str) -> Result<()> {
+        self.lake.delete(&Self::record_path(md5)).await
+    }
+
     /// Every job that has processed something, sorted.
     async fn jobs(&self) -> Result<Vec<String>> {
         let prefix = format!("{STATE_DIR}/ledger/processed");

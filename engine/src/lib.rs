@@ -28,7 +28,7 @@ pub use catalog::{
 };
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EngineError, Result};
-pub use lake::{Lake, RawFile, RawListing, RefusedFile, Zone};
+pub use lake::{Lake, RawFile, RawListing, RefusedFile, STATE_DIR, Zone};
 pub use session::{Cluster, SessionOptions, new_session, parse_byte_size, plan_session};
 pub use sync::{CatalogSync, SyncChange, SyncMetrics};
 pub use writer::{TableWrite, WriteMetrics, WriteMode};

@@ -5,6 +5,7 @@ mod check;
 mod pipeline;
 mod plan;
 mod quality_log;
+mod recovery;
 mod registry;
 mod render;
 mod reports;
@@ -22,6 +23,7 @@ pub use pipeline::{
 };
 pub use plan::{Problem, Rereads, StepsError, plan_steps};
 pub use quality_log::quality_results_table;
+pub use recovery::{Release, ReleaseMetrics, ReleasedFile};
 pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files_in, named_query};
 pub use render::{ALERT_SCORE, render_asl};
 pub use reports::ReportFiles;
@@ -152,6 +154,33 @@ pub enum JobsError {
         /// What is wrong.
         reason: String,
     },
+    /// More of the input was bad than the source tolerates: nothing was published.
+    #[error(
+        "job {job}: {detail}. Nothing was published and the files stay unprocessed, so the next run reads them again: fix the job (or the files), or raise source.tolerance"
+    )]
+    TooMuchBadInput {
+        /// The job.
+        job: String,
+        /// What was bad, how much, and the commonest reasons.
+        detail: String,
+        /// The run's counts.
+        counts: Box<RunSummary>,
+    },
+    /// Files asked for by name that the ledger does not hold.
+    #[error(
+        "the file ledger holds no file named {}: name a file by its MD5, its path in the lake (raw/<source>/date=.../<file>, quarantine/files/...) or the path it was ingested from; `lakejob query \"SELECT md5, lake_path, status, reason FROM lakejob.file_ledger\"` lists them",
+        names.join(", ")
+    )]
+    UnknownFiles {
+        /// The names.
+        names: Vec<String>,
+    },
+    /// The file ledger could not be read or changed.
+    #[error("the file ledger: {source}")]
+    Ledger {
+        /// The engine's error.
+        source: EngineError,
+    },
     /// A run failed; its summary (`status: failed`, with the error) is kept in the run log.
     #[error("{source}")]
     RunFailed {
@@ -177,9 +206,12 @@ impl JobsError {
             | JobsError::Reference { .. }
             | JobsError::Quality { .. }
             | JobsError::Manifest { .. }
+            | JobsError::TooMuchBadInput { .. }
+            | JobsError::UnknownFiles { .. }
             | JobsError::Reprocess { .. } => true,
             JobsError::Engine { source, .. } => source.is_bad_input(),
             JobsError::RunFailed { source, .. } => source.is_bad_input(),
+            JobsError::Ledger { source } => source.is_bad_input(),
             JobsError::Io { .. } | JobsError::Accounting { .. } | JobsError::Summary(_) => false,
         }
     }

@@ -52,6 +52,49 @@ pub struct SourceSpec {
     /// The largest file `ingest` accepts for this source, as stored (e.g. `10GB`, `512MB`).
     #[serde(default = "default_max_file_size")]
     pub max_file_size: String,
+    /// The most a compressed (`.gz`) file may inflate to, at ingest and when read (e.g.
+    /// `2GB`); at most, and by default, 8GB. A file past it is refused with that reason.
+    #[serde(default = "default_max_inflated_size")]
+    pub max_inflated_size: String,
+    /// How much bad input a run accepts. Above it the run fails (exit 2), publishes nothing
+    /// and leaves its files unprocessed, so a fixed job reads them again.
+    #[serde(default)]
+    pub tolerance: Tolerance,
+}
+
+/// The share of bad input a run of a source accepts, each from 0 (none) to 1 (all).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerance {
+    /// The largest share of the rows read that may go to quarantine (default 0.05).
+    #[serde(default = "default_tolerated_share")]
+    pub rejected_rows: f64,
+    /// The largest share of the files read that may be skipped as unreadable (default 0.05).
+    #[serde(default = "default_tolerated_share")]
+    pub unreadable_files: f64,
+}
+
+/// The share of rejected rows, and of unreadable files, a source accepts unless it says.
+pub const DEFAULT_TOLERATED_SHARE: f64 = 0.05;
+
+fn default_tolerated_share() -> f64 {
+    DEFAULT_TOLERATED_SHARE
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Self {
+            rejected_rows: DEFAULT_TOLERATED_SHARE,
+            unreadable_files: DEFAULT_TOLERATED_SHARE,
+        }
+    }
+}
+
+/// Compressed files may inflate to this much unless a source says less.
+pub const DEFAULT_MAX_INFLATED_SIZE: &str = "8GB";
+
+fn default_max_inflated_size() -> String {
+    DEFAULT_MAX_INFLATED_SIZE.to_string()
 }
 
 /// Files above this size are refused at ingest unless a source says otherwise.

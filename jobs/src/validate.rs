@@ -16,7 +16,7 @@ use lakejob_quality::{Check, QualitySpec};
 
 use crate::JobsError;
 use crate::plan::{Problem, Reference, Rereads, describe, plan_steps_past_problems};
-use crate::spec::{FormatSpec, JobSpec, SourceSpec, WriteModeSpec};
+use crate::spec::{FormatSpec, JobSpec, SourceSpec, Tolerance, WriteModeSpec};
 
 /// The largest job file read: the shipped ones are a few kilobytes.
 const MAX_JOB_FILE_BYTES: usize = 1024 * 1024;
@@ -96,6 +96,7 @@ fn is_lake_relative(path: &str) -> bool {
 pub fn source_files(source: &SourceSpec) -> Result<SourceFiles, Problem> {
     let max_file_bytes = lakejob_engine::parse_byte_size(&source.max_file_size)
         .map_err(|e| Problem::new("source.max_file_size", e))?;
+    let max_inflated_bytes = max_inflated_bytes(source)?;
     Ok(SourceFiles {
         source: source.name.clone(),
         kind: match &source.format {
@@ -112,7 +113,21 @@ pub fn source_files(source: &SourceSpec) -> Result<SourceFiles, Problem> {
             FormatSpec::JsonLines => FileKind::JsonLines,
         },
         max_file_bytes,
+        max_inflated_bytes,
     })
+}
+
+/// The source's `max_inflated_size` in bytes.
+pub(crate) fn max_inflated_bytes(source: &SourceSpec) -> Result<u64, Problem> {
+    let most = lakejob_engine::reader::MAX_DECOMPRESSED_BYTES;
+    match lakejob_engine::parse_byte_size(&source.max_inflated_size) {
+        Ok(bytes) if bytes <= most => Ok(bytes),
+        Ok(_) => Err(Problem::new(
+            "source.max_inflated_size",
+            format!("at most {most} bytes (8GB)"),
+        )),
+        Err(e) => Err(Problem::new("source.max_inflated_size", e)),
+    }
 }
 
 /// Compiles the source declaration into a reader.
@@ -268,6 +283,8 @@ fn source_problems(
     if let Err(e) = lakejob_engine::parse_byte_size(&source.max_file_size) {
         problems.push(Problem::new("source.max_file_size", e));
     }
+    problems.extend(max_inflated_bytes(source).err());
+    problems.extend(tolerance_problems(&source.tolerance));
     match compile_source(ctx, source) {
         Ok(reader) => Some(reader),
         Err(source_problems) => {
@@ -275,6 +292,26 @@ fn source_problems(
             compile_source(ctx, &stand_in_source(source)).ok()
         }
     }
+}
+
+/// Shares outside 0 to 1 (a percentage written as 5 rather than 0.05, say).
+fn tolerance_problems(tolerance: &Tolerance) -> Vec<Problem> {
+    [
+        ("source.tolerance.rejected_rows", tolerance.rejected_rows),
+        (
+            "source.tolerance.unreadable_files",
+            tolerance.unreadable_files,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, share)| !(0.0..=1.0).contains(share))
+    .map(|(field, share)| {
+        Problem::new(
+            field,
+            format!("{share} is not a share from 0 to 1 (write 5% as 0.05)"),
+        )
+    })
+    .collect()
 }
 
 /// The job with each unknown column type replaced by its likeliest meaning (a misspelt

@@ -103,7 +103,11 @@ fn every_semantic_problem_is_reported_at_once() {
         3,
         "{stdout}"
     );
-    let shipped = lake.lakejob(&["validate"]);
+    let shipped = lake
+        .command(&["validate"])
+        .env_remove("LAKEJOB_JOBS")
+        .output()
+        .unwrap();
     assert!(
         shipped.status.success(),
         "{}",
@@ -429,4 +433,16 @@ fn parquet_partition_values_read_back_as_they_were_written() {
             .is_dir(),
         "one folder per value, its '/' encoded once"
     );
+}
+
+#[test]
+fn text_output_has_no_colours_off_a_terminal_and_says_when_a_result_is_empty() {
+    let lake = TestLake::with_fixture();
+    // stderr is a pipe here: the run's log lines (-v) carry no ANSI escapes.
+    let output = lake.lakejob(&["-v", "query", "SELECT 1 AS a WHERE false"]);
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "(no rows)");
+    let run = lake.lakejob(&["-v", "run", "transaction_etl"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!stderr.is_empty() && !stderr.contains('\u{1b}'), "{stderr}");
 }

@@ -695,3 +695,44 @@ fn ingest_lands_a_file_under_its_own_name_and_refuses_a_name_it_could_not_read()
     let summary = lake.json(&["run", "transaction_etl"]);
     assert_eq!(summary["rows_in"], 1, "{summary}");
 }
+
+#[test]
+fn a_source_bounds_how_far_its_compressed_files_may_inflate() {
+    let lake = TestLake::with_fixture();
+    let jobs = lake.with_edited_job("transaction_etl", |t| {
+        t.replacen(
+            "  name: transactions\n",
+            "  name: transactions\n  max_inflated_size: 1MB\n",
+            1,
+        )
+    });
+    let mut csv = HEADER.to_string();
+    for id in 0..20_000u32 {
+        csv.push_str(&format!(
+            "T{:012},O0000000800,C00000001,P000001,1,10.00,0.00,USD,card,completed,US,2025-01-16T10:00:00Z\n",
+            900_000 + id
+        ));
+    }
+    let day = lake.path().join("raw/transactions/date=2025-01-16");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(day.join("big.csv.gz"), gzip(csv.as_bytes())).unwrap();
+    let summary = lake.json(&[
+        "run",
+        "transaction_etl",
+        "--jobs",
+        &jobs.display().to_string(),
+    ]);
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("big.csv.gz"))
+            && s["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("inflates to more than 1048576 bytes"))),
+        "{summary}"
+    );
+    // The other file's 75 rows, and the big file's rows up to the limit, not past it.
+    let rows_in = summary["rows_in"].as_u64().unwrap();
+    assert!((76..20_075).contains(&rows_in), "{summary}");
+}

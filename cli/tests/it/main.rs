@@ -15,6 +15,7 @@ mod golden;
 mod ingest;
 #[cfg(target_os = "linux")]
 mod memory;
+mod own_data;
 mod peers;
 mod pipeline;
 mod quality;

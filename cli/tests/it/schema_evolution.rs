@@ -68,7 +68,7 @@ fn a_table_gains_nullable_columns_and_refuses_dropped_or_retyped_ones() {
 
     // A widened type and a dropped column: refused, the table as it was.
     let refused = |edit: &dyn Fn(String) -> String, said: &str| {
-        let other = TestLake::new();
+        let other = TestLake::with_references();
         let jobs = other.with_edited_job("reviews_etl", edit);
         let output = lake
             .command(&[

@@ -159,6 +159,8 @@ pub struct SourceReader {
     format: SourceFormat,
     /// Each column's path in a JSON object.
     json_paths: json::PathTree,
+    /// The most bytes a compressed file may inflate to.
+    max_inflated_bytes: u64,
 }
 
 impl SourceReader {
@@ -249,7 +251,15 @@ impl SourceReader {
                     .collect::<Vec<_>>(),
             ),
             format,
+            max_inflated_bytes: MAX_DECOMPRESSED_BYTES,
         })
+    }
+
+    /// Refuses a compressed file that inflates to more than `bytes` (a file error naming the
+    /// limit); [`MAX_DECOMPRESSED_BYTES`] unless a source says less.
+    pub fn with_max_inflated_bytes(mut self, bytes: u64) -> Self {
+        self.max_inflated_bytes = bytes.min(MAX_DECOMPRESSED_BYTES);
+        self
     }
 
     /// The schema of typed rows.
@@ -285,7 +295,7 @@ impl SourceReader {
         bytes: Box<dyn Read + '_>,
         sink: &mut dyn FnMut(RecordBatch) -> Result<()>,
     ) -> Result<FileRead> {
-        let (data, seen) = Watched::open(file, bytes);
+        let (data, seen) = Watched::open(file, bytes, self.max_inflated_bytes);
         let assembler = Assembler::new(self, file, sink);
         let mut read = match &self.format {
             SourceFormat::Csv(options) => self.read_csv(assembler, data, &seen, options)?,

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::rc::Rc;
 
-use super::{MAX_DECOMPRESSED_BYTES, MAX_LINE_BYTES};
+use super::MAX_LINE_BYTES;
 
 const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
@@ -73,13 +73,18 @@ pub(super) struct Watched<'a> {
 
 impl<'a> Watched<'a> {
     /// The bytes of `file` as its name says they are stored (`.gz`: gzip, inflated on the
-    /// way), without a byte-order mark, and what was seen of them.
-    pub(super) fn open(file: &str, bytes: Box<dyn Read + 'a>) -> (Self, Rc<RefCell<Seen>>) {
+    /// way, up to `max_inflated` bytes), without a byte-order mark, and what was seen of them.
+    pub(super) fn open(
+        file: &str,
+        bytes: Box<dyn Read + 'a>,
+        max_inflated: u64,
+    ) -> (Self, Rc<RefCell<Seen>>) {
         let seen = Rc::new(RefCell::new(Seen::new()));
         let inflated: Box<dyn Read + 'a> = if file.ends_with(".gz") {
             Box::new(Inflated {
                 decoder: flate2::read::MultiGzDecoder::new(bytes),
                 inflated: 0,
+                limit: max_inflated,
                 seen: Rc::clone(&seen),
             })
         } else {
@@ -132,10 +137,11 @@ impl Read for Watched<'_> {
     }
 }
 
-/// Inflates gzip as it is read, up to [`MAX_DECOMPRESSED_BYTES`].
+/// Inflates gzip as it is read, up to `limit` bytes.
 struct Inflated<'a> {
     decoder: flate2::read::MultiGzDecoder<Box<dyn Read + 'a>>,
     inflated: u64,
+    limit: u64,
     seen: Rc<RefCell<Seen>>,
 }
 
@@ -145,9 +151,11 @@ impl Read for Inflated<'_> {
             self.seen.borrow_mut().failure = Some(format!("not a whole gzip file: {e}"));
         })?;
         self.inflated += read as u64;
-        if self.inflated > MAX_DECOMPRESSED_BYTES {
-            let reason =
-                format!("inflates to more than {MAX_DECOMPRESSED_BYTES} bytes; refusing it");
+        if self.inflated > self.limit {
+            let reason = format!(
+                "inflates to more than {} bytes, the source's max_inflated_size; refusing it",
+                self.limit
+            );
             self.seen.borrow_mut().failure = Some(reason.clone());
             return Err(io::Error::other(reason));
         }

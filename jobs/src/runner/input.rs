@@ -17,7 +17,7 @@ use crate::plan::{Reference, Rereads, column};
 use crate::selection::{Scope, Selection, select_files};
 use crate::spec::{SourceSpec, Step, WriteModeSpec};
 use crate::transaction::RunManifest;
-use crate::validate::compile_references;
+use crate::validate::{compile_references, max_inflated_bytes};
 
 /// What the input phase of a source job reads.
 pub(super) struct Input<'i> {
@@ -84,6 +84,7 @@ impl<'a> JobRun<'a> {
                 None => self.options.session.parallelism().min(files.len()),
             }
             .max(1),
+            max_inflated_bytes: max_inflated_bytes(source).map_err(|p| self.invalid(vec![p]))?,
         };
         let table = RawFilesTable::try_new(scan.clone()).map_err(self.engine())?;
         let input = cluster
@@ -163,6 +164,7 @@ impl<'a> JobRun<'a> {
                         format: reference.csv.clone().into(),
                         outcomes: None,
                         partitions: 1,
+                        max_inflated_bytes: lakejob_engine::reader::MAX_DECOMPRESSED_BYTES,
                     };
                     let table = RawFilesTable::try_new(scan).map_err(self.engine())?;
                     Some(cluster.read_table(Arc::new(table)).map_err(|e| {

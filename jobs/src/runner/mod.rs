@@ -163,7 +163,10 @@ impl<'a> JobRun<'a> {
         match self.run(&run_id, resume).await {
             Ok(summary) => Ok(summary),
             Err(source) => {
-                let mut summary = self.summary(&run_id, started_at);
+                let mut summary = match &source {
+                    JobsError::TooMuchBadInput { counts, .. } => (**counts).clone(),
+                    _ => self.summary(&run_id, started_at),
+                };
                 summary.status = RunStatus::Failed;
                 summary.error = Some(RunError {
                     class: ErrorClass::of(&source),
@@ -275,6 +278,9 @@ impl<'a> JobRun<'a> {
         let mut summary = self.summary(run_id, started_at);
         let resumed = resume.is_some();
         let accounted = self.account(&mut summary, reads, &files, selection, staged.rows)?;
+        if !resumed {
+            self.within_tolerance(source.tolerance, &summary, &accounted, files.len())?;
+        }
         let manifest = resume.unwrap_or_else(|| RunManifest {
             run_id: run_id.to_string(),
             job: job.name.clone(),
