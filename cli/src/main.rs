@@ -22,8 +22,8 @@ use lakejob_engine::{
 };
 use lakejob_jobs::{
     ErrorClass, JobRegistry, JobRun, JobsError, PipelineRun, PipelineSummary, Release, RunOptions,
-    RunStatus, StageStatus, check_table, job_files_in, named_query, parse_job, render_asl,
-    shipped_pipeline, shipped_stage, source_files, validate_job, validate_pipeline,
+    RunStatus, StageStatus, check_table, job_files_in, named_query, render_asl, source_files,
+    validate_files, validate_pipeline,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
@@ -245,6 +245,8 @@ enum Command {
     },
     /// List the jobs.
     Jobs,
+    /// List the pipelines: the shipped ones and those in --jobs.
+    Pipelines,
     /// List the tables in the catalog.
     Tables,
     /// Show a table's columns, format, location and partitions.
@@ -673,9 +675,9 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
             let entry = match registry.get(&job) {
                 Ok(entry) => entry,
                 Err(unknown) => {
-                    // A step of a shipped pipeline (clickstream_aggregation, master_data_merge)
-                    // runs its jobs in order.
-                    let stage = shipped_stage(&job)?.ok_or(unknown)?;
+                    // A pipeline's stage (clickstream_aggregation, master_data_merge) runs
+                    // its jobs in order.
+                    let stage = registry.stage(&job).ok_or(unknown)?;
                     let (lake, catalog) = open().await?;
                     let summary =
                         PipelineRun::new(&lake, catalog.as_ref(), &SystemClock, &registry, &stage)
@@ -733,14 +735,14 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 },
         } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let spec = shipped_pipeline(&pipeline)?;
+            let spec = &registry.pipeline(&pipeline)?.spec;
             let (lake, catalog) = open().await?;
             let options = RunOptions {
                 date,
                 reprocess: false,
                 session: on(engine)?,
             };
-            let summary = PipelineRun::new(&lake, catalog.as_ref(), &SystemClock, &registry, &spec)
+            let summary = PipelineRun::new(&lake, catalog.as_ref(), &SystemClock, &registry, spec)
                 .with_options(options)
                 .execute()
                 .await?;
@@ -758,16 +760,16 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 },
         } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let spec = shipped_pipeline(&pipeline)?;
-            let problems = validate_pipeline(&spec, &registry);
+            let entry = registry.pipeline(&pipeline)?;
+            let problems = validate_pipeline(&entry.spec, &registry);
             if !problems.is_empty() {
                 return Err(CliError::Jobs(JobsError::Invalid {
-                    file: format!("pipeline {pipeline}"),
+                    file: entry.origin.clone(),
                     job: pipeline,
                     problems,
                 }));
             }
-            let asl = render_asl(&spec)?;
+            let asl = render_asl(&entry.spec)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&asl).map_err(|e| CliError::Usage(e.to_string()))?
@@ -780,6 +782,11 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
         Command::Jobs => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             printer.jobs(&registry);
+            Ok(Finished::code(0))
+        }
+        Command::Pipelines => {
+            let registry = JobRegistry::load(global.jobs.as_deref())?;
+            printer.pipelines(&registry);
             Ok(Finished::code(0))
         }
         Command::Tables => {
@@ -1043,10 +1050,13 @@ async fn validate(
     paths: &[PathBuf],
     jobs_folder: Option<&std::path::Path>,
 ) -> Result<Finished, CliError> {
-    let mut sources: Vec<(String, String)> = Vec::new();
+    let mut files: Vec<(String, String)> = Vec::new();
     if paths.is_empty() {
         for (name, text) in lakejob_jobs::SHIPPED_JOBS {
-            sources.push((format!("built-in {name}"), (*text).to_string()));
+            files.push((format!("built-in {name}"), (*text).to_string()));
+        }
+        for (name, text) in lakejob_jobs::SHIPPED_PIPELINES {
+            files.push((format!("built-in pipelines/{name}"), (*text).to_string()));
         }
     }
     let folders: Vec<PathBuf> = if paths.is_empty() {
@@ -1055,29 +1065,23 @@ async fn validate(
         paths.to_vec()
     };
     for folder in &folders {
-        for file in job_files_in(folder)? {
+        let subfolder = folder.join("pipelines");
+        let mut found = job_files_in(folder)?;
+        if subfolder.is_dir() {
+            found.extend(job_files_in(&subfolder)?);
+        }
+        for file in found {
             let text = std::fs::read_to_string(&file).map_err(|source| JobsError::Io {
                 path: file.display().to_string(),
                 source,
             })?;
-            sources.push((file.display().to_string(), text));
+            files.push((file.display().to_string(), text));
         }
     }
-    if sources.is_empty() {
+    if files.is_empty() {
         return Err(CliError::Usage("no job files found (.yaml or .yml)".into()));
     }
-    let mut reports = Vec::new();
-    for (origin, text) in &sources {
-        let problems = match parse_job(text, origin) {
-            Ok(job) => validate_job(&job)
-                .await
-                .into_iter()
-                .map(|p| format!("{origin}: job {}: {p}", job.name))
-                .collect(),
-            Err(error) => vec![error.to_string()],
-        };
-        reports.push((origin.clone(), problems));
-    }
+    let reports = validate_files(&files, jobs_folder).await;
     let failed = reports.iter().any(|(_, problems)| !problems.is_empty());
     printer.validation(&reports);
     Ok(Finished::code(if failed { 2 } else { 0 }))

@@ -367,6 +367,26 @@ impl Printer {
         }
     }
 
+    pub fn pipelines(&self, registry: &JobRegistry) {
+        if self.json {
+            let pipelines: Vec<_> = registry
+                .pipelines()
+                .map(|e| json!({"name": e.spec.name, "origin": e.origin, "stages": e.spec.stages.iter().map(|s| &s.name).collect::<Vec<_>>(), "description": e.spec.description}))
+                .collect();
+            self.emit(&json!(pipelines));
+            return;
+        }
+        for entry in registry.pipelines() {
+            let stages: Vec<&str> = entry.spec.stages.iter().map(|s| s.name.as_str()).collect();
+            println!(
+                "{:<24} {}  ({})",
+                entry.spec.name,
+                stages.join(", "),
+                entry.origin
+            );
+        }
+    }
+
     pub fn tables(&self, tables: &[CatalogTable]) {
         if self.json {
             let list: Vec<_> = tables

@@ -6,6 +6,8 @@ mod pipeline;
 mod plan;
 mod quality_log;
 mod recovery;
+#[cfg(test)]
+mod reference;
 mod registry;
 mod render;
 mod reports;
@@ -19,12 +21,14 @@ pub use check::check_table;
 pub use lakejob_quality::{Outcome, QualityReport, format_observed};
 pub use pipeline::{
     PipelineRun, PipelineSpec, PipelineSummary, SHIPPED_PIPELINES, StageSpec, StageStatus,
-    StageSummary, parse_pipeline, shipped_pipeline, shipped_stage, validate_pipeline,
+    StageSummary, is_pipeline_file, parse_pipeline, validate_pipeline,
 };
 pub use plan::{Problem, Rereads, StepsError, plan_steps};
 pub use quality_log::quality_results_table;
 pub use recovery::{Release, ReleaseMetrics, ReleasedFile};
-pub use registry::{JobEntry, JobRegistry, NAMED_QUERIES, SHIPPED_JOBS, job_files_in, named_query};
+pub use registry::{
+    JobEntry, JobRegistry, NAMED_QUERIES, PipelineEntry, SHIPPED_JOBS, job_files_in, named_query,
+};
 pub use render::{ALERT_SCORE, render_asl};
 pub use reports::ReportFiles;
 pub use runner::{
@@ -35,7 +39,7 @@ pub use spec::{
     DedupeStep, DeriveColumn, FormatSpec, JobSpec, JoinStep, ReferenceSpec, SourceSpec, Step,
     TargetSpec, WriteModeSpec,
 };
-pub use validate::{parse_job, source_files, validate_job};
+pub use validate::{parse_job, source_files, validate_files, validate_job};
 
 use lakejob_engine::EngineError;
 
@@ -66,6 +70,17 @@ pub enum JobsError {
         /// The name asked for.
         name: String,
         /// The jobs there are.
+        known: Vec<String>,
+    },
+    /// No pipeline has this name.
+    #[error(
+        "no pipeline named '{name}'; known pipelines: {}. A pipeline of your own is a YAML file with `stages` in the --jobs folder (or its pipelines/ subfolder)",
+        known.join(", ")
+    )]
+    UnknownPipeline {
+        /// The name asked for.
+        name: String,
+        /// The pipelines there are.
         known: Vec<String>,
     },
     /// No job writes the table asked about.
@@ -201,6 +216,7 @@ impl JobsError {
             JobsError::Parse { .. }
             | JobsError::Invalid { .. }
             | JobsError::UnknownJob { .. }
+            | JobsError::UnknownPipeline { .. }
             | JobsError::NoJobWrites { .. }
             | JobsError::DuplicateJob { .. }
             | JobsError::Reference { .. }

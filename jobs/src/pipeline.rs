@@ -54,40 +54,28 @@ pub fn parse_pipeline(text: &str, origin: &str) -> Result<PipelineSpec, JobsErro
     })
 }
 
-/// The shipped pipeline of that name.
-pub fn shipped_pipeline(name: &str) -> Result<PipelineSpec, JobsError> {
-    for (file, text) in SHIPPED_PIPELINES {
-        let spec = parse_pipeline(text, &format!("built-in {file}"))?;
-        if spec.name == name {
-            return Ok(spec);
-        }
-    }
-    Err(JobsError::UnknownJob {
-        name: format!("pipeline {name}"),
-        known: SHIPPED_PIPELINES
-            .iter()
-            .map(|(file, _)| file.trim_end_matches(".yaml").to_string())
-            .collect(),
-    })
+/// Whether a YAML file is a pipeline rather than a job: it has `stages` at its top level.
+pub fn is_pipeline_file(text: &str) -> bool {
+    serde_yaml::from_str::<serde_yaml::Value>(text)
+        .ok()
+        .and_then(|value| value.as_mapping().map(|m| m.contains_key("stages")))
+        .unwrap_or(false)
 }
 
-/// A shipped pipeline's stage of that name, as a pipeline of its own (its `after` links
-/// dropped), so `lakejob run <stage>` runs a step such as clickstream_aggregation on its own.
-pub fn shipped_stage(name: &str) -> Result<Option<PipelineSpec>, JobsError> {
-    for (file, text) in SHIPPED_PIPELINES {
-        let spec = parse_pipeline(text, &format!("built-in {file}"))?;
-        if let Some(stage) = spec.stages.iter().find(|s| s.name == name) {
-            return Ok(Some(PipelineSpec {
-                name: format!("{}.{}", spec.name, stage.name),
-                description: spec.description.clone(),
-                stages: vec![StageSpec {
-                    after: Vec::new(),
-                    ..stage.clone()
-                }],
-            }));
-        }
+impl PipelineSpec {
+    /// Its stage of that name as a pipeline of its own (its `after` links dropped), so
+    /// `lakejob run <stage>` runs a step such as clickstream_aggregation on its own.
+    pub fn stage_alone(&self, name: &str) -> Option<PipelineSpec> {
+        let stage = self.stages.iter().find(|s| s.name == name)?;
+        Some(PipelineSpec {
+            name: format!("{}.{}", self.name, stage.name),
+            description: self.description.clone(),
+            stages: vec![StageSpec {
+                after: Vec::new(),
+                ..stage.clone()
+            }],
+        })
     }
-    Ok(None)
 }
 
 /// Every problem of a pipeline: unknown jobs or stages, duplicates, cycles.

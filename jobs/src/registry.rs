@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::JobsError;
+use crate::pipeline::{PipelineSpec, SHIPPED_PIPELINES, is_pipeline_file, parse_pipeline};
 use crate::spec::JobSpec;
 use crate::validate::parse_job;
 
@@ -99,10 +100,44 @@ pub struct JobEntry {
     pub origin: String,
 }
 
-/// Every job by name.
+/// A pipeline and where it came from.
+#[derive(Debug, Clone)]
+pub struct PipelineEntry {
+    /// The parsed pipeline.
+    pub spec: PipelineSpec,
+    /// `built-in pipelines/daily.yaml` or the file's path.
+    pub origin: String,
+}
+
+/// Every job and pipeline by name.
 #[derive(Debug, Clone, Default)]
 pub struct JobRegistry {
     jobs: BTreeMap<String, JobEntry>,
+    pipelines: BTreeMap<String, PipelineEntry>,
+}
+
+/// The YAML files of a jobs folder and of its `pipelines/` subfolder: (file, text, whether
+/// it is a pipeline).
+fn folder_files(folder: &Path) -> Result<Vec<(PathBuf, String, bool)>, JobsError> {
+    let subfolder = folder.join("pipelines");
+    let mut files: Vec<(PathBuf, bool)> = job_files_in(folder)?
+        .into_iter()
+        .map(|file| (file, false))
+        .collect();
+    if subfolder.is_dir() {
+        files.extend(job_files_in(&subfolder)?.into_iter().map(|f| (f, true)));
+    }
+    files
+        .into_iter()
+        .map(|(file, in_subfolder)| {
+            let text = std::fs::read_to_string(&file).map_err(|source| JobsError::Io {
+                path: file.display().to_string(),
+                source,
+            })?;
+            let pipeline = in_subfolder || is_pipeline_file(&text);
+            Ok((file, text, pipeline))
+        })
+        .collect()
 }
 
 /// The `.yaml` and `.yml` files of a folder (or the file itself), sorted.
@@ -124,7 +159,9 @@ pub fn job_files_in(path: &Path) -> Result<Vec<PathBuf>, JobsError> {
 }
 
 impl JobRegistry {
-    /// The shipped jobs, overridden or extended by the job files in `folder`.
+    /// The shipped jobs and pipelines, overridden or extended by the files in `folder`: each
+    /// file is a job, or a pipeline when it has `stages` at its top level or lies in the
+    /// folder's `pipelines/` subfolder.
     pub fn load(folder: Option<&Path>) -> Result<Self, JobsError> {
         let mut registry = Self::default();
         for (name, text) in SHIPPED_JOBS {
@@ -133,30 +170,71 @@ impl JobRegistry {
                 format!("built-in {name}"),
             );
         }
+        for (name, text) in SHIPPED_PIPELINES {
+            let origin = format!("built-in pipelines/{name}");
+            let spec = parse_pipeline(text, &origin)?;
+            registry
+                .pipelines
+                .insert(spec.name.clone(), PipelineEntry { spec, origin });
+        }
         let Some(folder) = folder else {
             return Ok(registry);
         };
         let mut from_folder: BTreeMap<String, String> = BTreeMap::new();
-        for file in job_files_in(folder)? {
+        for (file, text, pipeline) in folder_files(folder)? {
             let origin = file.display().to_string();
-            let text = std::fs::read_to_string(&file).map_err(|source| JobsError::Io {
-                path: origin.clone(),
-                source,
-            })?;
-            let spec = parse_job(&text, &origin)?;
-            if let Some(first) = from_folder.insert(spec.name.clone(), origin.clone()) {
+            let name = if pipeline {
+                let spec = parse_pipeline(&text, &origin)?;
+                let name = format!("pipeline {}", spec.name);
+                registry.pipelines.insert(
+                    spec.name.clone(),
+                    PipelineEntry {
+                        spec,
+                        origin: origin.clone(),
+                    },
+                );
+                name
+            } else {
+                let spec = parse_job(&text, &origin)?;
+                let name = spec.name.clone();
+                registry.insert(spec, origin.clone());
+                name
+            };
+            if let Some(first) = from_folder.insert(name.clone(), origin.clone()) {
                 return Err(JobsError::DuplicateJob {
-                    name: spec.name,
+                    name,
                     first,
                     second: origin,
                 });
             }
-            registry.insert(spec, origin);
         }
         Ok(registry)
     }
 
-    fn insert(&mut self, spec: JobSpec, origin: String) {
+    /// The pipeline of this name.
+    pub fn pipeline(&self, name: &str) -> Result<&PipelineEntry, JobsError> {
+        self.pipelines
+            .get(name)
+            .ok_or_else(|| JobsError::UnknownPipeline {
+                name: name.to_string(),
+                known: self.pipelines.keys().cloned().collect(),
+            })
+    }
+
+    /// A pipeline's stage of this name, as a pipeline of its own.
+    pub fn stage(&self, name: &str) -> Option<PipelineSpec> {
+        self.pipelines
+            .values()
+            .find_map(|entry| entry.spec.stage_alone(name))
+    }
+
+    /// Every pipeline, by name.
+    pub fn pipelines(&self) -> impl Iterator<Item = &PipelineEntry> {
+        self.pipelines.values()
+    }
+
+    /// Adds a job, or replaces the one of its name.
+    pub fn insert(&mut self, spec: JobSpec, origin: String) {
         self.jobs
             .insert(spec.name.clone(), JobEntry { spec, origin });
     }

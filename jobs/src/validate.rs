@@ -2,6 +2,7 @@
 //! finds every problem a run would hit before any data is touched, and reports them all.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
@@ -15,7 +16,9 @@ use lakejob_engine::{TableFormat, Zone};
 use lakejob_quality::{Check, QualitySpec};
 
 use crate::JobsError;
+use crate::pipeline::{is_pipeline_file, parse_pipeline, validate_pipeline};
 use crate::plan::{Problem, Reference, Rereads, describe, plan_steps_past_problems};
+use crate::registry::JobRegistry;
 use crate::spec::{FormatSpec, JobSpec, SourceSpec, Tolerance, WriteModeSpec};
 
 /// The largest job file read: the shipped ones are a few kilobytes.
@@ -477,6 +480,48 @@ async fn quality_problems(
 
 /// Property tests: any edit of a job file, however hostile, parses and validates to an answer
 /// (a job or a list of problems), never a panic.
+/// Every problem of each (origin, YAML text) file, jobs and pipelines alike, as printed
+/// lines: a pipeline's jobs are looked for among the shipped jobs, those of `jobs_folder`
+/// and the jobs among the files.
+pub async fn validate_files(
+    files: &[(String, String)],
+    jobs_folder: Option<&Path>,
+) -> Vec<(String, Vec<String>)> {
+    let mut registry = JobRegistry::load(jobs_folder).unwrap_or_default();
+    let mut reports = Vec::new();
+    let mut pipelines = Vec::new();
+    for (origin, text) in files {
+        if is_pipeline_file(text) {
+            pipelines.push((origin, text));
+            continue;
+        }
+        let problems = match parse_job(text, origin) {
+            Ok(job) => {
+                let problems = validate_job(&job)
+                    .await
+                    .into_iter()
+                    .map(|p| format!("{origin}: job {}: {p}", job.name))
+                    .collect();
+                registry.insert(job, origin.clone());
+                problems
+            }
+            Err(error) => vec![error.to_string()],
+        };
+        reports.push((origin.clone(), problems));
+    }
+    for (origin, text) in pipelines {
+        let problems = match parse_pipeline(text, origin) {
+            Ok(pipeline) => validate_pipeline(&pipeline, &registry)
+                .into_iter()
+                .map(|p| format!("{origin}: pipeline {}: {p}", pipeline.name))
+                .collect(),
+            Err(error) => vec![error.to_string()],
+        };
+        reports.push((origin.clone(), problems));
+    }
+    reports
+}
+
 #[cfg(test)]
 mod proptests {
     use proptest::prelude::*;

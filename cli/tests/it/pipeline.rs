@@ -303,3 +303,68 @@ fn catalog_sync_registers_what_the_lake_holds_and_a_dry_run_changes_nothing() {
     let again = lake.json(&["catalog", "sync", "--dry-run"]);
     assert_eq!(again["changes"], json!([]), "in sync: nothing to do");
 }
+
+#[test]
+fn a_pipeline_of_your_own_in_the_jobs_folder_is_listed_validated_rendered_and_run() {
+    let lake = TestLake::with_fixture();
+    let jobs = lake.path().join("jobs");
+    std::fs::create_dir_all(jobs.join("pipelines")).unwrap();
+    std::fs::write(
+        jobs.join("pipelines/mine.yaml"),
+        "name: mine\nstages:\n  - name: products\n    jobs: [product_enrichment]\n  \
+         - name: sales\n    after: [products]\n    jobs: [transaction_etl]\n",
+    )
+    .unwrap();
+    // Recognised by its content beside the jobs.
+    std::fs::write(
+        jobs.join("reviews_only.yaml"),
+        "name: reviews_only\nstages:\n  - name: reviews_step\n    jobs: [reviews_etl, product_ratings]\n",
+    )
+    .unwrap();
+
+    let listed = lake.json(&["pipelines"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["daily", "mine", "reviews_only"], "{listed}");
+    assert!(lake.lakejob(&["jobs"]).status.success());
+    let validated = lake.lakejob(&["validate"]);
+    assert!(validated.status.success(), "{validated:?}");
+    let shipped = workspace().join("jobs/pipelines/daily.yaml");
+    let validated = lake.lakejob(&["validate", &shipped.display().to_string()]);
+    assert!(validated.status.success(), "{validated:?}");
+
+    let rendered = lake.lakejob(&["pipeline", "render", "mine"]);
+    assert!(rendered.status.success(), "{rendered:?}");
+    let asl: Value = serde_json::from_slice(&rendered.stdout).unwrap();
+    assert!(asl["States"].is_object(), "{asl}");
+
+    let run = lake.json(&["pipeline", "run", "mine", "--date", "2025-01-15"]);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["stages"].as_array().unwrap().len(), 2, "{run}");
+    let stage = lake.json(&["run", "reviews_step"]);
+    assert_eq!(stage["status"], "succeeded", "{stage}");
+
+    let unknown = lake.lakejob(&["pipeline", "run", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("no pipeline named 'nope'; known pipelines: daily, mine, reviews_only"),
+        "{unknown:?}"
+    );
+    std::fs::write(
+        jobs.join("pipelines/broken.yaml"),
+        "name: broken\nstages:\n  - name: one\n    jobs: [no_such_job]\n",
+    )
+    .unwrap();
+    let invalid = lake.lakejob(&["validate"]);
+    assert_eq!(invalid.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&invalid.stdout);
+    assert!(
+        stdout.contains("broken.yaml: pipeline broken: stages[0].jobs[0]"),
+        "{stdout}"
+    );
+}
