@@ -186,3 +186,27 @@ fn a_file_rejected_at_ingest_is_released_and_taken_again_once_the_job_is_fixed()
         "{unknown:?}"
     );
 }
+
+#[test]
+fn files_without_a_row_change_no_table_and_are_not_read_again() {
+    let job = orders_job(Some("%Y-%m-%d %H:%M:%S"), "");
+    let (lake, _) = lake_with_orders(&job, "order_id,ordered_at,amount\r\n");
+    let summary = lake.json(&["run", "orders_etl"]);
+    assert_eq!(
+        (
+            &summary["status"],
+            &summary["rows_in"],
+            &summary["files_ingested"]
+        ),
+        (&"succeeded".into(), &0.into(), &1.into()),
+        "{summary}"
+    );
+    assert_eq!(summary["tables"], serde_json::json!([]), "no empty commit");
+    assert!(!lake.path().join("processed/orders").exists());
+    let again = lake.json(&["run", "orders_etl"]);
+    assert_eq!(
+        (&again["files_ingested"], &again["files_skipped"]),
+        (&0.into(), &1.into()),
+        "{again}"
+    );
+}

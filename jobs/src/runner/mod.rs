@@ -290,10 +290,20 @@ impl<'a> JobRun<'a> {
         if files.is_empty() {
             // Nothing new to read publishes nothing, so there is nothing for the rules to gate.
             tracing::info!(job = %job.name, "nothing new to read; no table was touched");
-        } else if self
+        } else if !self
             .gate(ctx, &mut summary, &staged.frame, started_at, resumed)
             .await?
         {
+            summary.status = RunStatus::QualityFailed;
+            tracing::warn!(job = %job.name, score = summary.quality.score, "quality gate failed; nothing was written");
+        } else if summary.rows_in == 0 && replaced.is_empty() {
+            // Files without a row (a header alone) change no table: no empty commits.
+            tracing::warn!(job = %job.name, files = files.len(), "the files read hold no rows; no table was touched");
+            FileLedger::new(self.lake.clone())
+                .mark_processed(&job.name, accounted.marks)
+                .await
+                .map_err(self.engine())?;
+        } else {
             let output = Output {
                 rows: staged.frame,
                 rejects: accounted.rejects,
@@ -306,9 +316,6 @@ impl<'a> JobRun<'a> {
             };
             self.publish(ctx, &mut summary, publication, &reader)
                 .await?;
-        } else {
-            summary.status = RunStatus::QualityFailed;
-            tracing::warn!(job = %job.name, score = summary.quality.score, "quality gate failed; nothing was written");
         }
         // Files hashed on first sight are in the ledger even when nothing was read.
         if let Err(e) = FileLedger::new(self.lake.clone())
