@@ -56,6 +56,10 @@ pub struct SourceSpec {
     /// `2GB`); at most, and by default, 8GB. A file past it is refused with that reason.
     #[serde(default = "default_max_inflated_size")]
     pub max_inflated_size: String,
+    /// The quarantine table, `quarantine.<quarantine>`; the source's name when absent. Jobs
+    /// reading one source with different columns each need a quarantine of their own.
+    #[serde(default)]
+    pub quarantine: Option<String>,
     /// How much bad input a run accepts. Above it the run fails (exit 2), publishes nothing
     /// and leaves its files unprocessed, so a fixed job reads them again.
     #[serde(default)]
@@ -113,6 +117,13 @@ pub enum FormatSpec {
     /// One JSON object per line, optionally gzip-compressed; a column's `from` may be a
     /// dotted path into nested objects (`attributes.color`).
     JsonLines,
+}
+
+impl SourceSpec {
+    /// The name of its quarantine table in the quarantine zone.
+    pub fn quarantine_table(&self) -> &str {
+        self.quarantine.as_deref().unwrap_or(&self.name)
+    }
 }
 
 impl FormatSpec {

@@ -283,6 +283,9 @@ fn source_problems(
     problems: &mut Vec<Problem>,
 ) -> Option<SourceReader> {
     problems.extend(name_problem("source.name", &source.name));
+    if let Some(quarantine) = &source.quarantine {
+        problems.extend(name_problem("source.quarantine", quarantine));
+    }
     if let Err(e) = lakejob_engine::parse_byte_size(&source.max_file_size) {
         problems.push(Problem::new("source.max_file_size", e));
     }

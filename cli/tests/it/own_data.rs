@@ -210,3 +210,26 @@ fn files_without_a_row_change_no_table_and_are_not_read_again() {
         "{again}"
     );
 }
+
+#[test]
+fn two_jobs_on_one_source_keep_their_rejects_in_quarantines_of_their_own() {
+    let job = orders_job(Some("%Y-%m-%d %H:%M:%S"), "");
+    let (lake, jobs) = lake_with_orders(&job, &orders_csv(100, 2));
+    std::fs::write(
+        format!("{jobs}/order_ids.yaml"),
+        "name: order_ids\n\
+         source:\n  name: orders\n  quarantine: order_ids_rejects\n  format: { type: csv }\n  \
+         columns:\n    - { name: order_id, type: string, nullable: false }\n  \
+         reject_when:\n    - { when: \"order_id = 'O00099'\", reason: \"order_id: the test order\" }\n\
+         target: { zone: processed, table: order_ids, format: delta, mode: append }\n",
+    )
+    .unwrap();
+    lake.json(&["run", "orders_etl"]);
+    lake.json(&["run", "order_ids"]);
+    let counts = lake.query(
+        "SELECT (SELECT count(*) FROM quarantine.orders) AS orders, \
+         (SELECT count(*) FROM quarantine.order_ids_rejects) AS order_ids",
+    );
+    assert_eq!(counts[0]["orders"], 2, "{counts:?}");
+    assert_eq!(counts[0]["order_ids"], 1, "{counts:?}");
+}

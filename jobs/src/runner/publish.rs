@@ -139,6 +139,11 @@ impl<'a> JobRun<'a> {
         files: &[String],
     ) -> TableWrite<'s> {
         let source_name = self.job.source.as_ref().map_or("", |s| s.name.as_str());
+        let table = self
+            .job
+            .source
+            .as_ref()
+            .map_or("", |s| s.quarantine_table());
         let in_list = |values: Vec<String>| values.into_iter().map(lit).collect::<Vec<_>>();
         let predicate = col(QUARANTINE_PARTITION)
             .in_list(
@@ -149,7 +154,7 @@ impl<'a> JobRun<'a> {
         TableWrite::new(
             self.lake,
             ctx,
-            TableName::new("quarantine", source_name),
+            TableName::new("quarantine", table),
             TableFormat::Delta,
         )
         .with_partition_columns(vec![QUARANTINE_PARTITION.to_string()])
