@@ -133,6 +133,10 @@ impl TableDefinition {
 /// The values of one partition, in the order of the table's partition columns.
 pub type PartitionValues = Vec<String>;
 
+/// How a partition path and a catalog spell a NULL partition value (Hive's convention, which
+/// Athena, Spark and Trino read as NULL), so it stays apart from an empty string.
+pub const NULL_PARTITION_VALUE: &str = "__HIVE_DEFAULT_PARTITION__";
+
 /// A table with its partitions, as read back from a catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogTable {

@@ -3,17 +3,21 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::{MemorySchemaProvider, TableProvider, view::ViewTable};
+use datafusion::common::Column;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::provider_as_source;
+use datafusion::functions::core::expr_fn::nullif;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, lit};
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use url::Url;
 
-use crate::catalog::{Catalog, CatalogTable, TableFormat, TableName};
+use crate::catalog::{Catalog, CatalogTable, NULL_PARTITION_VALUE, TableFormat, TableName};
 use crate::error::{EngineError, Result};
 use crate::types::arrow_type_of_hive;
 
@@ -97,59 +101,94 @@ pub async fn table_provider(
                 .await
                 .map_err(EngineError::datafusion(format!("reading {name}")))
         }
-        TableFormat::Parquet => {
-            let context = format!("reading {name}");
-            let url = ListingTableUrl::parse(location.as_str())
-                .map_err(EngineError::datafusion(context.clone()))?;
-            let column_type = |column: &str| {
-                definition
-                    .columns
-                    .iter()
-                    .find(|c| c.name == column)
-                    .and_then(|c| arrow_type_of_hive(&c.data_type))
-            };
-            let partition_columns = definition
-                .partition_columns
-                .iter()
-                .map(|p| {
-                    column_type(p)
-                        .map(|t| (p.clone(), t))
-                        .ok_or_else(|| EngineError::Declaration {
-                            context: format!("catalog entry of {name}"),
-                            reason: format!("partition column {p} has no simple type"),
-                        })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet")
-                .with_table_partition_cols(partition_columns);
-            let schema = match options.infer_schema(&ctx.state(), &url).await {
-                Ok(schema) => schema,
-                // No files yet: the catalog's columns describe the (empty) table.
-                Err(_) => Arc::new(Schema::new(
-                    definition
-                        .columns
-                        .iter()
-                        .filter(|c| !definition.partition_columns.contains(&c.name))
-                        .map(|c| {
-                            Field::new(
-                                &c.name,
-                                arrow_type_of_hive(&c.data_type)
-                                    .unwrap_or(datafusion::arrow::datatypes::DataType::Utf8),
-                                c.nullable,
-                            )
-                        })
-                        .collect::<Vec<_>>(),
-                )),
-            };
-            let config = ListingTableConfig::new(url)
-                .with_listing_options(options)
-                .with_schema(schema);
-            let listing =
-                ListingTable::try_new(config).map_err(EngineError::datafusion(context))?;
-            Ok(Arc::new(listing))
-        }
+        TableFormat::Parquet => parquet_provider(ctx, table, &location).await,
     }
+}
+
+/// A Hive-partitioned Parquet table. Partition values are listed as text and typed by a view
+/// over the listing, so `__HIVE_DEFAULT_PARTITION__` reads as NULL (DataFusion's listing
+/// would read it as that text, or fail to parse it as a number or a date); filters on partition
+/// columns still prune folders, since the view is inlined into the plan.
+async fn parquet_provider(
+    ctx: &SessionContext,
+    table: &CatalogTable,
+    location: &Url,
+) -> Result<Arc<dyn TableProvider>> {
+    let definition = &table.definition;
+    let name = definition.name.to_string();
+    let context = format!("reading {name}");
+    let url = ListingTableUrl::parse(location.as_str())
+        .map_err(EngineError::datafusion(context.clone()))?;
+    let column_type = |column: &str| {
+        definition
+            .columns
+            .iter()
+            .find(|c| c.name == column)
+            .and_then(|c| arrow_type_of_hive(&c.data_type))
+            .ok_or_else(|| EngineError::Declaration {
+                context: format!("catalog entry of {name}"),
+                reason: format!("column {column} has no simple type"),
+            })
+    };
+    let partition_types = definition
+        .partition_columns
+        .iter()
+        .map(|p| column_type(p).map(|t| (p.clone(), t)))
+        .collect::<Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(
+            partition_types
+                .iter()
+                .map(|(p, _)| (p.clone(), DataType::Utf8))
+                .collect(),
+        );
+    let schema = match options.infer_schema(&ctx.state(), &url).await {
+        Ok(schema) => schema,
+        // No files yet: the catalog's columns describe the (empty) table.
+        Err(_) => Arc::new(Schema::new(
+            definition
+                .columns
+                .iter()
+                .filter(|c| !definition.partition_columns.contains(&c.name))
+                .map(|c| {
+                    Field::new(
+                        &c.name,
+                        arrow_type_of_hive(&c.data_type).unwrap_or(DataType::Utf8),
+                        c.nullable,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )),
+    };
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    let listing =
+        ListingTable::try_new(config).map_err(EngineError::datafusion(context.clone()))?;
+    if partition_types.is_empty() {
+        return Ok(Arc::new(listing));
+    }
+    let typed = listing
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = Expr::Column(Column::from_name(field.name()));
+            match partition_types.iter().find(|(p, _)| p == field.name()) {
+                Some((_, data_type)) => {
+                    cast(nullif(column, lit(NULL_PARTITION_VALUE)), data_type.clone())
+                        .alias(field.name())
+                }
+                None => column,
+            }
+        })
+        .collect::<Vec<_>>();
+    let plan = LogicalPlanBuilder::scan(name.as_str(), provider_as_source(Arc::new(listing)), None)
+        .and_then(|plan| plan.project(typed))
+        .and_then(|plan| plan.build())
+        .map_err(EngineError::datafusion(context))?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// Runs SQL in the session and collects the result.

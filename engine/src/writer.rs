@@ -11,7 +11,7 @@ use datafusion::common::ScalarValue;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
-use datafusion::logical_expr::{Expr, col, lit};
+use datafusion::logical_expr::{Expr, col, lit, when};
 use datafusion::logical_expr::{LogicalPlan, cast as cast_expr};
 use datafusion::prelude::{DataFrame, SessionContext};
 use delta_kernel::table_properties::TableProperties;
@@ -35,7 +35,9 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 
-use crate::catalog::{Catalog, PartitionValues, TableDefinition, TableFormat, TableName};
+use crate::catalog::{
+    Catalog, NULL_PARTITION_VALUE, PartitionValues, TableDefinition, TableFormat, TableName,
+};
 use crate::delta_files::write_data_files;
 use crate::error::{EngineError, Result};
 use crate::failpoint::failpoint;
@@ -844,6 +846,22 @@ impl<'a> TableWrite<'a> {
         }
     }
 
+    /// Partition columns as the text of their folder names. DataFusion's writer spells a NULL
+    /// as an empty string (text) or the type's zero (a date's 1970-01-01), so NULLs take
+    /// Hive's name first; the files themselves do not hold partition columns.
+    fn with_partition_text(&self, rows: DataFrame) -> Result<DataFrame> {
+        self.partition_columns
+            .iter()
+            .try_fold(rows, |rows, column| {
+                let value = Expr::Column(datafusion::common::Column::from_name(column));
+                let text = when(value.clone().is_null(), lit(NULL_PARTITION_VALUE))
+                    .otherwise(cast_expr(value, DataType::Utf8))
+                    .map_err(EngineError::datafusion(format!("writing {}", self.name)))?;
+                rows.with_column(column, text)
+                    .map_err(EngineError::datafusion(format!("writing {}", self.name)))
+            })
+    }
+
     async fn write_parquet(&self, rows: DataFrame, metrics: &mut WriteMetrics) -> Result<()> {
         let marker = self.parquet_marker();
         if let Some(marker) = &marker
@@ -861,7 +879,8 @@ impl<'a> TableWrite<'a> {
         let staging_url = self.lake.url_of(&staging)?;
         let options =
             DataFrameWriteOptions::new().with_partition_by(self.partition_columns.clone());
-        rows.write_parquet(staging_url.as_str(), options, None)
+        self.with_partition_text(rows)?
+            .write_parquet(staging_url.as_str(), options, None)
             .await
             .map_err(EngineError::datafusion(format!("writing {name}")))?;
         // Move the staged files into place, partition by partition. Overwrite first empties
@@ -1097,7 +1116,7 @@ fn partition_text(values: &[ScalarValue]) -> PartitionValues {
         .iter()
         .map(|v| {
             if v.is_null() {
-                "__HIVE_DEFAULT_PARTITION__".to_string()
+                NULL_PARTITION_VALUE.to_string()
             } else {
                 v.to_string()
             }

@@ -405,15 +405,20 @@ fn parquet_partition_values_read_back_as_they_were_written() {
     lake.json(&["run", "transaction_etl"]);
     let folder = lake.path().join("odd-jobs");
     std::fs::create_dir_all(&folder).unwrap();
+    // Special characters, an empty string and NULL apart, as text and as a date.
     let tag = "CASE payment_method WHEN 'card' THEN 'a/b' WHEN 'paypal' THEN '50%' \
-               WHEN 'upi' THEN 'x y#1' ELSE 'plain' END";
+               WHEN 'upi' THEN 'x y#1' WHEN 'cod' THEN '' END";
+    let day = "CASE WHEN payment_method = 'gift_card' THEN NULL ELSE DATE '2024-02-29' END";
+    let select = format!(
+        "SELECT {tag} AS tag, {day} AS day, count(*) AS n FROM processed.transactions GROUP BY 1, 2"
+    );
     std::fs::write(
         folder.join("odd_partitions.yaml"),
         format!(
             "name: odd_partitions\n\
-             query: |\n  SELECT {tag} AS tag, count(*) AS n FROM processed.transactions GROUP BY 1\n\
+             query: |\n  {select}\n\
              target:\n  zone: curated\n  table: odd_partitions\n  format: parquet\n  \
-             partition_by: [tag]\n  mode: overwrite_partitions\n"
+             partition_by: [tag, day]\n  mode: overwrite_partitions\n"
         ),
     )
     .unwrap();
@@ -422,17 +427,27 @@ fn parquet_partition_values_read_back_as_they_were_written() {
     for _ in 0..2 {
         lake.json(&["run", "odd_partitions", "--jobs", &jobs]);
     }
-    let written = lake.query("SELECT tag, n FROM curated.odd_partitions ORDER BY tag");
-    let expected = lake.query(&format!(
-        "SELECT {tag} AS tag, count(*) AS n FROM processed.transactions GROUP BY 1 ORDER BY tag"
-    ));
+    let read = "SELECT tag, CAST(day AS VARCHAR) AS day, tag IS NULL AS no_tag, \
+                day IS NULL AS no_day, n FROM {} ORDER BY tag, day";
+    let written = lake.query(&read.replace("{}", "curated.odd_partitions"));
+    let expected = lake.query(&read.replace("{}", &format!("({select}) AS s")));
     assert_eq!(written, expected);
-    assert!(
-        lake.path()
-            .join("curated/odd_partitions/tag=a%2Fb")
-            .is_dir(),
-        "one folder per value, its '/' encoded once"
+    assert_eq!(
+        lake.query(
+            "SELECT count(*) AS n FROM curated.odd_partitions WHERE tag IS NULL AND day IS NULL"
+        ),
+        vec![serde_json::json!({"n": 1})],
+        "NULL partitions filter as NULL"
     );
+    let table = lake.path().join("curated/odd_partitions");
+    assert!(table.join("tag=a%2Fb").is_dir(), "'/' encoded once");
+    assert!(
+        table
+            .join("tag=__HIVE_DEFAULT_PARTITION__/day=__HIVE_DEFAULT_PARTITION__")
+            .is_dir(),
+        "NULL is spelled the way Hive, Athena and Spark read it"
+    );
+    assert!(table.join("tag=/day=2024-02-29").is_dir(), "'' stays ''");
 }
 
 #[test]
