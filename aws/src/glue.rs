@@ -494,6 +494,31 @@ impl Catalog for GlueCatalog {
         Ok(removed)
     }
 
+    async fn drop_table(&self, name: &TableName) -> lakejob_engine::Result<bool> {
+        let fail = |e| Self::fail("drop_table", name, e);
+        if self.get_table(name).await.map_err(fail)?.is_none() {
+            return Ok(false);
+        }
+        let database = self.database_name(&name.database);
+        match self
+            .client
+            .delete_table()
+            .database_name(&database)
+            .name(&name.table)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            // Dropped by someone else meanwhile: gone either way.
+            Err(e) if is_code(&e, "EntityNotFoundException") => Ok(false),
+            Err(e) => Err(fail(AwsError::Glue {
+                operation: "DeleteTable",
+                target: format!("{database}.{}", name.table),
+                message: crate::sdk_message(&e),
+            })),
+        }
+    }
+
     async fn table(&self, name: &TableName) -> lakejob_engine::Result<Option<CatalogTable>> {
         let fail = |e| Self::fail("table", name, e);
         let Some(table) = self.get_table(name).await.map_err(fail)? else {

@@ -13,7 +13,7 @@ mod step_functions;
 pub use athena::{AthenaQuery, AthenaResult};
 pub use glue::GlueCatalog;
 pub use s3::open_s3_lake;
-pub use step_functions::{TaskCallback, TaskOutcome, TaskToken};
+pub use step_functions::{TaskCallback, TaskToken};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -8,6 +8,8 @@ use std::fmt;
 use aws_config::SdkConfig;
 use aws_sdk_sfn::Client;
 
+use lakejob_engine::ExitClass;
+
 use crate::AwsError;
 
 /// Step Functions' limits on a failure's `error` and `cause` and a success's `output`.
@@ -29,41 +31,6 @@ impl TaskToken {
 impl fmt::Debug for TaskToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TaskToken(***)")
-    }
-}
-
-/// How a run ended, as the state machine sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskOutcome {
-    /// Exit 0.
-    Succeeded,
-    /// Exit 1: worth retrying (storage, network, throttling).
-    Retryable,
-    /// Exit 2: bad input or configuration; a retry fails the same way.
-    BadInput,
-    /// Exit 3: the quality gate held the output back.
-    QualityFailed,
-}
-
-impl TaskOutcome {
-    /// The outcome of a process exit code.
-    pub fn from_exit_code(code: u8) -> Self {
-        match code {
-            0 => TaskOutcome::Succeeded,
-            2 => TaskOutcome::BadInput,
-            3 => TaskOutcome::QualityFailed,
-            _ => TaskOutcome::Retryable,
-        }
-    }
-
-    /// The error name sent with SendTaskFailure (`States.TaskFailed` style names are reserved).
-    pub fn error_name(self) -> &'static str {
-        match self {
-            TaskOutcome::Succeeded => "lakejob.Succeeded",
-            TaskOutcome::Retryable => "lakejob.Retryable",
-            TaskOutcome::BadInput => "lakejob.BadInput",
-            TaskOutcome::QualityFailed => "lakejob.QualityFailed",
-        }
     }
 }
 
@@ -97,12 +64,12 @@ impl TaskCallback {
 
     /// Reports the run: success with `output` (JSON), or failure with the outcome's error
     /// name and `output` as the cause.
-    pub async fn report(&self, outcome: TaskOutcome, output: &str) -> Result<(), AwsError> {
+    pub async fn report(&self, outcome: ExitClass, output: &str) -> Result<(), AwsError> {
         let failed = |operation: &'static str, message: String| AwsError::StepFunctions {
             operation,
             message,
         };
-        if outcome == TaskOutcome::Succeeded {
+        if outcome == ExitClass::Succeeded {
             if output.len() > OUTPUT_LIMIT {
                 return Err(failed(
                     "SendTaskSuccess",
@@ -139,13 +106,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exit_codes_map_to_error_names_and_tokens_stay_hidden() {
-        assert_eq!(
-            TaskOutcome::from_exit_code(3).error_name(),
-            "lakejob.QualityFailed"
-        );
-        assert_eq!(TaskOutcome::from_exit_code(2), TaskOutcome::BadInput);
-        assert_eq!(TaskOutcome::from_exit_code(1), TaskOutcome::Retryable);
+    fn tokens_stay_hidden_and_texts_are_clipped_on_characters() {
         assert_eq!(
             format!("{:?}", TaskToken::new("secret-token")),
             "TaskToken(***)"

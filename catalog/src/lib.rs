@@ -145,6 +145,18 @@ impl Catalog for LocalCatalog {
         .await
     }
 
+    async fn drop_table(&self, name: &TableName) -> lakejob_engine::Result<bool> {
+        let registered = self
+            .load(name)
+            .await
+            .map_err(|e| e.into_engine("drop", name))?
+            .is_some();
+        if registered {
+            self.lake.delete(&Self::document(name)).await?;
+        }
+        Ok(registered)
+    }
+
     async fn table(&self, name: &TableName) -> lakejob_engine::Result<Option<CatalogTable>> {
         self.load(name)
             .await

@@ -10,19 +10,17 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lakejob_aws::{AthenaQuery, AwsError, GlueCatalog, TaskCallback, TaskOutcome, TaskToken};
+use lakejob_aws::{AthenaQuery, AwsError, GlueCatalog, TaskCallback, TaskToken};
 use lakejob_catalog::LocalCatalog;
-use lakejob_engine::ingest::{Incoming, Ingest, IngestMetrics, Outcome as IngestOutcome};
-use lakejob_engine::object_store::local::LocalFileSystem;
-use lakejob_engine::object_store::path::Path as ObjectPath;
+use lakejob_engine::ingest::{Ingest, local_files};
 use lakejob_engine::query::DeltaReads;
 use lakejob_engine::{
-    Catalog, CatalogSync, Cluster, EngineError, Lake, SessionOptions, SystemClock, TableName,
-    parse_byte_size,
+    Catalog, CatalogSync, Cluster, EngineError, ExitClass, Lake, SessionOptions, SystemClock,
+    TableName, parse_byte_size,
 };
 use lakejob_jobs::{
-    ErrorClass, JobRegistry, JobRun, JobsError, PipelineRun, PipelineSummary, Release, RunOptions,
-    RunStatus, StageStatus, check_table, job_files_in, named_query, render_asl, source_files,
+    DropTable, InitJob, JobRegistry, JobRun, JobsError, PipelineRun, Release, RestoreTable,
+    RunOptions, Runnable, check_table, job_file_texts, named_query, render_asl, source_files,
     validate_files, validate_pipeline,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
@@ -212,6 +210,24 @@ enum Command {
         #[arg(long)]
         date: Option<NaiveDate>,
     },
+    /// Infer a job for a source of your own from sample files (CSV or JSON Lines, plain or
+    /// .gz): format, delimiter, header, encoding, column types, timestamp and date formats,
+    /// decimal separators, null spellings and a candidate key. Writes
+    /// <jobs folder>/<source>_etl.yaml (--jobs, else ./jobs), commented, ready to validate
+    /// and run.
+    Init {
+        /// The source's name: lower case letters, digits and _; its files land in raw/<source>.
+        source: String,
+        /// Sample files; the start of each (4 MB) is read.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the job instead of writing it.
+        #[arg(long)]
+        print: bool,
+        /// Replace a job file that is already there.
+        #[arg(long)]
+        force: bool,
+    },
     /// Release files from the ledger so a fixed job takes them again: a file rejected at
     /// ingest is forgotten (ingest it again), a file a job skipped as unreadable is read by
     /// the job's next run. Recorded under `_lakejob/operations/`.
@@ -220,6 +236,28 @@ enum Command {
         #[arg(required = true)]
         files: Vec<String>,
         /// Show what would be released, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Drop a table: its files and its catalog entry (processed, curated or quarantine). The
+    /// raw files stay, so `lakejob run <job> --reprocess` builds it again. Recorded under
+    /// `_lakejob/operations/`.
+    Drop {
+        /// The table, as database.table.
+        table: String,
+        /// Show what would be removed, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Restore a Delta table to an earlier version, as a new commit (so it can be undone),
+    /// and bring the catalog's partitions to match. Recorded under `_lakejob/operations/`.
+    Restore {
+        /// The table, as database.table.
+        table: String,
+        /// The version whose contents the table gets again.
+        #[arg(long)]
+        version: u64,
+        /// Show what would change, changing nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -428,7 +466,7 @@ enum CliError {
 }
 
 impl CliError {
-    fn exit_code(&self) -> u8 {
+    fn exit_class(&self) -> ExitClass {
         let bad_input = match self {
             CliError::Jobs(e) => e.is_bad_input(),
             CliError::Engine(e) => e.is_bad_input(),
@@ -440,28 +478,32 @@ impl CliError {
             CliError::Cluster(e) => matches!(e, lakejob_cluster::ClusterError::Address { .. }),
             CliError::Generate(_) | CliError::Runtime(_) | CliError::Aws(_) => false,
         };
-        if bad_input { 2 } else { 1 }
+        ExitClass::of_failure(bad_input)
     }
 }
 
 /// How a command ended: its exit code and, for runs, the JSON summary a task callback sends.
 #[derive(Debug)]
 struct Finished {
-    code: u8,
+    class: ExitClass,
     summary: Option<serde_json::Value>,
 }
 
 impl Finished {
-    fn code(code: u8) -> Self {
+    fn succeeded() -> Self {
+        Self::class(ExitClass::Succeeded)
+    }
+
+    fn class(class: ExitClass) -> Self {
         Self {
-            code,
+            class,
             summary: None,
         }
     }
 
-    fn with_summary(code: u8, summary: &impl serde::Serialize) -> Self {
+    fn with_summary(class: ExitClass, summary: &impl serde::Serialize) -> Self {
         Self {
-            code,
+            class,
             summary: serde_json::to_value(summary).ok(),
         }
     }
@@ -478,44 +520,44 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime.block_on(run_and_report(cli)),
         Err(e) => {
             eprintln!("error: {}", CliError::Runtime(e));
-            1
+            ExitClass::Retryable
         }
     };
-    ExitCode::from(code)
+    ExitCode::from(code.code())
 }
 
 /// Runs the command, then, with a task token, tells Step Functions how it ended.
-async fn run_and_report(mut cli: Cli) -> u8 {
+async fn run_and_report(mut cli: Cli) -> ExitClass {
     let token = cli.global.task_token.take().map(TaskToken::new);
-    let (code, report) = match run(cli).await {
+    let (class, report) = match run(cli).await {
         Ok(finished) => {
+            let code = finished.class.code();
             let report = finished
                 .summary
                 .map(|s| s.to_string())
-                .unwrap_or_else(|| serde_json::json!({ "exit_code": finished.code }).to_string());
-            (finished.code, report)
+                .unwrap_or_else(|| serde_json::json!({ "exit_code": code }).to_string());
+            (finished.class, report)
         }
         Err(error) => {
             eprintln!("error: {error}");
-            let code = error.exit_code();
-            (
-                code,
-                serde_json::json!({ "error": error.to_string(), "exit_code": code }).to_string(),
-            )
+            let class = error.exit_class();
+            let report =
+                serde_json::json!({ "error": error.to_string(), "exit_code": class.code() });
+            (class, report.to_string())
         }
     };
     let Some(token) = token else {
-        return code;
+        return class;
     };
     let config = lakejob_aws::load_config().await;
     match TaskCallback::new(&config, token)
-        .report(TaskOutcome::from_exit_code(code), &report)
+        .report(class, &report)
         .await
     {
-        Ok(()) => code,
+        Ok(()) => class,
         Err(e) => {
             eprintln!("error: {e}");
-            1
+            ExitClass::Retryable
         }
     }
 }
@@ -616,7 +658,47 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 })?;
             progress.finish_and_clear();
             printer.generated(&metrics, lake.location(), started.elapsed());
-            Ok(Finished::code(0))
+            Ok(Finished::succeeded())
+        }
+        Command::Init {
+            source,
+            files,
+            print,
+            force,
+        } => {
+            let inferred = InitJob::new(source, files).execute()?;
+            if print {
+                print!("{}", inferred.yaml);
+                return Ok(Finished::succeeded());
+            }
+            let folder = global.jobs.clone().unwrap_or_else(|| PathBuf::from("jobs"));
+            let path = inferred.write_to(&folder, force)?;
+            printer.initialised(&inferred, &path, global.jobs.is_none());
+            Ok(Finished::succeeded())
+        }
+        Command::Drop { table, dry_run } => {
+            let name: TableName = table.parse().map_err(CliError::Usage)?;
+            let (lake, catalog) = open().await?;
+            let metrics = DropTable::new(&lake, &SystemClock)
+                .with_dry_run(dry_run)
+                .execute(&name, catalog.as_ref())
+                .await?;
+            printer.dropped(&metrics);
+            Ok(Finished::succeeded())
+        }
+        Command::Restore {
+            table,
+            version,
+            dry_run,
+        } => {
+            let name: TableName = table.parse().map_err(CliError::Usage)?;
+            let (lake, catalog) = open().await?;
+            let summary = RestoreTable::new(&lake, &SystemClock)
+                .with_dry_run(dry_run)
+                .execute(&name, version, catalog.as_ref())
+                .await?;
+            printer.restored(&summary);
+            Ok(Finished::succeeded())
         }
         Command::Release { files, dry_run } => {
             let (lake, catalog) = open().await?;
@@ -625,7 +707,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 .execute(&files, catalog.as_ref())
                 .await?;
             printer.released(&metrics);
-            Ok(Finished::code(0))
+            Ok(Finished::succeeded())
         }
         Command::Ingest {
             source,
@@ -633,23 +715,10 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
             date,
         } => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let (job, declared) = registry
-                .entries()
-                .find_map(|e| {
-                    e.spec
-                        .source
-                        .as_ref()
-                        .filter(|s| s.name == source)
-                        .map(|s| (e, s))
-                })
-                .ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "no job reads the source '{source}'; `lakejob jobs` lists what jobs read"
-                    ))
-                })?;
+            let (job, declared) = registry.reader_of(&source)?;
             let declaration = source_files(declared)
                 .map_err(|p| CliError::Usage(format!("job {}: {p}", job.spec.name)))?;
-            let files = incoming_files(&paths)?;
+            let files = local_files(&paths)?;
             let (lake, catalog) = open().await?;
             let started = std::time::Instant::now();
             let metrics = Ingest::new(&lake, &SystemClock, &declaration)
@@ -658,7 +727,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 .execute(&files, catalog.as_ref())
                 .await?;
             printer.ingested(&metrics, started.elapsed());
-            Ok(Finished::code(ingest_exit_code(&metrics)))
+            Ok(Finished::class(metrics.exit_class()))
         }
         Command::Run {
             job,
@@ -672,12 +741,9 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 reprocess,
                 session: on(engine)?,
             };
-            let entry = match registry.get(&job) {
-                Ok(entry) => entry,
-                Err(unknown) => {
-                    // A pipeline's stage (clickstream_aggregation, master_data_merge) runs
-                    // its jobs in order.
-                    let stage = registry.stage(&job).ok_or(unknown)?;
+            let entry = match registry.runnable(&job)? {
+                Runnable::Job(entry) => entry,
+                Runnable::Stage(stage) => {
                     let (lake, catalog) = open().await?;
                     let summary =
                         PipelineRun::new(&lake, catalog.as_ref(), &SystemClock, &registry, &stage)
@@ -685,10 +751,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                             .execute()
                             .await?;
                     printer.pipeline_summary(&summary);
-                    return Ok(Finished::with_summary(
-                        pipeline_exit_code(&summary),
-                        &summary,
-                    ));
+                    return Ok(Finished::with_summary(summary.exit_class(), &summary));
                 }
             };
             let (lake, catalog) = open().await?;
@@ -706,12 +769,10 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 Err(e) => return Err(e.into()),
             };
             printer.run_summary(&summary);
-            let code = match summary.status {
-                RunStatus::Succeeded => 0,
-                RunStatus::QualityFailed => 3,
-                RunStatus::Failed => 1,
-            };
-            Ok(Finished::with_summary(code, &summary))
+            Ok(Finished::with_summary(
+                summary.status.exit_class(),
+                &summary,
+            ))
         }
         Command::Quality {
             command: QualityCommand::Check { table, date },
@@ -721,10 +782,12 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
             let (_, catalog) = open().await?;
             let report = check_table(catalog.as_ref(), &registry, &name, &session, date).await?;
             printer.quality_report(&name, &report);
-            Ok(Finished::with_summary(
-                if report.passed { 0 } else { 3 },
-                &report,
-            ))
+            let class = if report.passed {
+                ExitClass::Succeeded
+            } else {
+                ExitClass::QualityFailed
+            };
+            Ok(Finished::with_summary(class, &report))
         }
         Command::Pipeline {
             command:
@@ -747,10 +810,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 .execute()
                 .await?;
             printer.pipeline_summary(&summary);
-            Ok(Finished::with_summary(
-                pipeline_exit_code(&summary),
-                &summary,
-            ))
+            Ok(Finished::with_summary(summary.exit_class(), &summary))
         }
         Command::Pipeline {
             command:
@@ -774,7 +834,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 "{}",
                 serde_json::to_string_pretty(&asl).map_err(|e| CliError::Usage(e.to_string()))?
             );
-            Ok(Finished::code(0))
+            Ok(Finished::succeeded())
         }
         #[cfg(feature = "ballista")]
         Command::Cluster { command } => run_cluster_process(command, &global).await,
@@ -782,12 +842,12 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
         Command::Jobs => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             printer.jobs(&registry);
-            Ok(Finished::code(0))
+            Ok(Finished::succeeded())
         }
         Command::Pipelines => {
             let registry = JobRegistry::load(global.jobs.as_deref())?;
             printer.pipelines(&registry);
-            Ok(Finished::code(0))
+            Ok(Finished::succeeded())
         }
         Command::Tables => {
             let (_, catalog) = open().await?;
@@ -798,7 +858,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 }
             }
             printer.tables(&tables);
-            Ok(Finished::code(0))
+            Ok(Finished::succeeded())
         }
         Command::Catalog {
             command: CatalogCommand::Sync { dry_run },
@@ -810,7 +870,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 .execute()
                 .await?;
             printer.synced(&metrics);
-            Ok(Finished::with_summary(0, &metrics))
+            Ok(Finished::with_summary(ExitClass::Succeeded, &metrics))
         }
         Command::Describe { table } => {
             let name: TableName = table.parse().map_err(CliError::Usage)?;
@@ -820,7 +880,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 .await?
                 .ok_or_else(|| EngineError::TableNotFound(name.to_string()))?;
             printer.describe(&found);
-            Ok(Finished::code(0))
+            Ok(Finished::succeeded())
         }
         Command::Query {
             sql,
@@ -845,7 +905,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                     .await?;
                 tracing::info!(query_execution_id = %result.query_execution_id, bytes_scanned = ?result.bytes_scanned, "Athena query succeeded");
                 printer.batches(&[result.batch])?;
-                return Ok(Finished::code(0));
+                return Ok(Finished::succeeded());
             }
             let (session, reads) = match engine {
                 QueryEngine::Ballista => (on(Engine::Ballista)?, DeltaReads::Portable),
@@ -856,7 +916,7 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
             lakejob_engine::query::register_catalog_tables(&ctx, catalog.as_ref(), reads).await?;
             let batches = lakejob_engine::query::run_sql(&ctx, &sql).await?;
             printer.batches(&batches)?;
-            Ok(Finished::code(0))
+            Ok(Finished::succeeded())
         }
     }
 }
@@ -931,158 +991,28 @@ async fn run_cluster_process(
             .await?;
         }
     }
-    Ok(Finished::code(0))
+    Ok(Finished::succeeded())
 }
 
 /// 2 when a file was rejected (its content is wrong: fix it and send it again), else 1 when
 /// one was not taken (it changed while read, could not be read, or is above the source's size
 /// limit), else 0 (every file landed or was already in the lake).
-fn ingest_exit_code(metrics: &IngestMetrics) -> u8 {
-    let not_taken = metrics
-        .files
-        .iter()
-        .any(|file| file.outcome == IngestOutcome::Skipped);
-    if metrics.files_rejected > 0 {
-        2
-    } else if not_taken {
-        1
-    } else {
-        0
-    }
-}
-
-/// 0 when every stage succeeded, 3 when a quality gate held output back, 2 when a job failed
-/// on bad input (its file, data or tables must change: a retry fails the same way), 1
-/// otherwise.
-fn pipeline_exit_code(summary: &PipelineSummary) -> u8 {
-    let bad_input = summary
-        .stages
-        .iter()
-        .flat_map(|stage| &stage.jobs)
-        .any(|job| {
-            job.error
-                .as_ref()
-                .is_some_and(|e| e.class == ErrorClass::BadInput)
-        });
-    match summary.status {
-        StageStatus::Succeeded => 0,
-        StageStatus::QualityFailed => 3,
-        StageStatus::Failed if bad_input => 2,
-        StageStatus::Failed | StageStatus::Skipped => 1,
-    }
-}
-
-/// The files named on the command line: files, folders (recursively, sorted) and glob patterns.
-fn incoming_files(patterns: &[String]) -> Result<Vec<Incoming>, CliError> {
-    let store: std::sync::Arc<dyn lakejob_engine::object_store::ObjectStore> =
-        std::sync::Arc::new(LocalFileSystem::new());
-    let mut paths = Vec::new();
-    for pattern in patterns {
-        let path = std::path::Path::new(pattern);
-        if path.is_dir() {
-            collect_files(path, &mut paths)
-                .map_err(|e| CliError::Usage(format!("cannot read the folder {pattern}: {e}")))?;
-        } else if path.is_file() {
-            paths.push(path.to_path_buf());
-        } else {
-            let matches = glob::glob(pattern).map_err(|e| {
-                CliError::Usage(format!(
-                    "'{pattern}' is not a file, folder or glob pattern: {e}"
-                ))
-            })?;
-            let before = paths.len();
-            paths.extend(matches.filter_map(Result::ok).filter(|p| p.is_file()));
-            if paths.len() == before {
-                return Err(CliError::Usage(format!("'{pattern}' names no file")));
-            }
-        }
-    }
-    paths
-        .into_iter()
-        .map(|path| {
-            let absolute = std::fs::canonicalize(&path)
-                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-            let object = ObjectPath::from_absolute_path(&absolute)
-                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-            Ok(Incoming {
-                store: std::sync::Arc::clone(&store),
-                path: object,
-                display: path.display().to_string(),
-            })
-        })
-        .collect()
-}
-
-fn collect_files(folder: &std::path::Path, into: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for entry in entries {
-        let hidden = entry
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if hidden {
-            continue;
-        }
-        // Following links, as reading does; a FIFO would block the read forever.
-        let kind = std::fs::metadata(&entry)?.file_type();
-        if kind.is_dir() {
-            collect_files(&entry, into)?;
-        } else if kind.is_file() {
-            into.push(entry);
-        } else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!(
-                    "{} is not a regular file (a FIFO, socket or device); ingest reads regular files only",
-                    entry.display()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Validates job files (or the registry's jobs), printing every problem of every file.
 async fn validate(
     printer: &Printer,
     paths: &[PathBuf],
     jobs_folder: Option<&std::path::Path>,
 ) -> Result<Finished, CliError> {
-    let mut files: Vec<(String, String)> = Vec::new();
-    if paths.is_empty() {
-        for (name, text) in lakejob_jobs::SHIPPED_JOBS {
-            files.push((format!("built-in {name}"), (*text).to_string()));
-        }
-        for (name, text) in lakejob_jobs::SHIPPED_PIPELINES {
-            files.push((format!("built-in pipelines/{name}"), (*text).to_string()));
-        }
-    }
-    let folders: Vec<PathBuf> = if paths.is_empty() {
-        jobs_folder.map(PathBuf::from).into_iter().collect()
-    } else {
-        paths.to_vec()
-    };
-    for folder in &folders {
-        let subfolder = folder.join("pipelines");
-        let mut found = job_files_in(folder)?;
-        if subfolder.is_dir() {
-            found.extend(job_files_in(&subfolder)?);
-        }
-        for file in found {
-            let text = std::fs::read_to_string(&file).map_err(|source| JobsError::Io {
-                path: file.display().to_string(),
-                source,
-            })?;
-            files.push((file.display().to_string(), text));
-        }
-    }
+    let files = job_file_texts(paths, jobs_folder)?;
     if files.is_empty() {
         return Err(CliError::Usage("no job files found (.yaml or .yml)".into()));
     }
     let reports = validate_files(&files, jobs_folder).await;
     let failed = reports.iter().any(|(_, problems)| !problems.is_empty());
     printer.validation(&reports);
-    Ok(Finished::code(if failed { 2 } else { 0 }))
+    Ok(Finished::class(if failed {
+        ExitClass::BadInput
+    } else {
+        ExitClass::Succeeded
+    }))
 }

@@ -12,8 +12,8 @@ use lakejob_engine::ingest::IngestMetrics;
 use lakejob_engine::{CatalogTable, SyncChange, SyncMetrics, TableName};
 
 use lakejob_jobs::{
-    JobRegistry, Outcome, PipelineSummary, QualityReport, ReleaseMetrics, RunSummary,
-    format_observed,
+    DropMetrics, InferredJob, JobRegistry, Outcome, PipelineSummary, QualityReport, ReleaseMetrics,
+    RestoreSummary, RunSummary, format_observed,
 };
 
 use lakejob_sample_data::GenerateMetrics;
@@ -105,6 +105,30 @@ impl Printer {
         for source in sources {
             println!("  {source:<13} {:>10} records", metrics.records(source));
         }
+    }
+
+    pub fn initialised(&self, job: &InferredJob, path: &std::path::Path, default_folder: bool) {
+        if self.json {
+            let mut value = serde_json::to_value(job).unwrap_or_default();
+            value["path"] = json!(path.display().to_string());
+            self.emit(&value);
+            return;
+        }
+        let folder = path.parent().unwrap_or(path).display().to_string();
+        let jobs = if default_folder {
+            format!(" --jobs {folder}")
+        } else {
+            String::new()
+        };
+        println!(
+            "wrote {} ({} columns inferred from {} records)
+             check it, then: lakejob{jobs} validate; lakejob{jobs} ingest {} <files>; lakejob{jobs} run {}",
+            path.display(),
+            job.columns,
+            job.rows_sampled,
+            job.source,
+            job.name
+        );
     }
 
     /// A failed run's summary, for machines (JSON mode); a person reads the error.
@@ -232,6 +256,61 @@ impl Printer {
                 println!("  nothing to release: no job has marked it");
             }
         }
+    }
+
+    pub fn dropped(&self, metrics: &DropMetrics) {
+        if self.json {
+            self.emit(&serde_json::to_value(metrics).unwrap_or_default());
+            return;
+        }
+        let verb = if metrics.dry_run {
+            "would drop"
+        } else {
+            "dropped"
+        };
+        println!(
+            "{verb} {}: {} files ({:.1} MB) under {}{}",
+            metrics.table,
+            metrics.files,
+            metrics.bytes as f64 / 1e6,
+            metrics.path,
+            if metrics.catalog_entry {
+                " and its catalog entry"
+            } else {
+                " (the catalog did not list it)"
+            }
+        );
+        if !metrics.dry_run {
+            println!("its raw files stay: `lakejob run <job> --reprocess` builds it again");
+        }
+    }
+
+    pub fn restored(&self, summary: &RestoreSummary) {
+        if self.json {
+            self.emit(&serde_json::to_value(summary).unwrap_or_default());
+            return;
+        }
+        let restore = &summary.restore;
+        let verb = if summary.dry_run {
+            "would restore"
+        } else {
+            "restored"
+        };
+        println!(
+            "{verb} {} from version {} to the contents of version {}: {} files removed, {} added back{}",
+            restore.table,
+            restore.version_before,
+            restore.restored_version,
+            restore.files_removed,
+            restore.files_restored,
+            restore
+                .new_version
+                .map(|v| format!(
+                    " (new version {v}; restore version {} to undo it)",
+                    restore.version_before
+                ))
+                .unwrap_or_default()
+        );
     }
 
     pub fn pipeline_summary(&self, summary: &PipelineSummary) {

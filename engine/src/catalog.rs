@@ -168,6 +168,10 @@ pub trait Catalog: Send + Sync + fmt::Debug {
         partitions: &[PartitionValues],
     ) -> Result<usize>;
 
+    /// Forgets the table and its partitions; its data is the caller's to remove. Returns
+    /// whether it was registered.
+    async fn drop_table(&self, name: &TableName) -> Result<bool>;
+
     /// The table, if registered.
     async fn table(&self, name: &TableName) -> Result<Option<CatalogTable>>;
 

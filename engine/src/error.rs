@@ -8,6 +8,14 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// A file or pattern offered on the command line cannot be taken.
+    #[error("{path}: {reason}")]
+    Offered {
+        /// The file, folder or pattern as the user gave it.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The lake location cannot be used.
     #[error("lake {location}: {reason}")]
     Lake {
@@ -135,6 +143,7 @@ impl EngineError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             EngineError::Lake { .. }
+            | EngineError::Offered { .. }
             | EngineError::Declaration { .. }
             | EngineError::SchemaChange { .. }
             | EngineError::TableNotFound(_)

@@ -17,11 +17,14 @@ use serde::Serialize;
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::error::{EngineError, Result};
+use crate::exit::ExitClass;
 use crate::failpoint::failpoint;
 use crate::lake::{Lake, STATE_DIR, is_unfinished_upload_name, object_path};
 use crate::ledger::{Claim, FileLedger, FileRecord, FileStatus, md5_of};
 use crate::reader::CsvOptions;
 use crate::session::{SessionOptions, new_session};
+
+pub use crate::incoming::local_files;
 
 /// The longest header line or JSON line a check looks at.
 const MAX_LINE_BYTES: usize = 16 << 20;
@@ -112,6 +115,21 @@ pub struct IngestMetrics {
     pub bytes_read: u64,
     /// Every file, in the order given.
     pub files: Vec<IngestedFile>,
+}
+
+impl IngestMetrics {
+    /// Bad input when a file was rejected (fix it and send it again), retryable when one
+    /// was not taken (it changed while read, could not be read, or is too large), succeeded
+    /// when every file landed or was already in the lake.
+    pub fn exit_class(&self) -> ExitClass {
+        if self.files_rejected > 0 {
+            ExitClass::BadInput
+        } else if self.files.iter().any(|f| f.outcome == Outcome::Skipped) {
+            ExitClass::Retryable
+        } else {
+            ExitClass::Succeeded
+        }
+    }
 }
 
 /// Lands files of one source in the raw zone.

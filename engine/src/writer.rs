@@ -1298,6 +1298,9 @@ mod tests {
         async fn remove_partitions(&self, _: &TableName, _: &[PartitionValues]) -> Result<usize> {
             Ok(0)
         }
+        async fn drop_table(&self, _: &TableName) -> Result<bool> {
+            Ok(false)
+        }
         async fn table(&self, _: &TableName) -> Result<Option<crate::catalog::CatalogTable>> {
             Ok(None)
         }

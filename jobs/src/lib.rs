@@ -2,6 +2,7 @@
 //! and the runner.
 
 mod check;
+mod init;
 mod pipeline;
 mod plan;
 mod quality_log;
@@ -18,6 +19,7 @@ mod transaction;
 mod validate;
 
 pub use check::check_table;
+pub use init::{InferredJob, InitJob, SAMPLE_BYTES};
 pub use lakejob_quality::{Outcome, QualityReport, format_observed};
 pub use pipeline::{
     PipelineRun, PipelineSpec, PipelineSummary, SHIPPED_PIPELINES, StageSpec, StageStatus,
@@ -25,23 +27,26 @@ pub use pipeline::{
 };
 pub use plan::{Problem, Rereads, StepsError, plan_steps};
 pub use quality_log::quality_results_table;
-pub use recovery::{Release, ReleaseMetrics, ReleasedFile};
+pub use recovery::{
+    DropMetrics, DropTable, Release, ReleaseMetrics, ReleasedFile, RestoreSummary, RestoreTable,
+};
 pub use registry::{
-    JobEntry, JobRegistry, NAMED_QUERIES, PipelineEntry, SHIPPED_JOBS, job_files_in, named_query,
+    JobEntry, JobRegistry, NAMED_QUERIES, PipelineEntry, Runnable, SHIPPED_JOBS, job_files_in,
+    named_query,
 };
 pub use render::{ALERT_SCORE, render_asl};
 pub use reports::ReportFiles;
 pub use runner::{
-    ErrorClass, JobRun, QUARANTINE_PARTITION, QualitySummary, RunError, RunOptions, RunStatus,
-    RunSummary, SkippedFile,
+    JobRun, QUARANTINE_PARTITION, QualitySummary, RunError, RunOptions, RunStatus, RunSummary,
+    SkippedFile,
 };
 pub use spec::{
     DedupeStep, DeriveColumn, FormatSpec, JobSpec, JoinStep, ReferenceSpec, SourceSpec, Step,
     TargetSpec, WriteModeSpec,
 };
-pub use validate::{parse_job, source_files, validate_files, validate_job};
+pub use validate::{job_file_texts, parse_job, source_files, validate_files, validate_job};
 
-use lakejob_engine::EngineError;
+use lakejob_engine::{EngineError, ExitClass};
 
 /// Errors of jobs: loading, validating and running them.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +75,17 @@ pub enum JobsError {
         /// The name asked for.
         name: String,
         /// The jobs there are.
+        known: Vec<String>,
+    },
+    /// No job reads the source named.
+    #[error(
+        "no job reads the source '{name}'; sources jobs read: {}. A source of your own needs a job: `lakejob init {name} <sample files>` writes one",
+        known.join(", ")
+    )]
+    UnknownSource {
+        /// The name asked for.
+        name: String,
+        /// The sources jobs read.
         known: Vec<String>,
     },
     /// No pipeline has this name.
@@ -204,12 +220,39 @@ pub enum JobsError {
         /// Why it failed.
         source: Box<JobsError>,
     },
+    /// A value the data holds made a step fail (a CAST that overflows, a division by zero):
+    /// the same on every retry, so bad input.
+    #[error(
+        "job {job}: {source}. The data made a step fail, in one of: {}. Fix the expression (TRY_CAST gives NULL instead of failing) or the data; nothing was published",
+        steps.join("; ")
+    )]
+    StepData {
+        /// The job.
+        job: String,
+        /// The steps that may have raised it.
+        steps: Vec<String>,
+        /// The engine's error.
+        source: Box<EngineError>,
+    },
+    /// `lakejob init` cannot infer from a sample file, or cannot write the job.
+    #[error("{file}: {reason}")]
+    Init {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The summary could not be serialised.
     #[error("cannot write the run summary: {0}")]
     Summary(String),
 }
 
 impl JobsError {
+    /// Bad input (the job, its data or its tables must change) or retryable.
+    pub fn exit_class(&self) -> ExitClass {
+        ExitClass::of_failure(self.is_bad_input())
+    }
+
     /// True when the user's input or configuration is at fault (exit code 2).
     pub fn is_bad_input(&self) -> bool {
         match self {
@@ -217,6 +260,7 @@ impl JobsError {
             | JobsError::Invalid { .. }
             | JobsError::UnknownJob { .. }
             | JobsError::UnknownPipeline { .. }
+            | JobsError::UnknownSource { .. }
             | JobsError::NoJobWrites { .. }
             | JobsError::DuplicateJob { .. }
             | JobsError::Reference { .. }
@@ -224,6 +268,8 @@ impl JobsError {
             | JobsError::Manifest { .. }
             | JobsError::TooMuchBadInput { .. }
             | JobsError::UnknownFiles { .. }
+            | JobsError::Init { .. }
+            | JobsError::StepData { .. }
             | JobsError::Reprocess { .. } => true,
             JobsError::Engine { source, .. } => source.is_bad_input(),
             JobsError::RunFailed { source, .. } => source.is_bad_input(),

@@ -8,7 +8,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use lakejob_engine::{Catalog, Clock, Lake};
+use lakejob_engine::{Catalog, Clock, ExitClass, Lake};
 use serde::{Deserialize, Serialize};
 
 use crate::JobsError;
@@ -185,6 +185,24 @@ pub struct PipelineSummary {
     pub stages: Vec<StageSummary>,
     /// Wall time.
     pub duration_ms: u64,
+}
+
+impl PipelineSummary {
+    /// Succeeded when every stage did, quality failed when a gate held output back, bad
+    /// input when a job failed on it (a retry fails the same way), retryable otherwise.
+    pub fn exit_class(&self) -> ExitClass {
+        let bad_input = self.stages.iter().flat_map(|stage| &stage.jobs).any(|job| {
+            job.error
+                .as_ref()
+                .is_some_and(|e| e.class == ExitClass::BadInput)
+        });
+        match self.status {
+            StageStatus::Succeeded => ExitClass::Succeeded,
+            StageStatus::QualityFailed => ExitClass::QualityFailed,
+            StageStatus::Failed if bad_input => ExitClass::BadInput,
+            StageStatus::Failed | StageStatus::Skipped => ExitClass::Retryable,
+        }
+    }
 }
 
 /// One run of a pipeline.

@@ -100,6 +100,79 @@ pub async fn plan_steps(
     }
 }
 
+/// The derive steps that may have raised a data error seen while the plan ran, each as
+/// `steps[i].derive[j] (name: expr)`: for a cast error those casting to the type it names
+/// (else every cast), for an overflow or a division by zero those that cast or compute,
+/// every derive otherwise. DataFusion's error names the value, not the expression, so this
+/// is the person's shortlist.
+pub(crate) fn steps_that_may_fail(job: &JobSpec, error: &str) -> Vec<String> {
+    let error = error.to_ascii_lowercase();
+    let derives: Vec<(String, String)> = job
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(index, step)| match step {
+            Step::Derive(columns) => Some((index, columns)),
+            _ => None,
+        })
+        .flat_map(|(index, columns)| {
+            columns.iter().enumerate().map(move |(position, derived)| {
+                (
+                    format!(
+                        "steps[{index}].derive[{position}] ({}: {})",
+                        derived.name, derived.expr
+                    ),
+                    derived.expr.to_ascii_lowercase().replace(' ', ""),
+                )
+            })
+        })
+        .collect();
+    let casts =
+        |expr: &str| (expr.contains("cast(") || expr.contains("::")) && !expr.contains("try_cast(");
+    let computes = |expr: &str| casts(expr) || expr.contains(['+', '-', '*', '/', '%']);
+    let pick = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+        derives
+            .iter()
+            .filter(|(_, expr)| keep(expr))
+            .map(|(field, _)| field.clone())
+            .collect()
+    };
+    if error.contains("cast") {
+        let targets = sql_names_of_cast_target(&error);
+        let precise =
+            pick(&|expr| casts(expr) && targets.iter().any(|t| expr.contains(&format!("as{t})"))));
+        if precise.is_empty() {
+            pick(&casts)
+        } else {
+            precise
+        }
+    } else if error.contains("overflow") || error.contains("divide") {
+        pick(&computes)
+    } else {
+        pick(&|_| true)
+    }
+}
+
+/// SQL spellings of the Arrow type a cast error names (`... to type Int8`).
+fn sql_names_of_cast_target(error: &str) -> Vec<&'static str> {
+    let target = error.rsplit("to type ").next().unwrap_or_default();
+    let names: &[(&str, &[&'static str])] = &[
+        ("int8", &["tinyint"]),
+        ("int16", &["smallint"]),
+        ("int32", &["int", "integer"]),
+        ("int64", &["bigint"]),
+        ("uint8", &["tinyintunsigned"]),
+        ("float32", &["float", "real"]),
+        ("float64", &["double"]),
+        ("date32", &["date"]),
+    ];
+    names
+        .iter()
+        .find(|(arrow, _)| target.starts_with(arrow))
+        .map(|(_, sql)| sql.to_vec())
+        .unwrap_or_default()
+}
+
 /// Plans like [`plan_steps`] but continues past a failing step where it can (a failed derive
 /// becomes a null column), so validation reports every problem, the target's included. Fails
 /// only when running part of the plan does.

@@ -1,10 +1,15 @@
 //! Ways out of states a user can get into: releasing files the ledger holds as rejected or
-//! unreadable, so a fixed job takes them again. Each operation can be tried with `dry_run`
-//! and is recorded under `_lakejob/operations/`.
+//! unreadable, so a fixed job takes them again; dropping a table; restoring a Delta table to
+//! an earlier version. Each operation can be tried with `dry_run` and is recorded under
+//! `_lakejob/operations/`.
 
 use chrono::{DateTime, Utc};
+use lakejob_engine::history::{RestoreMetrics, restore_delta};
 use lakejob_engine::ledger::{FileLedger, FileRecord, FileStatus};
-use lakejob_engine::{Catalog, Clock, Lake, STATE_DIR, new_session};
+use lakejob_engine::{
+    Catalog, CatalogSync, Clock, EngineError, Lake, STATE_DIR, SessionOptions, TableFormat,
+    TableName, Zone, new_session,
+};
 use serde::Serialize;
 
 use crate::JobsError;
@@ -141,14 +146,204 @@ impl<'a> Release<'a> {
     }
 
     async fn record(&self, metrics: &ReleaseMetrics) -> Result<(), JobsError> {
-        let path = format!(
-            "{STATE_DIR}/operations/{}-release-{}.json",
-            metrics.at.format("%Y%m%dT%H%M%SZ"),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let json =
-            serde_json::to_vec_pretty(metrics).map_err(|e| JobsError::Summary(e.to_string()))?;
-        self.lake.write(&path, json.into()).await.map_err(engine)
+        record(self.lake, "release", metrics.at, metrics).await
+    }
+}
+
+/// Keeps what an operation did under `_lakejob/operations/`, named by its time and kind.
+async fn record(
+    lake: &Lake,
+    kind: &str,
+    at: DateTime<Utc>,
+    metrics: &impl Serialize,
+) -> Result<(), JobsError> {
+    let path = format!(
+        "{STATE_DIR}/operations/{}-{kind}-{}.json",
+        at.format("%Y%m%dT%H%M%SZ"),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let json = serde_json::to_vec_pretty(metrics).map_err(|e| JobsError::Summary(e.to_string()))?;
+    lake.write(&path, json.into()).await.map_err(engine)
+}
+
+/// Drops a table: its files and its catalog entry. The raw files it was built from stay in
+/// the lake and in the ledger, so `lakejob run <job> --reprocess` builds it again. lakejob's
+/// own tables (`lakejob.*`) are not dropped.
+#[derive(Debug)]
+pub struct DropTable<'a> {
+    lake: &'a Lake,
+    clock: &'a dyn Clock,
+    dry_run: bool,
+}
+
+/// What a drop did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DropMetrics {
+    /// Whether nothing was changed.
+    pub dry_run: bool,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The table.
+    pub table: String,
+    /// Its folder in the lake.
+    pub path: String,
+    /// Files under it, removed.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Whether the catalog listed it.
+    pub catalog_entry: bool,
+}
+
+impl<'a> DropTable<'a> {
+    /// A drop in `lake`.
+    pub fn new(lake: &'a Lake, clock: &'a dyn Clock) -> Self {
+        Self {
+            lake,
+            clock,
+            dry_run: false,
+        }
+    }
+
+    /// Reports what would be dropped without changing anything.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Drops `table`; a table with neither files nor a catalog entry is an error.
+    pub async fn execute(
+        self,
+        table: &TableName,
+        catalog: &dyn Catalog,
+    ) -> Result<DropMetrics, JobsError> {
+        let refused = |reason: String| JobsError::Engine {
+            job: format!("drop {table}"),
+            source: EngineError::Declaration {
+                context: format!("dropping {table}"),
+                reason,
+            },
+        };
+        let zone: Zone = table.database.parse().map_err(|e: String| refused(e))?;
+        if !matches!(zone, Zone::Processed | Zone::Curated | Zone::Quarantine) {
+            return Err(refused(format!(
+                "only tables of processed, curated and quarantine can be dropped, not {zone}"
+            )));
+        }
+        let path = Lake::table_path(zone, &table.table);
+        let files = self.lake.list(&path).await.map_err(engine)?;
+        let catalog_entry = catalog.table(table).await.map_err(engine)?.is_some();
+        if files.is_empty() && !catalog_entry {
+            return Err(JobsError::Engine {
+                job: format!("drop {table}"),
+                source: EngineError::TableNotFound(table.to_string()),
+            });
+        }
+        let metrics = DropMetrics {
+            dry_run: self.dry_run,
+            at: self.clock.now(),
+            table: table.to_string(),
+            files: files.len(),
+            bytes: files.iter().map(|f| f.size).sum(),
+            path,
+            catalog_entry,
+        };
+        if !self.dry_run {
+            // The entry first: a crash between leaves files no query names, which a second
+            // drop removes, never an entry pointing at missing files.
+            catalog.drop_table(table).await.map_err(engine)?;
+            self.lake
+                .delete_folder(&metrics.path)
+                .await
+                .map_err(engine)?;
+            record(self.lake, "drop", metrics.at, &metrics).await?;
+        }
+        Ok(metrics)
+    }
+}
+
+/// Restores a Delta table to an earlier version, as a new commit, and brings the catalog's
+/// partitions to what that version holds.
+#[derive(Debug)]
+pub struct RestoreTable<'a> {
+    lake: &'a Lake,
+    clock: &'a dyn Clock,
+    dry_run: bool,
+}
+
+/// What a restore did (or would do), and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoreSummary {
+    /// Whether nothing was changed.
+    pub dry_run: bool,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The versions and files.
+    #[serde(flatten)]
+    pub restore: RestoreMetrics,
+}
+
+impl<'a> RestoreTable<'a> {
+    /// A restore in `lake`.
+    pub fn new(lake: &'a Lake, clock: &'a dyn Clock) -> Self {
+        Self {
+            lake,
+            clock,
+            dry_run: false,
+        }
+    }
+
+    /// Reports what would change without changing anything.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Restores `table` (a Delta table in the catalog) to `version`.
+    pub async fn execute(
+        self,
+        table: &TableName,
+        version: u64,
+        catalog: &dyn Catalog,
+    ) -> Result<RestoreSummary, JobsError> {
+        let failed = |source| JobsError::Engine {
+            job: format!("restore {table}"),
+            source,
+        };
+        let entry = catalog
+            .table(table)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| failed(EngineError::TableNotFound(table.to_string())))?;
+        if entry.definition.format != TableFormat::Delta {
+            return Err(failed(EngineError::Declaration {
+                context: format!("restoring {table}"),
+                reason: "only Delta tables keep earlier versions; a Parquet table has none".into(),
+            }));
+        }
+        let location = url::Url::parse(&entry.definition.location).map_err(|e| {
+            failed(EngineError::Declaration {
+                context: format!("restoring {table}"),
+                reason: format!("the catalog's location is not a URL: {e}"),
+            })
+        })?;
+        let restore = restore_delta(&table.to_string(), &location, version, self.dry_run)
+            .await
+            .map_err(failed)?;
+        let summary = RestoreSummary {
+            dry_run: self.dry_run,
+            at: self.clock.now(),
+            restore,
+        };
+        if !self.dry_run {
+            let ctx = new_session(&SessionOptions::default()).map_err(failed)?;
+            CatalogSync::new(self.lake, catalog, &ctx)
+                .execute()
+                .await
+                .map_err(failed)?;
+            record(self.lake, "restore", summary.at, &summary).await?;
+        }
+        Ok(summary)
     }
 }
 

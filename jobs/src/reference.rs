@@ -300,8 +300,10 @@ fn enum_section(
 ) {
     let owner = item.ident.to_string();
     let tag = serde_attr(&item.attrs, "tag");
+    let untagged = serde_attr(&item.attrs, "untagged").is_some();
     let lead = match &tag {
         Some(tag) => format!("A mapping whose `{tag}` is one of:"),
+        None if untagged => "Written as either:".to_string(),
         None if item.variants.iter().all(|v| v.fields.is_empty()) => "One of:".to_string(),
         None => "A one-key mapping, the key one of:".to_string(),
     };
@@ -330,7 +332,11 @@ fn enum_section(
                 } else {
                     "holding"
                 };
-                let _ = writeln!(out, "- `{name}`: {meaning} ({with} {})", inner.join(", "));
+                if untagged {
+                    let _ = writeln!(out, "- {}: {meaning}", inner.join(", "));
+                } else {
+                    let _ = writeln!(out, "- `{name}`: {meaning} ({with} {})", inner.join(", "));
+                }
             }
             Fields::Named(_) => {
                 let _ = writeln!(out, "- `{name}`: {meaning}\n");

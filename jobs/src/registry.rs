@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::JobsError;
 use crate::pipeline::{PipelineSpec, SHIPPED_PIPELINES, is_pipeline_file, parse_pipeline};
-use crate::spec::JobSpec;
+use crate::spec::{JobSpec, SourceSpec};
 use crate::validate::parse_job;
 
 /// The shipped job files: (file name, contents).
@@ -251,4 +251,42 @@ impl JobRegistry {
     pub fn entries(&self) -> impl Iterator<Item = &JobEntry> {
         self.jobs.values()
     }
+
+    /// A job, or else a pipeline's stage run alone (`clickstream_aggregation`), by name.
+    pub fn runnable(&self, name: &str) -> Result<Runnable<'_>, JobsError> {
+        match self.get(name) {
+            Ok(entry) => Ok(Runnable::Job(entry)),
+            Err(unknown) => self.stage(name).map(Runnable::Stage).ok_or(unknown),
+        }
+    }
+
+    /// The first job (by name) that reads `source`, with its declaration of it.
+    pub fn reader_of(&self, source: &str) -> Result<(&JobEntry, &SourceSpec), JobsError> {
+        self.entries()
+            .find_map(|entry| {
+                let declared = entry.spec.source.as_ref()?;
+                (declared.name == source).then_some((entry, declared))
+            })
+            .ok_or_else(|| {
+                let mut known: Vec<String> = self
+                    .entries()
+                    .filter_map(|e| e.spec.source.as_ref().map(|s| s.name.clone()))
+                    .collect();
+                known.sort();
+                known.dedup();
+                JobsError::UnknownSource {
+                    name: source.to_string(),
+                    known,
+                }
+            })
+    }
+}
+
+/// What `lakejob run <name>` runs.
+#[derive(Debug)]
+pub enum Runnable<'r> {
+    /// One job.
+    Job(&'r JobEntry),
+    /// A pipeline's stage: its jobs in order.
+    Stage(PipelineSpec),
 }

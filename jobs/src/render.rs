@@ -10,6 +10,7 @@
 //! `@@container_name@@`, `@@alert_topic_arn@@`, and the lists `"@@subnet_ids@@"`,
 //! `"@@security_group_ids@@"` (replaced with their quotes by a JSON array).
 
+use lakejob_engine::ExitClass;
 use serde_json::{Map, Value, json};
 
 use crate::JobsError;
@@ -61,7 +62,7 @@ fn job_task(job: &str, next: &str) -> Value {
         },
         "ResultPath": "$.last",
         "Retry": [{
-            "ErrorEquals": ["lakejob.Retryable", "States.Timeout", "ECS.AmazonECSException"],
+            "ErrorEquals": [ExitClass::Retryable.error_name(), "States.Timeout", "ECS.AmazonECSException"],
             "IntervalSeconds": 60,
             "MaxAttempts": 3,
             "BackoffRate": 2.0

@@ -2,7 +2,7 @@
 //! finds every problem a run would hit before any data is touched, and reports them all.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
@@ -64,7 +64,7 @@ fn deepest_line(text: &str) -> Option<(usize, usize)> {
         .max_by_key(|(_, depth)| *depth)
 }
 
-fn is_identifier(name: &str) -> bool {
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= MAX_NAME_CHARS
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())
@@ -339,8 +339,12 @@ fn stand_in_source(source: &SourceSpec) -> SourceSpec {
             column.type_name = if numeric { "float64" } else { "string" }.into();
             column.case = None;
         }
-        // Formats and patterns decide which values parse, not the columns' shape.
+        // Formats, zones, separators and patterns decide which values parse, not the
+        // columns' shape.
         column.format = None;
+        column.timezone = None;
+        column.decimal_separator = None;
+        column.thousands_separator = None;
         column.pattern = None;
     }
     stand_in.reject_when.clear();
@@ -481,8 +485,44 @@ async fn quality_problems(
     problems
 }
 
-/// Property tests: any edit of a job file, however hostile, parses and validates to an answer
-/// (a job or a list of problems), never a panic.
+/// The texts of the job and pipeline files `validate` checks: those in `paths` (files, or
+/// folders and their `pipelines/` subfolder), or with no path the shipped ones and those of
+/// the jobs folder. Each comes with the name a report gives it.
+pub fn job_file_texts(
+    paths: &[PathBuf],
+    jobs_folder: Option<&Path>,
+) -> Result<Vec<(String, String)>, JobsError> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    if paths.is_empty() {
+        for (name, text) in crate::SHIPPED_JOBS {
+            files.push((format!("built-in {name}"), (*text).to_string()));
+        }
+        for (name, text) in crate::SHIPPED_PIPELINES {
+            files.push((format!("built-in pipelines/{name}"), (*text).to_string()));
+        }
+    }
+    let folders: Vec<PathBuf> = if paths.is_empty() {
+        jobs_folder.map(PathBuf::from).into_iter().collect()
+    } else {
+        paths.to_vec()
+    };
+    for folder in &folders {
+        let subfolder = folder.join("pipelines");
+        let mut found = crate::job_files_in(folder)?;
+        if subfolder.is_dir() {
+            found.extend(crate::job_files_in(&subfolder)?);
+        }
+        for file in found {
+            let text = std::fs::read_to_string(&file).map_err(|source| JobsError::Io {
+                path: file.display().to_string(),
+                source,
+            })?;
+            files.push((file.display().to_string(), text));
+        }
+    }
+    Ok(files)
+}
+
 /// Every problem of each (origin, YAML text) file, jobs and pipelines alike, as printed
 /// lines: a pipeline's jobs are looked for among the shipped jobs, those of `jobs_folder`
 /// and the jobs among the files.

@@ -98,6 +98,11 @@ async fn contract(catalog: &dyn Catalog, suffix: &str) {
             catalog.table(&name).await.unwrap().unwrap().partitions,
             dates(&["2025-01-02", "2025-01-03"])
         );
+
+        assert!(catalog.drop_table(&name).await.unwrap(), "dropped");
+        assert_eq!(catalog.table(&name).await.unwrap(), None);
+        assert!(!catalog.tables().await.unwrap().contains(&name));
+        assert!(!catalog.drop_table(&name).await.unwrap(), "already gone");
     }
     let many: Vec<String> = (0..250)
         .map(|i| format!("2024-{:02}-{:02}", i / 28 + 1, i % 28 + 1))

@@ -4,7 +4,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime};
+use chrono_tz::Tz;
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder,
     Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
@@ -62,9 +63,11 @@ pub struct ColumnSpec {
     /// Whether a missing value (one of `null_values`) is allowed; if not, the row is rejected.
     #[serde(default = "default_true")]
     pub nullable: bool,
-    /// Trim surrounding whitespace before anything else.
-    #[serde(default = "default_true")]
-    pub trim: bool,
+    /// Trim surrounding whitespace before anything else. Default: trimmed, except a `string`
+    /// column without `case`, `allowed` or `pattern` (free text such as a review's body), which
+    /// is kept exactly as written; such a value of spaces alone is then a value, not a null.
+    #[serde(default)]
+    pub trim: Option<bool>,
     /// Normalise the letter case of text values.
     #[serde(default)]
     pub case: Option<Case>,
@@ -77,16 +80,80 @@ pub struct ColumnSpec {
     /// Text values that mean null; by default only the empty string.
     #[serde(default = "default_null_values")]
     pub null_values: Vec<String>,
-    /// chrono format of timestamp or date text; timestamps default to RFC 3339, dates to
-    /// `%Y-%m-%d`. Timestamps without an offset are taken as UTC.
+    /// chrono format of timestamp or date text, or a list of them tried in order (`["%m/%d/%y
+    /// %H:%M", "%Y-%m-%d %H:%M:%S"]`). Default: timestamps in RFC 3339
+    /// (`2024-03-01T10:00:00Z`), dates as `%Y-%m-%d`. A format without an offset (`%z`) reads
+    /// local times of `timezone`.
     #[serde(default)]
-    pub format: Option<String>,
+    pub format: Option<Formats>,
+    /// IANA time zone (`Europe/Paris`) of timestamps written without an offset; UTC when
+    /// absent. A time that a daylight-saving change skips is rejected; one it repeats is taken
+    /// as its first occurrence.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// The character between a number's whole part and its fraction (`,` in `12,50`); `.`
+    /// when absent. For int, float and decimal columns.
+    #[serde(default)]
+    pub decimal_separator: Option<char>,
+    /// A character grouping a number's digits (`.` in `1.234,50`, `,` in `1,234.50`),
+    /// removed before parsing; none when absent. For int, float and decimal columns.
+    #[serde(default)]
+    pub thousands_separator: Option<char>,
+}
+
+/// One chrono format or several, tried in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "a chrono format or a list of them")]
+pub enum Formats {
+    /// One format: `"%d/%m/%Y"`.
+    One(String),
+    /// Formats tried in order; the first that reads the whole text wins.
+    Many(Vec<String>),
+}
+
+impl Formats {
+    /// The formats, in the order they are tried.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Formats::One(format) => std::slice::from_ref(format),
+            Formats::Many(formats) => formats,
+        }
+    }
 }
 
 impl ColumnSpec {
+    /// A column of the given type with every option at its default.
+    pub fn new(name: impl Into<String>, type_name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            from: None,
+            type_name: type_name.into(),
+            nullable: true,
+            trim: None,
+            case: None,
+            allowed: None,
+            pattern: None,
+            null_values: default_null_values(),
+            format: None,
+            timezone: None,
+            decimal_separator: None,
+            thousands_separator: None,
+        }
+    }
+
     /// The header name the column is read from.
     pub fn source_name(&self) -> &str {
         self.from.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Whether values are trimmed: as declared, else all but free text (see `trim`).
+    pub fn trims(&self) -> bool {
+        self.trim.unwrap_or_else(|| {
+            !self.type_name.trim().eq_ignore_ascii_case("string")
+                || self.case.is_some()
+                || self.allowed.is_some()
+                || self.pattern.is_some()
+        })
     }
 }
 
@@ -96,10 +163,13 @@ impl ColumnSpec {
 pub(crate) struct CompiledColumn {
     pub(crate) spec: ColumnSpec,
     pub(crate) ty: ColumnType,
+    trim: bool,
     /// Sorted, for a binary search: hashing every value cost more than the few comparisons.
     allowed: Option<Vec<String>>,
     pattern: Option<Regex>,
-    timestamp_has_offset: bool,
+    /// Declared formats, each with whether it reads an offset (`%z`).
+    formats: Vec<(String, bool)>,
+    timezone: Option<Tz>,
 }
 
 impl CompiledColumn {
@@ -119,20 +189,20 @@ impl CompiledColumn {
         if spec.name.trim().is_empty() {
             problems.push("name: must not be empty".into());
         }
-        if spec.format.is_some() && !matches!(ty, Some(ColumnType::Timestamp | ColumnType::Date)) {
-            problems.push("format: only timestamp and date columns take a format".into());
-        }
-        if let Some(format) = &spec.format
-            && chrono::format::StrftimeItems::new(format)
-                .any(|item| matches!(item, chrono::format::Item::Error))
-        {
-            problems.push(format!(
-                "format: '{format}' is not a chrono format (%Y-%m-%d %H:%M:%S, %d/%m/%Y...)"
-            ));
-        }
         if spec.case.is_some() && !matches!(ty, Some(ColumnType::String)) {
             problems.push("case: only string columns can be case-normalised".into());
         }
+        let timezone = spec.timezone.as_deref().and_then(|name| {
+            name.parse::<Tz>()
+                .map_err(|_| {
+                    problems.push(format!(
+                        "timezone: '{name}' is not an IANA time zone (Europe/Paris, America/New_York, UTC...)"
+                    ))
+                })
+                .ok()
+        });
+        problems.extend(time_problems(spec, ty));
+        problems.extend(separator_problems(spec, ty));
         match ty {
             Some(ty) if problems.is_empty() => Ok(Self {
                 allowed: spec.allowed.as_ref().map(|values| {
@@ -141,10 +211,17 @@ impl CompiledColumn {
                     sorted.dedup();
                     sorted
                 }),
-                timestamp_has_offset: spec
+                trim: spec.trims(),
+                formats: spec
                     .format
-                    .as_deref()
-                    .is_some_and(|f| f.contains("%z") || f.contains("%:z") || f.contains("%#z")),
+                    .iter()
+                    .flat_map(Formats::as_slice)
+                    .map(|f| {
+                        let offset = f.contains("%z") || f.contains("%:z") || f.contains("%#z");
+                        (f.clone(), offset)
+                    })
+                    .collect(),
+                timezone,
                 spec: spec.clone(),
                 ty,
                 pattern,
@@ -155,7 +232,7 @@ impl CompiledColumn {
 
     /// Checks and parses one text value. `scratch` receives normalised text.
     pub(crate) fn parse(&self, raw: &str, scratch: &mut String) -> Result<Value, String> {
-        let text = if self.spec.trim { raw.trim() } else { raw };
+        let text = if self.trim { raw.trim() } else { raw };
         if self.spec.null_values.iter().any(|null| null == text) {
             return if self.spec.nullable {
                 Ok(Value::Null)
@@ -223,39 +300,50 @@ impl CompiledColumn {
 
     fn parse_typed(&self, ty: ColumnType, text: &str) -> Result<Value, String> {
         let invalid = || {
-            let expected = match (ty, &self.spec.format) {
+            let formats = self.spec.format.as_ref().map(|f| f.as_slice().join(" or "));
+            let expected = match (ty, formats) {
                 (ColumnType::Timestamp, None) => "an RFC 3339 timestamp".to_string(),
-                (ColumnType::Timestamp | ColumnType::Date, Some(format)) => {
-                    format!("a {ty} in the format {format}")
+                (ColumnType::Timestamp | ColumnType::Date, Some(formats)) => {
+                    format!("a {ty} in the format {formats}")
                 }
+                (ty, _) if self.is_localised_number() => format!(
+                    "a valid {ty} with decimal separator '{}'{}",
+                    self.spec.decimal_separator.unwrap_or('.'),
+                    self.spec
+                        .thousands_separator
+                        .map(|c| format!(" and thousands separator '{c}'"))
+                        .unwrap_or_default()
+                ),
                 (ty, _) => format!("a valid {ty}"),
             };
             format!("{}: '{}' is not {expected}", self.spec.name, shown(text))
         };
+        let number = || self.numeric_text(text).ok_or_else(invalid);
         let value = match ty {
             ColumnType::String => Value::Text,
-            ColumnType::Int32 => Value::Int(i64::from(text.parse::<i32>().map_err(|_| invalid())?)),
-            ColumnType::Int64 => Value::Int(text.parse::<i64>().map_err(|_| invalid())?),
+            ColumnType::Int32 => {
+                Value::Int(i64::from(number()?.parse::<i32>().map_err(|_| invalid())?))
+            }
+            ColumnType::Int64 => Value::Int(number()?.parse::<i64>().map_err(|_| invalid())?),
             ColumnType::Float64 => {
-                let value = text.parse::<f64>().map_err(|_| invalid())?;
+                let value = number()?.parse::<f64>().map_err(|_| invalid())?;
                 if !value.is_finite() {
                     return Err(invalid());
                 }
                 Value::Float(value)
             }
             ColumnType::Decimal { precision, scale } => {
-                Value::Decimal(parse_decimal(text, precision, scale).ok_or_else(invalid)?)
+                Value::Decimal(parse_decimal(&number()?, precision, scale).ok_or_else(invalid)?)
             }
             ColumnType::Boolean => Value::Bool(parse_bool(text).ok_or_else(invalid)?),
             ColumnType::Timestamp => {
-                let micros = self.parse_timestamp(text).ok_or_else(invalid)?;
+                let micros = self.parse_timestamp(text)?.ok_or_else(invalid)?;
                 let date = DateTime::from_timestamp_micros(micros).map(|t| t.date_naive());
                 self.within_dates(text, date)?;
                 Value::Micros(micros)
             }
             ColumnType::Date => {
-                let format = self.spec.format.as_deref().unwrap_or("%Y-%m-%d");
-                let date = NaiveDate::parse_from_str(text, format).map_err(|_| invalid())?;
+                let date = self.parse_date(text).ok_or_else(invalid)?;
                 self.within_dates(text, Some(date))?;
                 Value::Days(
                     date.signed_duration_since(DateTime::UNIX_EPOCH.date_naive())
@@ -264,6 +352,90 @@ impl CompiledColumn {
             }
         };
         Ok(value)
+    }
+
+    /// A number's text as Rust parses it: itself, or without the column's separators.
+    fn numeric_text<'t>(&self, text: &'t str) -> Option<Cow<'t, str>> {
+        if self.is_localised_number() {
+            self.plain_number(text)
+        } else {
+            Some(Cow::Borrowed(text))
+        }
+    }
+
+    fn is_localised_number(&self) -> bool {
+        self.spec.decimal_separator.is_some_and(|c| c != '.')
+            || self.spec.thousands_separator.is_some()
+    }
+
+    /// A number written with the column's separators, as Rust parses it (`1.234,5` with `,`
+    /// and `.` becomes `1234.5`); `None` when it holds a `.` that is neither separator.
+    fn plain_number<'t>(&self, text: &'t str) -> Option<Cow<'t, str>> {
+        let decimal = self.spec.decimal_separator.unwrap_or('.');
+        let thousands = self.spec.thousands_separator;
+        if decimal != '.' && thousands != Some('.') && text.contains('.') {
+            return None;
+        }
+        let plain: String = text
+            .chars()
+            .filter(|c| Some(*c) != thousands)
+            .map(|c| if c == decimal { '.' } else { c })
+            .collect();
+        Some(Cow::Owned(plain))
+    }
+
+    fn parse_date(&self, text: &str) -> Option<NaiveDate> {
+        if self.formats.is_empty() {
+            return NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+        }
+        self.formats
+            .iter()
+            .find_map(|(format, _)| NaiveDate::parse_from_str(text, format).ok())
+    }
+
+    /// Microseconds since the epoch; `Ok(None)` when no format reads the text, an error when
+    /// the local time does not exist in the column's time zone.
+    fn parse_timestamp(&self, text: &str) -> Result<Option<i64>, String> {
+        if self.formats.is_empty() {
+            return Ok(DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.timestamp_micros()));
+        }
+        for (format, has_offset) in &self.formats {
+            if *has_offset {
+                if let Ok(t) = DateTime::parse_from_str(text, format) {
+                    return Ok(Some(t.timestamp_micros()));
+                }
+            } else if let Some(local) =
+                NaiveDateTime::parse_from_str(text, format)
+                    .ok()
+                    .or_else(|| {
+                        NaiveDate::parse_from_str(text, format)
+                            .ok()?
+                            .and_hms_opt(0, 0, 0)
+                    })
+            {
+                // A date alone (`%m/%d/%y`) is its midnight.
+                return self.in_time_zone(text, local).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    fn in_time_zone(&self, text: &str, local: NaiveDateTime) -> Result<i64, String> {
+        let Some(zone) = self.timezone else {
+            return Ok(local.and_utc().timestamp_micros());
+        };
+        match local.and_local_timezone(zone) {
+            LocalResult::Single(t) => Ok(t.timestamp_micros()),
+            // The hour a clock goes back repeats: its first pass, as most systems take it.
+            LocalResult::Ambiguous(first, _) => Ok(first.timestamp_micros()),
+            LocalResult::None => Err(format!(
+                "{}: '{}' does not exist in {zone} (the clocks skip it)",
+                self.spec.name,
+                shown(text)
+            )),
+        }
     }
 
     /// Dates and times are taken from the years [`EARLIEST_YEAR`] to [`LATEST_YEAR`]: a year 0
@@ -279,20 +451,68 @@ impl CompiledColumn {
             )),
         }
     }
+}
 
-    fn parse_timestamp(&self, text: &str) -> Option<i64> {
-        match self.spec.format.as_deref() {
-            None => DateTime::parse_from_rfc3339(text)
-                .ok()
-                .map(|t| t.timestamp_micros()),
-            Some(format) if self.timestamp_has_offset => DateTime::parse_from_str(text, format)
-                .ok()
-                .map(|t| t.timestamp_micros()),
-            Some(format) => NaiveDateTime::parse_from_str(text, format)
-                .ok()
-                .map(|t| t.and_utc().timestamp_micros()),
+/// Problems of a column's `format` and `timezone`.
+fn time_problems(spec: &ColumnSpec, ty: Option<ColumnType>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let timed = matches!(ty, Some(ColumnType::Timestamp | ColumnType::Date));
+    if let Some(formats) = &spec.format {
+        if !timed {
+            problems.push("format: only timestamp and date columns take a format".into());
+        }
+        if formats.as_slice().is_empty() {
+            problems.push("format: an empty list; give at least one format".into());
+        }
+        for format in formats.as_slice() {
+            if chrono::format::StrftimeItems::new(format)
+                .any(|item| matches!(item, chrono::format::Item::Error))
+            {
+                problems.push(format!(
+                    "format: '{format}' is not a chrono format (%Y-%m-%d %H:%M:%S, %d/%m/%Y...)"
+                ));
+            }
         }
     }
+    if spec.timezone.is_some() {
+        if !matches!(ty, Some(ColumnType::Timestamp)) {
+            problems.push("timezone: only timestamp columns take a time zone".into());
+        } else if spec.format.is_none() {
+            problems.push(
+                "timezone: RFC 3339 timestamps carry their offset; declare the format of times written without one"
+                    .into(),
+            );
+        }
+    }
+    problems
+}
+
+/// Problems of a column's `decimal_separator` and `thousands_separator`.
+fn separator_problems(spec: &ColumnSpec, ty: Option<ColumnType>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let fractional = matches!(ty, Some(ColumnType::Float64 | ColumnType::Decimal { .. }));
+    let numeric = fractional || matches!(ty, Some(ColumnType::Int32 | ColumnType::Int64));
+    for (key, separator) in [
+        ("decimal_separator", spec.decimal_separator),
+        ("thousands_separator", spec.thousands_separator),
+    ] {
+        let Some(separator) = separator else { continue };
+        if !numeric {
+            problems.push(format!(
+                "{key}: only int, float and decimal columns take one"
+            ));
+        }
+        if separator.is_ascii_digit() || matches!(separator, '-' | '+' | 'e' | 'E') {
+            problems.push(format!("{key}: '{separator}' is part of a number"));
+        }
+    }
+    if spec.decimal_separator.is_some() && !fractional && numeric {
+        problems.push("decimal_separator: integer columns have no fraction".into());
+    }
+    if spec.decimal_separator.is_some() && spec.decimal_separator == spec.thousands_separator {
+        problems.push("thousands_separator: must differ from decimal_separator".into());
+    }
+    problems
 }
 
 /// The first year a date or timestamp may fall in.
@@ -504,22 +724,13 @@ mod tests {
         let name = parts.next().unwrap().to_string();
         let type_name = parts.next().unwrap().to_string();
         ColumnSpec {
-            name,
-            from: None,
-            type_name,
             nullable: !spec.contains("required"),
-            trim: true,
-            case: if spec.contains("upper") {
-                Some(Case::Upper)
-            } else {
-                None
-            },
+            trim: Some(true),
+            case: spec.contains("upper").then_some(Case::Upper),
             allowed: spec
                 .contains("currency")
                 .then(|| vec!["USD".to_string(), "EUR".to_string()]),
-            pattern: None,
-            null_values: vec![String::new()],
-            format: None,
+            ..ColumnSpec::new(name, type_name)
         }
     }
 
@@ -635,9 +846,95 @@ mod tests {
     }
 
     #[test]
+    fn numbers_read_with_the_declared_separators() {
+        let mut scratch = String::new();
+        let euro = CompiledColumn::compile(&ColumnSpec {
+            decimal_separator: Some(','),
+            thousands_separator: Some('.'),
+            ..ColumnSpec::new("amount", "decimal(12,2)")
+        })
+        .unwrap();
+        assert!(matches!(
+            euro.parse("1.234.567,891", &mut scratch),
+            Ok(Value::Decimal(123_456_789))
+        ));
+        assert!(matches!(
+            euro.parse("-0,5", &mut scratch),
+            Ok(Value::Decimal(-50))
+        ));
+        assert!(euro.parse("1,2,3", &mut scratch).is_err());
+        let comma_only = CompiledColumn::compile(&ColumnSpec {
+            decimal_separator: Some(','),
+            ..ColumnSpec::new("share", "float64")
+        })
+        .unwrap();
+        // Without a thousands separator, a '.' is neither: not silently 1.5.
+        assert!(comma_only.parse("1.5", &mut scratch).is_err());
+        assert!(matches!(comma_only.parse("1,5", &mut scratch), Ok(Value::Float(v)) if v == 1.5));
+        let grouped = CompiledColumn::compile(&ColumnSpec {
+            thousands_separator: Some(','),
+            ..ColumnSpec::new("n", "int64")
+        })
+        .unwrap();
+        assert!(matches!(
+            grouped.parse("1,234", &mut scratch),
+            Ok(Value::Int(1234))
+        ));
+    }
+
+    #[test]
+    fn timestamps_try_each_format_and_read_local_times_in_their_zone() {
+        let mut scratch = String::new();
+        let local = CompiledColumn::compile(&ColumnSpec {
+            format: Some(Formats::Many(vec![
+                "%m/%d/%y %H:%M".into(),
+                "%m/%d/%y".into(),
+            ])),
+            timezone: Some("America/New_York".into()),
+            ..ColumnSpec::new("at", "timestamp")
+        })
+        .unwrap();
+        let micros = |text: &str| match local.parse(text, &mut scratch.clone()) {
+            Ok(Value::Micros(m)) => m / 1_000_000,
+            other => panic!("{text}: {other:?}"),
+        };
+        // EST is UTC-5, EDT UTC-4; a date alone is its local midnight.
+        assert_eq!(micros("1/15/24 9:00"), 1_705_327_200);
+        assert_eq!(micros("7/15/24 9:00"), 1_721_048_400);
+        assert_eq!(micros("7/15/24"), 1_721_016_000);
+        let skipped = local.parse("3/10/24 2:30", &mut scratch).unwrap_err();
+        assert!(
+            skipped.contains("does not exist in America/New_York"),
+            "{skipped}"
+        );
+        let unread = local.parse("2024-07-15", &mut scratch).unwrap_err();
+        assert!(
+            unread.contains("in the format %m/%d/%y %H:%M or %m/%d/%y"),
+            "{unread}"
+        );
+    }
+
+    #[test]
+    fn free_text_is_kept_as_written_and_codes_are_trimmed() {
+        let mut scratch = String::new();
+        let body = CompiledColumn::compile(&ColumnSpec::new("body", "string")).unwrap();
+        assert!(matches!(body.parse("  hi ", &mut scratch), Ok(Value::Text)));
+        assert_eq!(scratch, "  hi ");
+        let code = CompiledColumn::compile(&ColumnSpec {
+            pattern: Some("[A-Z]+".into()),
+            ..ColumnSpec::new("code", "string")
+        })
+        .unwrap();
+        assert!(matches!(code.parse(" AB ", &mut scratch), Ok(Value::Text)));
+        assert_eq!(scratch, "AB");
+        let n = CompiledColumn::compile(&ColumnSpec::new("n", "int64")).unwrap();
+        assert!(matches!(n.parse(" 7 ", &mut scratch), Ok(Value::Int(7))));
+    }
+
+    #[test]
     fn bad_declarations_list_every_problem() {
         let spec = ColumnSpec {
-            format: Some("%Y".into()),
+            format: Some(Formats::One("%Y".into())),
             case: Some(Case::Upper),
             pattern: Some("(".into()),
             ..serde_yaml_like("amount decimel(12,2)")

@@ -20,10 +20,12 @@ use datafusion::common::DFSchema;
 use datafusion::logical_expr::ExprSchemable;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
+use encoding_rs::{Encoding, UTF_8};
 use serde::{Deserialize, Serialize};
 
 pub use columns::{
-    Case, ColumnSpec, RAW_RECORD, REJECT_REASON, SOURCE_FILE, SOURCE_LINE, reject_schema,
+    Case, ColumnSpec, EARLIEST_YEAR, Formats, LATEST_YEAR, RAW_RECORD, REJECT_REASON, SOURCE_FILE,
+    SOURCE_LINE, reject_schema,
 };
 use columns::{ColumnBuilder, CompiledColumn, Value, typed_schema};
 
@@ -69,6 +71,17 @@ pub struct CsvOptions {
     /// declared order.
     #[serde(default = "default_true")]
     pub header: bool,
+    /// Character encoding of the files, by its WHATWG label: `utf-8`, `latin1` or
+    /// `iso-8859-1` (both read as windows-1252, their superset), `windows-1252`, `utf-16`
+    /// (little-endian; a byte-order mark says otherwise), `shift_jis`... A byte-order mark at
+    /// the start of a file overrides it. In UTF-8 files, a value that is not valid UTF-8
+    /// rejects its row.
+    #[serde(default = "default_encoding")]
+    pub encoding: String,
+}
+
+fn default_encoding() -> String {
+    "utf-8".into()
 }
 
 impl Default for CsvOptions {
@@ -77,6 +90,7 @@ impl Default for CsvOptions {
             delimiter: default_delimiter(),
             quote: default_quote(),
             header: true,
+            encoding: default_encoding(),
         }
     }
 }
@@ -202,6 +216,12 @@ impl SourceReader {
                     ));
                 }
             }
+            if Encoding::for_label(csv.encoding.as_bytes()).is_none() {
+                problems.push(format!(
+                    "format.encoding: '{}' is not an encoding lakejob knows (utf-8, latin1, windows-1252, utf-16, shift_jis...)",
+                    csv.encoding
+                ));
+            }
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -295,7 +315,13 @@ impl SourceReader {
         bytes: Box<dyn Read + '_>,
         sink: &mut dyn FnMut(RecordBatch) -> Result<()>,
     ) -> Result<FileRead> {
-        let (data, seen) = Watched::open(file, bytes, self.max_inflated_bytes);
+        let encoding = match &self.format {
+            SourceFormat::Csv(options) => {
+                Encoding::for_label(options.encoding.as_bytes()).unwrap_or(UTF_8)
+            }
+            SourceFormat::JsonLines => UTF_8,
+        };
+        let (data, seen) = Watched::open(file, bytes, self.max_inflated_bytes, encoding);
         let assembler = Assembler::new(self, file, sink);
         let mut read = match &self.format {
             SourceFormat::Csv(options) => self.read_csv(assembler, data, &seen, options)?,

@@ -7,7 +7,11 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::rc::Rc;
 
+use encoding_rs::{CoderResult, Decoder, Encoding, UTF_8};
+
 use super::MAX_LINE_BYTES;
+
+const DECODE_BUFFER_BYTES: usize = 64 << 10;
 
 const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
@@ -74,10 +78,13 @@ pub(super) struct Watched<'a> {
 impl<'a> Watched<'a> {
     /// The bytes of `file` as its name says they are stored (`.gz`: gzip, inflated on the
     /// way, up to `max_inflated` bytes), without a byte-order mark, and what was seen of them.
+    /// Text of another `encoding` than UTF-8 is transcoded to UTF-8 on the way (a byte-order
+    /// mark overriding it), so positions and lines are counted in the text read.
     pub(super) fn open(
         file: &str,
         bytes: Box<dyn Read + 'a>,
         max_inflated: u64,
+        encoding: &'static Encoding,
     ) -> (Self, Rc<RefCell<Seen>>) {
         let seen = Rc::new(RefCell::new(Seen::new()));
         let inflated: Box<dyn Read + 'a> = if file.ends_with(".gz") {
@@ -90,11 +97,23 @@ impl<'a> Watched<'a> {
         } else {
             bytes
         };
-        let watched = Self {
-            inner: Box::new(WithoutMark {
+        let text: Box<dyn Read + 'a> = if encoding == UTF_8 {
+            Box::new(WithoutMark {
                 inner: inflated,
                 head: None,
-            }),
+            })
+        } else {
+            Box::new(Decoded {
+                inner: inflated,
+                decoder: encoding.new_decoder(),
+                input: vec![0; DECODE_BUFFER_BYTES],
+                start: 0,
+                end: 0,
+                state: DecodeState::Reading,
+            })
+        };
+        let watched = Self {
+            inner: text,
             position: 0,
             newlines: 0,
             line_bytes: 0,
@@ -189,5 +208,56 @@ impl Read for WithoutMark<'_> {
             }
         }
         self.inner.read(buf)
+    }
+}
+
+/// Text of another encoding, transcoded to UTF-8 as it is read. Bytes the encoding cannot
+/// map become U+FFFD, so a value that holds one is seen, not dropped.
+struct Decoded<'a> {
+    inner: Box<dyn Read + 'a>,
+    decoder: Decoder,
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    state: DecodeState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DecodeState {
+    Reading,
+    /// The input ended; the decoder has yet to flush what it holds.
+    Ended,
+    Finished,
+}
+
+impl Read for Decoded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.state == DecodeState::Finished {
+                return Ok(0);
+            }
+            if self.start == self.end && self.state == DecodeState::Reading {
+                let read = self.inner.read(&mut self.input)?;
+                (self.start, self.end) = (0, read);
+                if read == 0 {
+                    self.state = DecodeState::Ended;
+                }
+            }
+            let last = self.state == DecodeState::Ended;
+            let input = self.input.get(self.start..self.end).unwrap_or_default();
+            let (result, read, written, _) = self.decoder.decode_to_utf8(input, buf, last);
+            self.start += read;
+            if last && result == CoderResult::InputEmpty {
+                self.state = DecodeState::Finished;
+            }
+            if written > 0 || self.state == DecodeState::Finished {
+                return Ok(written);
+            }
+            if result == CoderResult::OutputFull {
+                return Err(io::Error::other(
+                    "a read buffer too small for one character",
+                ));
+            }
+        }
     }
 }

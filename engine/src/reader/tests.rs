@@ -7,16 +7,8 @@ use super::*;
 
 fn column(name: &str, type_name: &str) -> ColumnSpec {
     ColumnSpec {
-        name: name.into(),
-        from: None,
-        type_name: type_name.into(),
-        nullable: true,
-        trim: true,
-        case: None,
-        allowed: None,
-        pattern: None,
-        null_values: vec![String::new()],
-        format: None,
+        trim: Some(true),
+        ..ColumnSpec::new(name, type_name)
     }
 }
 
@@ -229,6 +221,65 @@ fn hostile_files_fail_whole_or_are_quarantined_never_panic() {
     let binary: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
     let read = reader.read("bin.csv", &binary).unwrap();
     assert!(read.file_error.is_some() || read.rejected_rows == read.rows);
+}
+
+#[test]
+fn files_of_other_encodings_are_transcoded_with_their_lines_kept() {
+    let in_encoding = |encoding: &str| {
+        let columns = [column("id", "string"), column("name", "string")];
+        let options = CsvOptions {
+            encoding: encoding.into(),
+            ..CsvOptions::default()
+        };
+        SourceReader::new(&columns, &[], options, &SessionContext::new()).unwrap()
+    };
+    let names = |read: &FileRead| -> Vec<String> {
+        read.valid
+            .iter()
+            .flat_map(|b| {
+                let names = b.column(1).as_string::<i32>();
+                (0..b.num_rows())
+                    .map(|i| names.value(i).to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let text = "id,name\r\n1,Jos\u{e9}\r\n2,M\u{fc}ller\r\n";
+    let latin1: Vec<u8> = text.chars().map(|c| c as u8).collect();
+    let read = in_encoding("latin1").read("l.csv", &latin1).unwrap();
+    assert_eq!(names(&read), ["Jos\u{e9}", "M\u{fc}ller"]);
+
+    // UTF-16 big-endian, said by its byte-order mark although the source says utf-16 (LE);
+    // the second row lacks a field, and its line is the physical one.
+    let text = "id,name\n1,\u{65e5}\u{672c}\n2\n";
+    let mut utf16 = vec![0xFE, 0xFF];
+    utf16.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+    let read = in_encoding("utf-16").read("u.csv", &utf16).unwrap();
+    assert_eq!(names(&read), ["\u{65e5}\u{672c}"]);
+    let line = read.rejects[0]
+        .column_by_name(SOURCE_LINE)
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .value(0);
+    assert_eq!(line, 3);
+
+    // UTF-8 stays strict: a latin-1 byte rejects its row rather than becoming U+FFFD silently.
+    let read = in_encoding("utf-8").read("l.csv", &latin1).unwrap();
+    assert_eq!((read.rows, read.rejected_rows), (2, 2));
+    let error = SourceReader::new(
+        &[column("id", "string")],
+        &[],
+        CsvOptions {
+            encoding: "klingon".into(),
+            ..CsvOptions::default()
+        },
+        &SessionContext::new(),
+    )
+    .unwrap_err();
+    assert!(
+        error[0].contains("'klingon' is not an encoding"),
+        "{error:?}"
+    );
 }
 
 #[test]

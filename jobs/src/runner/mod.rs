@@ -33,7 +33,7 @@ use crate::validate::{compile_source, validate_job};
 use input::Input;
 use publish::{Output, Publication};
 use query::QueryInput;
-pub use summary::{ErrorClass, QualitySummary, RunError, RunStatus, RunSummary, SkippedFile};
+pub use summary::{QualitySummary, RunError, RunStatus, RunSummary, SkippedFile};
 
 /// Partition column of quarantine tables: the date folder the rejected row came from.
 pub const QUARANTINE_PARTITION: &str = "raw_date";
@@ -169,7 +169,7 @@ impl<'a> JobRun<'a> {
                 };
                 summary.status = RunStatus::Failed;
                 summary.error = Some(RunError {
-                    class: ErrorClass::of(&source),
+                    class: source.exit_class(),
                     message: source.to_string(),
                 });
                 summary.duration_ms = started.elapsed().as_millis() as u64;
@@ -389,7 +389,23 @@ impl<'a> JobRun<'a> {
         };
         stage_rows(self.lake, ctx, output, &format!("{staging}/output"), &doing)
             .await
-            .map_err(self.engine())
+            .map_err(|source| {
+                let steps = match &source {
+                    EngineError::DataFusion { .. } if source.is_bad_input() => {
+                        crate::plan::steps_that_may_fail(self.job, &source.to_string())
+                    }
+                    _ => Vec::new(),
+                };
+                if steps.is_empty() {
+                    self.engine()(source)
+                } else {
+                    JobsError::StepData {
+                        job: self.job.name.clone(),
+                        steps,
+                        source: Box::new(source),
+                    }
+                }
+            })
     }
 
     fn target(&self) -> String {

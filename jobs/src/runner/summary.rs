@@ -1,7 +1,7 @@
 //! What a run did: the summary printed with `--output json` and kept in the run log.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use lakejob_engine::WriteMetrics;
+use lakejob_engine::{ExitClass, WriteMetrics};
 use lakejob_quality::QualityReport;
 use serde::Serialize;
 
@@ -20,6 +20,16 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// How a run that ended so exits. A failed run that returns its summary rather than its
+    /// error is one the engine may finish on a retry.
+    pub fn exit_class(self) -> ExitClass {
+        match self {
+            RunStatus::Succeeded => ExitClass::Succeeded,
+            RunStatus::Failed => ExitClass::Retryable,
+            RunStatus::QualityFailed => ExitClass::QualityFailed,
+        }
+    }
+
     /// The name used in JSON and text output.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -114,29 +124,8 @@ pub struct RunSummary {
 /// Why a run failed, for machines: the class decides whether retrying can help.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunError {
-    /// Whether retrying can help.
-    pub class: ErrorClass,
+    /// Whether retrying can help: `retryable` or `bad_input`.
+    pub class: ExitClass,
     /// The error, as printed.
     pub message: String,
-}
-
-/// The two kinds of failure, as exit codes and Step Functions tell them apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    /// The job, its input or its tables must change: a retry fails the same way (exit 2).
-    BadInput,
-    /// The same run may succeed later (exit 1).
-    Retryable,
-}
-
-impl ErrorClass {
-    /// The class of `error`.
-    pub fn of(error: &crate::JobsError) -> Self {
-        if error.is_bad_input() {
-            Self::BadInput
-        } else {
-            Self::Retryable
-        }
-    }
 }
