@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lakejob_aws::{AthenaQuery, AwsError, GlueCatalog, TaskCallback, TaskToken};
 use lakejob_catalog::LocalCatalog;
 use lakejob_engine::ingest::{Ingest, local_files};
+use lakejob_engine::maintain::Maintain;
 use lakejob_engine::query::DeltaReads;
 use lakejob_engine::{
     Catalog, CatalogSync, Cluster, EngineError, ExitClass, Lake, SessionOptions, SystemClock,
@@ -20,8 +21,8 @@ use lakejob_engine::{
 };
 use lakejob_jobs::{
     DropTable, InitJob, JobRegistry, JobRun, JobsError, PipelineRun, Release, RestoreTable,
-    RunOptions, Runnable, check_table, job_file_texts, named_query, render_asl, source_files,
-    validate_files, validate_pipeline,
+    RunOptions, Runnable, check_table, job_file_texts, named_query, parse_duration, render_asl,
+    source_files, validate_files, validate_pipeline,
 };
 use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
 
@@ -260,6 +261,30 @@ enum Command {
         /// Show what would change, changing nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Keep the lake's cost flat as it ages: compact each Delta table's small files, vacuum
+    /// files no version within the retention needs, write a checkpoint, and expire run
+    /// records, reports and operation records. Parquet tables are left as they are.
+    Maintain {
+        /// Only these tables (database.table); all when none is named.
+        #[arg(long = "table")]
+        tables: Vec<String>,
+        /// How long removed data files stay for older versions and running jobs; under 7d
+        /// needs --force.
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        retention: std::time::Duration,
+        /// How long run records, reports and operation records stay.
+        #[arg(long, default_value = "30d", value_parser = parse_duration)]
+        keep_records: std::time::Duration,
+        /// The size compaction writes files up to, e.g. 128MB.
+        #[arg(long, default_value = "128MB", value_parser = parse_byte_size)]
+        target_file_size: u64,
+        /// Show what would be done, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow a retention under 7 days (only when no job runs meanwhile).
+        #[arg(long)]
+        force: bool,
     },
     /// The catalog.
     Catalog {
@@ -699,6 +724,32 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 .await?;
             printer.restored(&summary);
             Ok(Finished::succeeded())
+        }
+        Command::Maintain {
+            tables,
+            retention,
+            keep_records,
+            target_file_size,
+            dry_run,
+            force,
+        } => {
+            let tables = tables
+                .iter()
+                .map(|t| t.parse::<TableName>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(CliError::Usage)?;
+            let (lake, catalog) = open().await?;
+            let metrics = Maintain::new(&lake, catalog.as_ref(), &SystemClock)
+                .with_tables(tables)
+                .with_retention(retention)
+                .with_record_retention(keep_records)
+                .with_target_file_size(target_file_size)
+                .with_dry_run(dry_run)
+                .with_force(force)
+                .execute()
+                .await?;
+            printer.maintained(&metrics);
+            Ok(Finished::with_summary(ExitClass::Succeeded, &metrics))
         }
         Command::Release { files, dry_run } => {
             let (lake, catalog) = open().await?;

@@ -16,6 +16,7 @@ use lakejob_jobs::{
     RestoreSummary, RunSummary, format_observed,
 };
 
+use lakejob_engine::maintain::MaintainMetrics;
 use lakejob_sample_data::GenerateMetrics;
 use serde_json::json;
 
@@ -310,6 +311,39 @@ impl Printer {
                     restore.version_before
                 ))
                 .unwrap_or_default()
+        );
+    }
+
+    pub fn maintained(&self, metrics: &MaintainMetrics) {
+        if self.json {
+            self.emit(&serde_json::to_value(metrics).unwrap_or_default());
+            return;
+        }
+        let (compacted, vacuumed, expired) = if metrics.dry_run {
+            ("would compact", "would vacuum", "would expire")
+        } else {
+            ("compacted", "vacuumed", "expired")
+        };
+        for table in &metrics.tables {
+            println!(
+                "{}: {} live files; {compacted} {} into {}; {vacuumed} {}{}",
+                table.table,
+                table.files_before,
+                table.files_compacted,
+                table.files_written,
+                table.files_vacuumed,
+                table
+                    .checkpoint
+                    .map(|v| format!("; checkpoint at version {v}"))
+                    .unwrap_or_default()
+            );
+        }
+        for table in &metrics.parquet_tables_skipped {
+            println!("{table}: Parquet, left as it is");
+        }
+        println!(
+            "{expired} {} old run records, reports and operation records",
+            metrics.records_expired
         );
     }
 

@@ -15,6 +15,7 @@ pub mod incoming;
 pub mod ingest;
 pub mod lake;
 pub mod ledger;
+pub mod maintain;
 pub mod parallel;
 pub mod query;
 pub mod reader;

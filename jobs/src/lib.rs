@@ -20,7 +20,7 @@ mod validate;
 
 pub use check::check_table;
 pub use init::{InferredJob, InitJob, SAMPLE_BYTES};
-pub use lakejob_quality::{Outcome, QualityReport, format_observed};
+pub use lakejob_quality::{Outcome, QualityReport, format_observed, parse_duration};
 pub use pipeline::{
     PipelineRun, PipelineSpec, PipelineSummary, SHIPPED_PIPELINES, StageSpec, StageStatus,
     StageSummary, is_pipeline_file, parse_pipeline, validate_pipeline,

@@ -8,6 +8,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use lakejob_engine::maintain::{Maintain, MaintainMetrics};
 use lakejob_engine::{Catalog, Clock, ExitClass, Lake};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,11 @@ pub struct PipelineSpec {
     pub description: Option<String>,
     /// The stages.
     pub stages: Vec<StageSpec>,
+    /// Run `lakejob maintain` once every stage succeeded (compaction, vacuum with the 7-day
+    /// retention, checkpoints, expiry of records older than 30 days): at the end of a local
+    /// run, and as the state machine's last task after the dates.
+    #[serde(default)]
+    pub maintain: bool,
 }
 
 /// One stage: jobs run one after the other.
@@ -74,6 +80,7 @@ impl PipelineSpec {
                 after: Vec::new(),
                 ..stage.clone()
             }],
+            maintain: false,
         })
     }
 }
@@ -183,6 +190,9 @@ pub struct PipelineSummary {
     pub status: StageStatus,
     /// Every stage, in pipeline order.
     pub stages: Vec<StageSummary>,
+    /// What maintenance did, when the pipeline declares it and every stage succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintainMetrics>,
     /// Wall time.
     pub duration_ms: u64,
 }
@@ -311,11 +321,24 @@ impl<'a> PipelineRun<'a> {
         .into_iter()
         .find(|worst| stages.iter().any(|s| s.status == *worst))
         .unwrap_or(StageStatus::Succeeded);
+        let maintenance = if self.spec.maintain && status == StageStatus::Succeeded {
+            let metrics = Maintain::new(self.lake, self.catalog, self.clock)
+                .execute()
+                .await
+                .map_err(|source| JobsError::Engine {
+                    job: format!("{} maintenance", self.spec.name),
+                    source,
+                })?;
+            Some(metrics)
+        } else {
+            None
+        };
         Ok(PipelineSummary {
             pipeline: self.spec.name.clone(),
             date: self.options.date,
             status,
             stages,
+            maintenance,
             duration_ms: started.elapsed().as_millis() as u64,
         })
     }

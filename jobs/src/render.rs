@@ -30,9 +30,34 @@ struct Chain {
 }
 
 fn job_task(job: &str, next: &str) -> Value {
+    let mut task = ecs_task(
+        format!("lakejob run {job} for one date; the container reports with the task token"),
+        json!({ "Command.$": format!("States.Array('run', '{job}', '--date', $.date, '--output', 'json')") }),
+        next,
+    );
+    task["ResultSelector"] = json!({
+        "job.$": "$.job",
+        "status.$": "$.status",
+        "score.$": "$.quality.score",
+        "rows_out.$": "$.rows_out"
+    });
+    task["ResultPath"] = json!("$.last");
+    task
+}
+
+/// An ECS task running the lakejob container with `command` (a `Command` or `Command.$`
+/// entry), reporting with its task token, retried only when retrying can help.
+fn ecs_task(comment: String, command: Value, next: &str) -> Value {
+    let mut container = json!({
+        "Name": "@@container_name@@",
+        "Environment": [{ "Name": "LAKEJOB_TASK_TOKEN", "Value.$": "$$.Task.Token" }]
+    });
+    if let (Some(container), Some(command)) = (container.as_object_mut(), command.as_object()) {
+        container.extend(command.clone());
+    }
     json!({
         "Type": "Task",
-        "Comment": format!("lakejob run {job} for one date; the container reports with the task token"),
+        "Comment": comment,
         "Resource": "arn:aws:states:::ecs:runTask.waitForTaskToken",
         "Parameters": {
             "Cluster": "@@cluster_arn@@",
@@ -45,22 +70,10 @@ fn job_task(job: &str, next: &str) -> Value {
                     "AssignPublicIp": "DISABLED"
                 }
             },
-            "Overrides": {
-                "ContainerOverrides": [{
-                    "Name": "@@container_name@@",
-                    "Command.$": format!("States.Array('run', '{job}', '--date', $.date, '--output', 'json')"),
-                    "Environment": [{ "Name": "LAKEJOB_TASK_TOKEN", "Value.$": "$$.Task.Token" }]
-                }]
-            }
+            "Overrides": { "ContainerOverrides": [container] }
         },
         "TimeoutSeconds": TASK_TIMEOUT_SECONDS,
-        "ResultSelector": {
-            "job.$": "$.job",
-            "status.$": "$.status",
-            "score.$": "$.quality.score",
-            "rows_out.$": "$.rows_out"
-        },
-        "ResultPath": "$.last",
+        "ResultPath": null,
         "Retry": [{
             "ErrorEquals": [ExitClass::Retryable.error_name(), "States.Timeout", "ECS.AmazonECSException"],
             "IntervalSeconds": 60,
@@ -192,6 +205,25 @@ fn date_processor(spec: &PipelineSpec) -> Result<Value, JobsError> {
 
 /// The state machine of a pipeline, as ASL JSON.
 pub fn render_asl(spec: &PipelineSpec) -> Result<Value, JobsError> {
+    let mut machine = dates_machine(spec)?;
+    if spec.maintain
+        && let Some(states) = machine["States"].as_object_mut()
+    {
+        let mut maintain = ecs_task(
+            "lakejob maintain once every date ran: compaction, vacuum, checkpoints, record expiry"
+                .into(),
+            json!({ "Command": ["maintain", "--output", "json"] }),
+            "done",
+        );
+        maintain["Catch"] =
+            json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "alert" }]);
+        states.insert("maintain".into(), maintain);
+        states["each date"]["Next"] = json!("maintain");
+    }
+    Ok(machine)
+}
+
+fn dates_machine(spec: &PipelineSpec) -> Result<Value, JobsError> {
     Ok(json!({
         "Comment": format!(
             "lakejob pipeline {}: {}. Input: {{\"dates\": [\"YYYY-MM-DD\" or a scheduled time, ...]}}",

@@ -59,7 +59,9 @@ fn the_daily_state_machine_is_valid_asl_and_runs_every_job_with_a_task_token() {
     all_states(&definition, &mut states);
     let tasks: Vec<&(String, Value)> = states
         .iter()
-        .filter(|(_, s)| s["Resource"] == "arn:aws:states:::ecs:runTask.waitForTaskToken")
+        .filter(|(name, s)| {
+            s["Resource"] == "arn:aws:states:::ecs:runTask.waitForTaskToken" && name != "maintain"
+        })
         .collect();
     let mut jobs: Vec<&str> = tasks.iter().map(|(name, _)| name.as_str()).collect();
     jobs.sort_unstable();
@@ -108,6 +110,21 @@ fn the_daily_state_machine_is_valid_asl_and_runs_every_job_with_a_task_token() {
     assert_eq!(
         definition["States"]["each date"]["Catch"][0]["Next"],
         "alert"
+    );
+    // The pipeline declares maintenance: one task once every date ran, then done.
+    let maintain = &definition["States"]["maintain"];
+    assert_eq!(definition["States"]["each date"]["Next"], "maintain");
+    assert_eq!(
+        maintain["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command"],
+        serde_json::json!(["maintain", "--output", "json"])
+    );
+    assert_eq!(
+        (&maintain["Next"], &maintain["Catch"][0]["Next"]),
+        (&Value::from("done"), &Value::from("alert"))
+    );
+    assert_eq!(
+        maintain["Retry"][0]["ErrorEquals"][0], "lakejob.Retryable",
+        "maintenance retries only the retryable class"
     );
 
     // terraform/ loads the checked-in copy; it must be what the pipeline renders today.

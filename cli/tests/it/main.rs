@@ -13,6 +13,7 @@ mod crash;
 mod deploy;
 mod golden;
 mod ingest;
+mod maintenance;
 #[cfg(target_os = "linux")]
 mod memory;
 mod own_data;

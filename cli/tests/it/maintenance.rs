@@ -1,0 +1,105 @@
+//! `lakejob maintain`: compaction, vacuum, checkpoints and record expiry change no row, leave
+//! one file per partition and no file no version references.
+
+use crate::support::{TestLake, run_python};
+
+/// For a Delta table folder: whether the Parquet files on disk are exactly the live ones
+/// (read by the deltalake package, not by lakejob), and the most live files in one folder.
+fn files_on_disk_and_live(table: &std::path::Path) -> (bool, u64) {
+    let answer = run_python(&format!(
+        "import glob, os\n\
+         from urllib.parse import unquote, urlparse\n\
+         from deltalake import DeltaTable\n\
+         path = {:?}\n\
+         live = {{os.path.normpath(unquote(urlparse(u).path)) for u in DeltaTable(path).file_uris()}}\n\
+         disk = {{os.path.normpath(p) for p in glob.glob(path + '/**/*.parquet', recursive=True) if '/_delta_log/' not in p}}\n\
+         folders = {{}}\n\
+         for f in live:\n    folders[os.path.dirname(f)] = folders.get(os.path.dirname(f), 0) + 1\n\
+         print(live == disk, max(folders.values()))",
+        table.display().to_string()
+    ));
+    let (same, most) = answer.split_once(' ').unwrap();
+    (same == "True", most.parse().unwrap())
+}
+
+#[test]
+fn maintain_compacts_vacuums_and_checkpoints_without_changing_a_row() {
+    let lake = TestLake::with_fixture();
+    lake.json(&["run", "product_enrichment", "--date", "2025-01-15"]);
+    lake.json(&["run", "product_enrichment", "--date", "2025-01-16"]);
+    lake.json(&["run", "transaction_etl"]);
+    lake.json(&["run", "transaction_etl", "--reprocess"]);
+    let tables = [
+        ("processed.products", "processed/products"),
+        ("processed.transactions", "processed/transactions"),
+    ];
+    let rows = |table: &str| lake.query(&format!("SELECT * FROM {table} ORDER BY 1"));
+    let before: Vec<_> = tables.iter().map(|(t, _)| rows(t)).collect();
+    let stale = |folder: &str| !files_on_disk_and_live(&lake.path().join(folder)).0;
+    assert!(
+        stale("processed/products"),
+        "a merge that updates rows leaves the files it replaced behind"
+    );
+
+    let refused = lake.lakejob(&["maintain", "--retention", "1h"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+
+    let dry = lake.json(&["maintain", "--retention", "0s", "--force", "--dry-run"]);
+    let products = dry["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "processed.products")
+        .unwrap();
+    assert!(products["files_vacuumed"].as_u64().unwrap() > 0, "{dry}");
+    assert!(stale("processed/products"), "a dry run removes nothing");
+
+    let done = lake.json(&[
+        "maintain",
+        "--retention",
+        "0s",
+        "--force",
+        "--keep-records",
+        "0s",
+    ]);
+    assert!(done["records_expired"].as_u64().unwrap() > 0, "{done}");
+    for ((table, folder), before) in tables.iter().zip(&before) {
+        assert_eq!(&rows(table), before, "{table} keeps its rows");
+        let (same, most) = files_on_disk_and_live(&lake.path().join(folder));
+        assert!(
+            same,
+            "{table}: a file on disk that no version references: {done}"
+        );
+        assert_eq!(most, 1, "{table}: one file per partition");
+        let log = lake.path().join(folder).join("_delta_log");
+        let checkpointed = std::fs::read_dir(&log).unwrap().flatten().any(|f| {
+            f.file_name()
+                .to_string_lossy()
+                .ends_with(".checkpoint.parquet")
+        });
+        assert!(checkpointed, "{table}: a checkpoint");
+    }
+    let runs = lake.path().join("_lakejob/runs");
+    let left = walk_files(&runs);
+    assert_eq!(left, 0, "run records past their retention are gone");
+    // The lake still runs: the next run of a maintained table works.
+    let again = lake.json(&["run", "transaction_etl", "--reprocess"]);
+    assert_eq!(again["status"], "succeeded", "{again}");
+    assert_eq!(rows("processed.transactions"), before[1]);
+}
+
+fn walk_files(folder: &std::path::Path) -> usize {
+    std::fs::read_dir(folder).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk_files(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
