@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde::Serialize;
 
+mod daily;
+
 /// Benchmark lakejob jobs as whole processes.
 #[derive(Debug, Parser)]
 #[command(name = "lakebench")]
@@ -58,6 +60,13 @@ struct Options {
     /// and report the run of median wall time: one run on a shared machine moves by a fifth.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
+    /// Instead of the steps: generate a lake of --days days at each scale and run the daily
+    /// pipeline date by date, reporting each day's wall time and the lake's file count.
+    #[arg(long, requires = "days")]
+    daily: bool,
+    /// Days of the lake --daily ages.
+    #[arg(long)]
+    days: Option<u64>,
 }
 
 /// The peers that have a script, by name.
@@ -614,8 +623,39 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// `--daily`: the lake aged day by day at each scale, as JSON, Markdown and an SVG chart.
+fn run_daily(options: &Options, days: u64) -> ExitCode {
+    for &scale in &options.scales {
+        let ageing = match daily::age(options, scale, days) {
+            Ok(ageing) => ageing,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let json = serde_json::to_string_pretty(&ageing).unwrap_or_default();
+        let written = [
+            (&options.json, json.clone()),
+            (&options.svg, daily::chart(&ageing)),
+        ];
+        for (path, text) in written {
+            if let Some(path) = path
+                && let Err(e) = std::fs::write(path, text)
+            {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        println!("{json}\n\n{}", daily::markdown(&ageing));
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let options = Options::parse();
+    if let (true, Some(days)) = (options.daily, options.days) {
+        return run_daily(&options, days);
+    }
     match run(&options) {
         Ok(results) => {
             let json = serde_json::to_string_pretty(&results).unwrap_or_default();
