@@ -291,11 +291,17 @@ impl<'a> CatalogSync<'a> {
     }
 }
 
-/// Whether two definitions describe the same table, whatever the column order.
+/// Whether two definitions describe the same table, whatever the column order. Nullability
+/// is left out: the catalog takes it from the job's declaration (`nullable: false`), which
+/// the data files' schema does not always carry.
 fn same_shape(a: &TableDefinition, b: &TableDefinition) -> bool {
     let columns = |d: &TableDefinition| {
-        let mut columns = d.columns.clone();
-        columns.sort_by(|x, y| x.name.cmp(&y.name));
+        let mut columns: Vec<(String, String)> = d
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.data_type.clone()))
+            .collect();
+        columns.sort();
         columns
     };
     a.location == b.location

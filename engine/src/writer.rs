@@ -106,6 +106,7 @@ pub struct TableWrite<'a> {
     name: TableName,
     format: TableFormat,
     partition_columns: Vec<String>,
+    required_columns: Vec<String>,
     mode: WriteMode,
     description: Option<String>,
     path: Option<String>,
@@ -141,6 +142,7 @@ impl<'a> TableWrite<'a> {
             name,
             format,
             partition_columns: Vec::new(),
+            required_columns: Vec::new(),
             mode: WriteMode::Append,
             description: None,
             path: None,
@@ -158,6 +160,13 @@ impl<'a> TableWrite<'a> {
     /// Partition columns, in path order.
     pub fn with_partition_columns(mut self, columns: Vec<String>) -> Self {
         self.partition_columns = columns;
+        self
+    }
+
+    /// Columns the catalog describes as never null, whatever the plan's schema says (a
+    /// source's `nullable: false` columns, which lose that mark through dedupes and joins).
+    pub fn with_required_columns(mut self, columns: Vec<String>) -> Self {
+        self.required_columns = columns;
         self
     }
 
@@ -242,7 +251,7 @@ impl<'a> TableWrite<'a> {
             TableFormat::Parquet => self.write_parquet(rows, &mut metrics).await?,
         }
         failpoint("table_committed");
-        let definition = TableDefinition::from_schema(
+        let mut definition = TableDefinition::from_schema(
             self.name.clone(),
             location.to_string(),
             self.format,
@@ -250,6 +259,11 @@ impl<'a> TableWrite<'a> {
             self.partition_columns.clone(),
             self.description.clone(),
         );
+        for column in &mut definition.columns {
+            if self.required_columns.contains(&column.name) {
+                column.nullable = false;
+            }
+        }
         catalog.upsert_table(&definition).await?;
         catalog
             .add_partitions(&self.name, &metrics.partitions)

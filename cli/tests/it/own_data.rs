@@ -622,3 +622,26 @@ fn a_value_that_makes_a_step_fail_is_bad_input_naming_the_step() {
         "nothing published"
     );
 }
+
+#[test]
+fn columns_that_may_not_be_null_are_described_so() {
+    let lake = TestLake::with_fixture();
+    lake.json(&["run", "transaction_etl"]);
+    let described = lake.json(&["describe", "processed.transactions"]);
+    let nullable = |name: &str| {
+        described["definition"]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["nullable"].clone())
+            .unwrap_or_else(|| panic!("no {name} in {described}"))
+    };
+    // transaction_id is declared `nullable: false`; customer_id may be empty (guest checkout).
+    assert_eq!(nullable("transaction_id"), false, "{described}");
+    assert_eq!(nullable("customer_id"), true, "{described}");
+    let text =
+        String::from_utf8_lossy(&lake.lakejob(&["describe", "processed.transactions"]).stdout)
+            .into_owned();
+    assert!(text.contains("not null"), "{text}");
+}

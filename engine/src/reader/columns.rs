@@ -683,7 +683,8 @@ pub(crate) fn typed_schema(columns: &[CompiledColumn]) -> SchemaRef {
     Arc::new(Schema::new(
         columns
             .iter()
-            .map(|c| Field::new(&c.spec.name, c.ty.arrow_type(), true))
+            // A column that may not be null never holds one: its rows are rejected first.
+            .map(|c| Field::new(&c.spec.name, c.ty.arrow_type(), c.spec.nullable))
             .collect::<Vec<_>>(),
     ))
 }

@@ -17,7 +17,7 @@ use super::accounting::quarantine_schema;
 use super::{JobRun, QUARANTINE_PARTITION, RunSummary};
 use crate::JobsError;
 use crate::selection::Selection;
-use crate::spec::WriteModeSpec;
+use crate::spec::{Step, WriteModeSpec};
 use crate::transaction::{RunManifest, begin, end, transaction_id};
 
 impl<'a> JobRun<'a> {
@@ -103,6 +103,29 @@ impl<'a> JobRun<'a> {
         end(self.lake, manifest).await
     }
 
+    /// The source's `nullable: false` columns that reach the target as read: no derive step
+    /// computes them again, so the reader's guarantee holds.
+    fn required_columns(&self) -> Vec<String> {
+        let derived: Vec<&str> = self
+            .job
+            .steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Derive(columns) => Some(columns),
+                _ => None,
+            })
+            .flatten()
+            .map(|column| column.name.as_str())
+            .collect();
+        self.job
+            .source
+            .iter()
+            .flat_map(|source| &source.columns)
+            .filter(|column| !column.nullable && !derived.contains(&column.name.as_str()))
+            .map(|column| column.name.clone())
+            .collect()
+    }
+
     /// The write of the output to the job's target.
     pub(super) fn target_write<'s>(&'s self, ctx: &'s SessionContext) -> TableWrite<'s> {
         let target = &self.job.target;
@@ -122,6 +145,7 @@ impl<'a> JobRun<'a> {
             target.format,
         )
         .with_partition_columns(target.partition_by.clone())
+        .with_required_columns(self.required_columns())
         .with_mode(mode);
         match &self.job.description {
             Some(description) => write.with_description(description.clone()),
