@@ -1,6 +1,7 @@
 //! `lakejob`: parses the command line, calls the library, prints, and maps errors to exit
 //! codes (0 success, 2 bad input or configuration, 3 quality gate failed, 1 anything else).
 
+mod commands;
 mod output;
 
 use std::path::PathBuf;
@@ -10,22 +11,13 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lakejob_aws::{AthenaQuery, AwsError, GlueCatalog, TaskCallback, TaskToken};
+use lakejob_aws::{AwsError, GlueCatalog, TaskCallback, TaskToken};
 use lakejob_catalog::LocalCatalog;
-use lakejob_engine::ingest::{Ingest, local_files};
-use lakejob_engine::maintain::Maintain;
-use lakejob_engine::query::DeltaReads;
-use lakejob_engine::{
-    Catalog, CatalogSync, Cluster, EngineError, ExitClass, Lake, SessionOptions, SystemClock,
-    TableName, parse_byte_size,
-};
-use lakejob_jobs::{
-    DropTable, InitJob, JobRegistry, JobRun, JobsError, PipelineRun, Release, RestoreTable,
-    RunOptions, Runnable, check_table, job_file_texts, named_query, parse_duration, render_asl,
-    source_files, validate_files, validate_pipeline,
-};
-use lakejob_sample_data::{DirectorySink, GenerateError, GenerateOptions};
+use lakejob_engine::{Catalog, Cluster, EngineError, ExitClass, Lake, parse_byte_size};
+use lakejob_jobs::{JobsError, job_file_texts, parse_duration, validate_files};
+use lakejob_sample_data::{GenerateError, GenerateOptions};
 
+use commands::Context;
 use output::Printer;
 
 // Jobs allocate and free millions of short strings across threads; glibc's allocator spent a
@@ -187,105 +179,30 @@ enum Command {
         command: SampleCommand,
     },
     /// Run one job.
-    Run {
-        /// The job's name (`lakejob jobs` lists them).
-        job: String,
-        /// Only the raw files of this date (YYYY-MM-DD); all dates when absent.
-        #[arg(long)]
-        date: Option<NaiveDate>,
-        /// Read files the job has already processed too (the write is idempotent).
-        #[arg(long)]
-        reprocess: bool,
-        /// Where the job's plan runs.
-        #[arg(long, value_enum, env = "LAKEJOB_ENGINE", default_value_t = Engine::Local)]
-        engine: Engine,
-    },
+    Run(RunArgs),
     /// Land files in the raw zone, skipping content the lake already holds (by MD5).
-    Ingest {
-        /// The source, e.g. transactions (a job must read it).
-        source: String,
-        /// Files, folders (read recursively) or glob patterns such as 'incoming/*.csv'.
-        #[arg(required = true)]
-        paths: Vec<String>,
-        /// The raw date folder; otherwise a date=YYYY-MM-DD folder in the file's path, otherwise today (UTC).
-        #[arg(long)]
-        date: Option<NaiveDate>,
-    },
+    Ingest(IngestArgs),
     /// Infer a job for a source of your own from sample files (CSV or JSON Lines, plain or
     /// .gz): format, delimiter, header, encoding, column types, timestamp and date formats,
     /// decimal separators, null spellings and a candidate key. Writes
     /// <jobs folder>/<source>_etl.yaml (--jobs, else ./jobs), commented, ready to validate
     /// and run.
-    Init {
-        /// The source's name: lower case letters, digits and _; its files land in raw/<source>.
-        source: String,
-        /// Sample files; the start of each (4 MB) is read.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Print the job instead of writing it.
-        #[arg(long)]
-        print: bool,
-        /// Replace a job file that is already there.
-        #[arg(long)]
-        force: bool,
-    },
+    Init(InitArgs),
     /// Release files from the ledger so a fixed job takes them again: a file rejected at
     /// ingest is forgotten (ingest it again), a file a job skipped as unreadable is read by
     /// the job's next run. Recorded under `_lakejob/operations/`.
-    Release {
-        /// Files, each by MD5, path in the lake or the path it was ingested from.
-        #[arg(required = true)]
-        files: Vec<String>,
-        /// Show what would be released, changing nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Release(ReleaseArgs),
     /// Drop a table: its files and its catalog entry (processed, curated or quarantine). The
     /// raw files stay, so `lakejob run <job> --reprocess` builds it again. Recorded under
     /// `_lakejob/operations/`.
-    Drop {
-        /// The table, as database.table.
-        table: String,
-        /// Show what would be removed, changing nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Drop(DropArgs),
     /// Restore a Delta table to an earlier version, as a new commit (so it can be undone),
     /// and bring the catalog's partitions to match. Recorded under `_lakejob/operations/`.
-    Restore {
-        /// The table, as database.table.
-        table: String,
-        /// The version whose contents the table gets again.
-        #[arg(long)]
-        version: u64,
-        /// Show what would change, changing nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Restore(RestoreArgs),
     /// Keep the lake's cost flat as it ages: compact each Delta table's small files, vacuum
     /// files no version within the retention needs, write a checkpoint, and expire run
     /// records, reports and operation records. Parquet tables are left as they are.
-    Maintain {
-        /// Only these tables (database.table); all when none is named.
-        #[arg(long = "table")]
-        tables: Vec<String>,
-        /// How long removed data files stay for older versions and running jobs; under 7d
-        /// needs --force.
-        #[arg(long, default_value = "7d", value_parser = parse_duration)]
-        retention: std::time::Duration,
-        /// How long run records, reports and operation records stay.
-        #[arg(long, default_value = "30d", value_parser = parse_duration)]
-        keep_records: std::time::Duration,
-        /// The size compaction writes files up to, e.g. 128MB.
-        #[arg(long, default_value = "128MB", value_parser = parse_byte_size)]
-        target_file_size: u64,
-        /// Show what would be done, changing nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Allow a retention under 7 days (only when no job runs meanwhile).
-        #[arg(long)]
-        force: bool,
-    },
+    Maintain(MaintainArgs),
     /// The catalog.
     Catalog {
         #[command(subcommand)]
@@ -302,10 +219,7 @@ enum Command {
         command: PipelineCommand,
     },
     /// Check job files and report every problem.
-    Validate {
-        /// Job files or folders; the shipped jobs and --jobs when absent.
-        paths: Vec<PathBuf>,
-    },
+    Validate(ValidateArgs),
     /// List the jobs.
     Jobs,
     /// List the pipelines: the shipped ones and those in --jobs.
@@ -313,10 +227,7 @@ enum Command {
     /// List the tables in the catalog.
     Tables,
     /// Show a table's columns, format, location and partitions.
-    Describe {
-        /// The table, as database.table.
-        table: String,
-    },
+    Describe(DescribeArgs),
     /// Ballista scheduler and executor processes for `--engine ballista`.
     #[cfg(feature = "ballista")]
     Cluster {
@@ -324,28 +235,149 @@ enum Command {
         command: ClusterCommand,
     },
     /// Run SQL over the catalog's tables.
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["sql", "named"])))]
-    Query {
-        /// The SQL, e.g. "SELECT count(*) FROM processed.transactions".
-        sql: Option<String>,
-        /// A shipped analytical query instead: revenue_by_day_and_department, top_products,
-        /// conversion_funnel, rating_vs_sales, customer_cohorts.
-        #[arg(long)]
-        named: Option<String>,
-        /// Where the query runs: here or on a Ballista cluster over the catalog's tables, or
-        /// on Amazon Athena.
-        #[arg(long, value_enum, default_value_t = QueryEngine::Local)]
-        engine: QueryEngine,
-        /// Athena: the workgroup.
-        #[arg(long, env = "LAKEJOB_ATHENA_WORKGROUP")]
-        workgroup: Option<String>,
-        /// Athena: where results are written (s3://bucket/prefix/), unless the workgroup says.
-        #[arg(long, env = "LAKEJOB_ATHENA_OUTPUT")]
-        output_location: Option<String>,
-        /// Athena: the database unqualified table names resolve in.
-        #[arg(long)]
-        database: Option<String>,
-    },
+    Query(QueryArgs),
+}
+
+/// The arguments of `lakejob run`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The job's name (`lakejob jobs` lists them).
+    job: String,
+    /// Only the raw files of this date (YYYY-MM-DD); all dates when absent.
+    #[arg(long)]
+    date: Option<NaiveDate>,
+    /// Read files the job has already processed too (the write is idempotent).
+    #[arg(long)]
+    reprocess: bool,
+    /// Where the job's plan runs.
+    #[arg(long, value_enum, env = "LAKEJOB_ENGINE", default_value_t = Engine::Local)]
+    engine: Engine,
+}
+
+/// The arguments of `lakejob ingest`.
+#[derive(Debug, Args)]
+struct IngestArgs {
+    /// The source, e.g. transactions (a job must read it).
+    source: String,
+    /// Files, folders (read recursively) or glob patterns such as 'incoming/*.csv'.
+    #[arg(required = true)]
+    paths: Vec<String>,
+    /// The raw date folder; otherwise a date=YYYY-MM-DD folder in the file's path, otherwise today (UTC).
+    #[arg(long)]
+    date: Option<NaiveDate>,
+}
+
+/// The arguments of `lakejob init`.
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The source's name: lower case letters, digits and _; its files land in raw/<source>.
+    source: String,
+    /// Sample files; the start of each (4 MB) is read.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Print the job instead of writing it.
+    #[arg(long)]
+    print: bool,
+    /// Replace a job file that is already there.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The arguments of `lakejob release`.
+#[derive(Debug, Args)]
+struct ReleaseArgs {
+    /// Files, each by MD5, path in the lake or the path it was ingested from.
+    #[arg(required = true)]
+    files: Vec<String>,
+    /// Show what would be released, changing nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// The arguments of `lakejob drop`.
+#[derive(Debug, Args)]
+struct DropArgs {
+    /// The table, as database.table.
+    table: String,
+    /// Show what would be removed, changing nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// The arguments of `lakejob restore`.
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    /// The table, as database.table.
+    table: String,
+    /// The version whose contents the table gets again.
+    #[arg(long)]
+    version: u64,
+    /// Show what would change, changing nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// The arguments of `lakejob maintain`.
+#[derive(Debug, Args)]
+struct MaintainArgs {
+    /// Only these tables (database.table); all when none is named.
+    #[arg(long = "table")]
+    tables: Vec<String>,
+    /// How long removed data files stay for older versions and running jobs; under 7d
+    /// needs --force.
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    retention: std::time::Duration,
+    /// How long run records, reports and operation records stay.
+    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    keep_records: std::time::Duration,
+    /// The size compaction writes files up to, e.g. 128MB.
+    #[arg(long, default_value = "128MB", value_parser = parse_byte_size)]
+    target_file_size: u64,
+    /// Show what would be done, changing nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Allow a retention under 7 days (only when no job runs meanwhile).
+    #[arg(long)]
+    force: bool,
+}
+
+/// The arguments of `lakejob validate`.
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// Job files or folders; the shipped jobs and --jobs when absent.
+    paths: Vec<PathBuf>,
+}
+
+/// The arguments of `lakejob describe`.
+#[derive(Debug, Args)]
+struct DescribeArgs {
+    /// The table, as database.table.
+    table: String,
+}
+
+/// The arguments of `lakejob query`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["sql", "named"])))]
+struct QueryArgs {
+    /// The SQL, e.g. "SELECT count(*) FROM processed.transactions".
+    sql: Option<String>,
+    /// A shipped analytical query instead: revenue_by_day_and_department, top_products,
+    /// conversion_funnel, rating_vs_sales, customer_cohorts.
+    #[arg(long)]
+    named: Option<String>,
+    /// Where the query runs: here or on a Ballista cluster over the catalog's tables, or
+    /// on Amazon Athena.
+    #[arg(long, value_enum, default_value_t = QueryEngine::Local)]
+    engine: QueryEngine,
+    /// Athena: the workgroup.
+    #[arg(long, env = "LAKEJOB_ATHENA_WORKGROUP")]
+    workgroup: Option<String>,
+    /// Athena: where results are written (s3://bucket/prefix/), unless the workgroup says.
+    #[arg(long, env = "LAKEJOB_ATHENA_OUTPUT")]
+    output_location: Option<String>,
+    /// Athena: the database unqualified table names resolve in.
+    #[arg(long)]
+    database: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -638,22 +670,7 @@ async fn open_lake(global: &Global) -> Result<(Lake, Box<dyn Catalog>), CliError
 }
 
 async fn run(cli: Cli) -> Result<Finished, CliError> {
-    let global = cli.global;
-    let printer = Printer::new(
-        global.output == OutputFormat::Json,
-        global.metrics == Some(MetricsFormat::Emf),
-    );
-    let session = SessionOptions {
-        memory_limit: global.memory_limit,
-        ..SessionOptions::default()
-    };
-    let on = |engine: Engine| -> Result<SessionOptions, CliError> {
-        Ok(SessionOptions {
-            cluster: cluster(engine, &global.scheduler)?,
-            ..session.clone()
-        })
-    };
-    let open = || open_lake(&global);
+    let ctx = Context::new(cli.global);
     match cli.command {
         Command::Sample {
             command:
@@ -664,182 +681,24 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                     start,
                 },
         } => {
-            let (lake, _) = open().await?;
             let options = GenerateOptions {
                 scale,
                 seed,
                 days,
                 start,
             };
-            let root = lake.root_url().to_file_path().map_err(|()| {
-                CliError::Usage("sample generate writes to a local lake folder".into())
-            })?;
-            let progress =
-                printer.progress(lakejob_sample_data::task_count(&options), "generating");
-            let started = std::time::Instant::now();
-            let metrics =
-                lakejob_sample_data::generate(&options, &DirectorySink::new(root), &|| {
-                    progress.inc(1)
-                })?;
-            progress.finish_and_clear();
-            printer.generated(&metrics, lake.location(), started.elapsed());
-            Ok(Finished::succeeded())
+            ctx.generate(options).await
         }
-        Command::Init {
-            source,
-            files,
-            print,
-            force,
-        } => {
-            let inferred = InitJob::new(source, files).execute()?;
-            if print {
-                print!("{}", inferred.yaml);
-                return Ok(Finished::succeeded());
-            }
-            let folder = global.jobs.clone().unwrap_or_else(|| PathBuf::from("jobs"));
-            let path = inferred.write_to(&folder, force)?;
-            printer.initialised(&inferred, &path, global.jobs.is_none());
-            Ok(Finished::succeeded())
-        }
-        Command::Drop { table, dry_run } => {
-            let name: TableName = table.parse().map_err(CliError::Usage)?;
-            let (lake, catalog) = open().await?;
-            let metrics = DropTable::new(&lake, &SystemClock)
-                .with_dry_run(dry_run)
-                .execute(&name, catalog.as_ref())
-                .await?;
-            printer.dropped(&metrics);
-            Ok(Finished::succeeded())
-        }
-        Command::Restore {
-            table,
-            version,
-            dry_run,
-        } => {
-            let name: TableName = table.parse().map_err(CliError::Usage)?;
-            let (lake, catalog) = open().await?;
-            let summary = RestoreTable::new(&lake, &SystemClock)
-                .with_dry_run(dry_run)
-                .execute(&name, version, catalog.as_ref())
-                .await?;
-            printer.restored(&summary);
-            Ok(Finished::succeeded())
-        }
-        Command::Maintain {
-            tables,
-            retention,
-            keep_records,
-            target_file_size,
-            dry_run,
-            force,
-        } => {
-            let tables = tables
-                .iter()
-                .map(|t| t.parse::<TableName>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(CliError::Usage)?;
-            let (lake, catalog) = open().await?;
-            let metrics = Maintain::new(&lake, catalog.as_ref(), &SystemClock)
-                .with_tables(tables)
-                .with_retention(retention)
-                .with_record_retention(keep_records)
-                .with_target_file_size(target_file_size)
-                .with_dry_run(dry_run)
-                .with_force(force)
-                .execute()
-                .await?;
-            printer.maintained(&metrics);
-            Ok(Finished::with_summary(ExitClass::Succeeded, &metrics))
-        }
-        Command::Release { files, dry_run } => {
-            let (lake, catalog) = open().await?;
-            let metrics = Release::new(&lake, &SystemClock)
-                .with_dry_run(dry_run)
-                .execute(&files, catalog.as_ref())
-                .await?;
-            printer.released(&metrics);
-            Ok(Finished::succeeded())
-        }
-        Command::Ingest {
-            source,
-            paths,
-            date,
-        } => {
-            let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let (job, declared) = registry.reader_of(&source)?;
-            let declaration = source_files(declared)
-                .map_err(|p| CliError::Usage(format!("job {}: {p}", job.spec.name)))?;
-            let files = local_files(&paths)?;
-            let (lake, catalog) = open().await?;
-            let started = std::time::Instant::now();
-            let metrics = Ingest::new(&lake, &SystemClock, &declaration)
-                .with_date(date)
-                .with_session(session.clone())
-                .execute(&files, catalog.as_ref())
-                .await?;
-            printer.ingested(&metrics, started.elapsed());
-            Ok(Finished::class(metrics.exit_class()))
-        }
-        Command::Run {
-            job,
-            date,
-            reprocess,
-            engine,
-        } => {
-            let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let options = RunOptions {
-                date,
-                reprocess,
-                session: on(engine)?,
-            };
-            let entry = match registry.runnable(&job)? {
-                Runnable::Job(entry) => entry,
-                Runnable::Stage(stage) => {
-                    let (lake, catalog) = open().await?;
-                    let summary =
-                        PipelineRun::new(&lake, catalog.as_ref(), &SystemClock, &registry, &stage)
-                            .with_options(options)
-                            .execute()
-                            .await?;
-                    printer.pipeline_summary(&summary);
-                    return Ok(Finished::with_summary(summary.exit_class(), &summary));
-                }
-            };
-            let (lake, catalog) = open().await?;
-            let outcome = JobRun::new(&lake, catalog.as_ref(), &SystemClock, &entry.spec)
-                .with_origin(&entry.origin)
-                .with_options(options)
-                .execute()
-                .await;
-            let summary = match outcome {
-                Ok(summary) => summary,
-                Err(JobsError::RunFailed { summary, source }) => {
-                    printer.failed_run(&summary);
-                    return Err(CliError::Jobs(*source));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            printer.run_summary(&summary);
-            Ok(Finished::with_summary(
-                summary.status.exit_class(),
-                &summary,
-            ))
-        }
+        Command::Init(args) => ctx.init(args),
+        Command::Drop(args) => ctx.drop_table(args).await,
+        Command::Restore(args) => ctx.restore(args).await,
+        Command::Maintain(args) => ctx.maintain(args).await,
+        Command::Release(args) => ctx.release(args).await,
+        Command::Ingest(args) => ctx.ingest(args).await,
+        Command::Run(args) => ctx.run_job(args).await,
         Command::Quality {
             command: QualityCommand::Check { table, date },
-        } => {
-            let name: TableName = table.parse().map_err(CliError::Usage)?;
-            let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let (_, catalog) = open().await?;
-            let report = check_table(catalog.as_ref(), &registry, &name, &session, date).await?;
-            printer.quality_report(&name, &report);
-            let class = if report.passed {
-                ExitClass::Succeeded
-            } else {
-                ExitClass::QualityFailed
-            };
-            Ok(Finished::with_summary(class, &report))
-        }
+        } => ctx.check(&table, date).await,
         Command::Pipeline {
             command:
                 PipelineCommand::Run {
@@ -847,128 +706,27 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                     date,
                     engine,
                 },
-        } => {
-            let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let spec = &registry.pipeline(&pipeline)?.spec;
-            let (lake, catalog) = open().await?;
-            let options = RunOptions {
-                date,
-                reprocess: false,
-                session: on(engine)?,
-            };
-            let summary = PipelineRun::new(&lake, catalog.as_ref(), &SystemClock, &registry, spec)
-                .with_options(options)
-                .execute()
-                .await?;
-            printer.pipeline_summary(&summary);
-            Ok(Finished::with_summary(summary.exit_class(), &summary))
-        }
+        } => ctx.run_pipeline(&pipeline, date, engine).await,
         Command::Pipeline {
             command:
                 PipelineCommand::Render {
                     pipeline,
                     format: RenderFormat::Asl,
                 },
-        } => {
-            let registry = JobRegistry::load(global.jobs.as_deref())?;
-            let entry = registry.pipeline(&pipeline)?;
-            let problems = validate_pipeline(&entry.spec, &registry);
-            if !problems.is_empty() {
-                return Err(CliError::Jobs(JobsError::Invalid {
-                    file: entry.origin.clone(),
-                    job: pipeline,
-                    problems,
-                }));
-            }
-            let asl = render_asl(&entry.spec)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&asl).map_err(|e| CliError::Usage(e.to_string()))?
-            );
-            Ok(Finished::succeeded())
-        }
+        } => ctx.render(&pipeline),
         #[cfg(feature = "ballista")]
-        Command::Cluster { command } => run_cluster_process(command, &global).await,
-        Command::Validate { paths } => validate(&printer, &paths, global.jobs.as_deref()).await,
-        Command::Jobs => {
-            let registry = JobRegistry::load(global.jobs.as_deref())?;
-            printer.jobs(&registry);
-            Ok(Finished::succeeded())
+        Command::Cluster { command } => run_cluster_process(command, &ctx.global).await,
+        Command::Validate(args) => {
+            validate(&ctx.printer, &args.paths, ctx.global.jobs.as_deref()).await
         }
-        Command::Pipelines => {
-            let registry = JobRegistry::load(global.jobs.as_deref())?;
-            printer.pipelines(&registry);
-            Ok(Finished::succeeded())
-        }
-        Command::Tables => {
-            let (_, catalog) = open().await?;
-            let mut tables = Vec::new();
-            for name in catalog.tables().await? {
-                if let Some(table) = catalog.table(&name).await? {
-                    tables.push(table);
-                }
-            }
-            printer.tables(&tables);
-            Ok(Finished::succeeded())
-        }
+        Command::Jobs => ctx.jobs(),
+        Command::Pipelines => ctx.pipelines(),
+        Command::Tables => ctx.tables().await,
         Command::Catalog {
             command: CatalogCommand::Sync { dry_run },
-        } => {
-            let (lake, catalog) = open().await?;
-            let ctx = lakejob_engine::new_session(&session)?;
-            let metrics = CatalogSync::new(&lake, catalog.as_ref(), &ctx)
-                .with_dry_run(dry_run)
-                .execute()
-                .await?;
-            printer.synced(&metrics);
-            Ok(Finished::with_summary(ExitClass::Succeeded, &metrics))
-        }
-        Command::Describe { table } => {
-            let name: TableName = table.parse().map_err(CliError::Usage)?;
-            let (_, catalog) = open().await?;
-            let found = catalog
-                .table(&name)
-                .await?
-                .ok_or_else(|| EngineError::TableNotFound(name.to_string()))?;
-            printer.describe(&found);
-            Ok(Finished::succeeded())
-        }
-        Command::Query {
-            sql,
-            named,
-            engine,
-            workgroup,
-            output_location,
-            database,
-        } => {
-            let sql = match (sql, named) {
-                (Some(sql), _) => sql,
-                (None, Some(name)) => named_query(&name)?.to_string(),
-                (None, None) => return Err(CliError::Usage("give SQL or --named <query>".into())),
-            };
-            if engine == QueryEngine::Athena {
-                let config = lakejob_aws::load_config().await;
-                let result = AthenaQuery::new(&config, sql)
-                    .with_workgroup(workgroup)
-                    .with_output_location(output_location)
-                    .with_database(database)
-                    .execute()
-                    .await?;
-                tracing::info!(query_execution_id = %result.query_execution_id, bytes_scanned = ?result.bytes_scanned, "Athena query succeeded");
-                printer.batches(&[result.batch])?;
-                return Ok(Finished::succeeded());
-            }
-            let (session, reads) = match engine {
-                QueryEngine::Ballista => (on(Engine::Ballista)?, DeltaReads::Portable),
-                QueryEngine::Local | QueryEngine::Athena => (session, DeltaReads::Native),
-            };
-            let (_, catalog) = open().await?;
-            let ctx = lakejob_engine::plan_session(&session).await?;
-            lakejob_engine::query::register_catalog_tables(&ctx, catalog.as_ref(), reads).await?;
-            let batches = lakejob_engine::query::run_sql(&ctx, &sql).await?;
-            printer.batches(&batches)?;
-            Ok(Finished::succeeded())
-        }
+        } => ctx.sync(dry_run).await,
+        Command::Describe(args) => ctx.describe(args).await,
+        Command::Query(args) => ctx.query(args).await,
     }
 }
 
@@ -1023,10 +781,10 @@ async fn run_cluster_process(
                 })?,
                 None => lakejob_cluster::DEFAULT_SCHEDULER_PORT,
             };
-            let session = SessionOptions {
+            let session = lakejob_engine::SessionOptions {
                 memory_limit: global.memory_limit,
                 target_partitions: task_slots,
-                ..SessionOptions::default()
+                ..lakejob_engine::SessionOptions::default()
             };
             lakejob_cluster::run_executor(lakejob_cluster::ExecutorOptions {
                 scheduler_host: scheduler_host.to_string(),

@@ -32,6 +32,15 @@ pub const DEFAULT_TARGET_FILE_SIZE: u64 = 128 << 20;
 /// The folders of `_lakejob/` whose documents expire: one per run, report or operation.
 const EXPIRING: [&str; 3] = ["runs", "reports", "operations"];
 
+/// A table's own policy, where it differs from the operation's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TablePolicy {
+    /// The size compaction writes its files up to.
+    pub target_file_size: Option<u64>,
+    /// How long its removed files stay.
+    pub retention: Option<Duration>,
+}
+
 /// Maintains the tables of a lake.
 #[derive(Debug)]
 pub struct Maintain<'a> {
@@ -39,6 +48,7 @@ pub struct Maintain<'a> {
     catalog: &'a dyn Catalog,
     clock: &'a dyn Clock,
     tables: Vec<TableName>,
+    policies: BTreeMap<TableName, TablePolicy>,
     retention: Duration,
     record_retention: Duration,
     target_file_size: u64,
@@ -84,6 +94,7 @@ impl<'a> Maintain<'a> {
             catalog,
             clock,
             tables: Vec::new(),
+            policies: BTreeMap::new(),
             retention: DEFAULT_RETENTION,
             record_retention: DEFAULT_RECORD_RETENTION,
             target_file_size: DEFAULT_TARGET_FILE_SIZE,
@@ -95,6 +106,12 @@ impl<'a> Maintain<'a> {
     /// Only these tables (all when empty).
     pub fn with_tables(mut self, tables: Vec<TableName>) -> Self {
         self.tables = tables;
+        self
+    }
+
+    /// Tables' own policies (from their jobs), which win over the operation's options.
+    pub fn with_policies(mut self, policies: BTreeMap<TableName, TablePolicy>) -> Self {
+        self.policies = policies;
         self
     }
 
@@ -189,7 +206,9 @@ impl<'a> Maintain<'a> {
             files_before: files.len(),
             ..TableMaintenance::default()
         };
-        let retention = chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
+        let policy = self.policies.get(name).copied().unwrap_or_default();
+        let retention = policy.retention.unwrap_or(self.retention);
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         if self.dry_run {
             done.files_compacted = small_files_sharing_a_partition(&files) as u64;
             let (_, vacuumed) = table
@@ -203,7 +222,8 @@ impl<'a> Maintain<'a> {
             done.files_vacuumed = vacuumed.files_deleted.len();
             return Ok(done);
         }
-        let target = NonZeroU64::new(self.target_file_size).unwrap_or(NonZeroU64::MIN);
+        let target = policy.target_file_size.unwrap_or(self.target_file_size);
+        let target = NonZeroU64::new(target).unwrap_or(NonZeroU64::MIN);
         let (table, optimized) = table
             .optimize()
             .with_target_size(target)

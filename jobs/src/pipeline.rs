@@ -323,6 +323,7 @@ impl<'a> PipelineRun<'a> {
         .unwrap_or(StageStatus::Succeeded);
         let maintenance = if self.spec.maintain && status == StageStatus::Succeeded {
             let metrics = Maintain::new(self.lake, self.catalog, self.clock)
+                .with_policies(self.registry.maintenance_policies())
                 .execute()
                 .await
                 .map_err(|source| JobsError::Engine {

@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use lakejob_engine::TableName;
+use lakejob_engine::maintain::TablePolicy;
+
 use crate::JobsError;
 use crate::pipeline::{PipelineSpec, SHIPPED_PIPELINES, is_pipeline_file, parse_pipeline};
 use crate::spec::{JobSpec, SourceSpec};
@@ -250,6 +253,21 @@ impl JobRegistry {
     /// Every job, by name.
     pub fn entries(&self) -> impl Iterator<Item = &JobEntry> {
         self.jobs.values()
+    }
+
+    /// The maintenance policies jobs declare for their targets (a policy that does not
+    /// validate is left out: `validate` reports it).
+    pub fn maintenance_policies(&self) -> BTreeMap<TableName, TablePolicy> {
+        self.entries()
+            .filter_map(|entry| {
+                let target = &entry.spec.target;
+                let policy = target.maintenance.as_ref()?.policy().ok()?;
+                Some((
+                    TableName::new(target.zone.clone(), target.table.clone()),
+                    policy,
+                ))
+            })
+            .collect()
     }
 
     /// A job, or else a pipeline's stage run alone (`clickstream_aggregation`), by name.

@@ -1,8 +1,9 @@
 //! The YAML job file. Every struct is strict (`deny_unknown_fields`): a misspelt key is an
 //! error, never silently ignored.
 
-use lakejob_engine::TableFormat;
+use lakejob_engine::maintain::{DEFAULT_RETENTION, TablePolicy};
 use lakejob_engine::reader::{ColumnSpec, CsvOptions, RejectRule, SourceFormat};
+use lakejob_engine::{TableFormat, parse_byte_size};
 use lakejob_quality::QualitySpec;
 use serde::{Deserialize, Serialize};
 
@@ -240,6 +241,59 @@ pub struct TargetSpec {
     /// The output columns in order; all columns when absent.
     #[serde(default)]
     pub columns: Option<Vec<String>>,
+    /// How `lakejob maintain` (and a pipeline's `maintain: true`) treats this table, where it
+    /// differs from the command's options.
+    #[serde(default)]
+    pub maintenance: Option<MaintenanceSpec>,
+}
+
+/// A table's maintenance policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceSpec {
+    /// The size compaction writes files up to, e.g. `256MB`; the command's (128MB) when
+    /// absent.
+    #[serde(default)]
+    pub target_file_size: Option<String>,
+    /// How long files a newer version no longer needs stay for readers of older versions,
+    /// e.g. `30d`; at least 7 days, the command's when absent.
+    #[serde(default)]
+    pub retention: Option<String>,
+}
+
+impl MaintenanceSpec {
+    /// The engine's form of it, or why a value is wrong (naming its key).
+    pub fn policy(&self) -> Result<TablePolicy, Vec<String>> {
+        let mut problems = Vec::new();
+        let target_file_size = self.target_file_size.as_deref().and_then(|size| {
+            parse_byte_size(size)
+                .map_err(|e| problems.push(format!("target_file_size: {e}")))
+                .ok()
+        });
+        let retention = self.retention.as_deref().and_then(|text| {
+            match lakejob_quality::parse_duration(text) {
+                Ok(retention) if retention < DEFAULT_RETENTION => {
+                    problems.push(format!(
+                        "retention: {text} is under 7 days; a job still committing could lose its files"
+                    ));
+                    None
+                }
+                Ok(retention) => Some(retention),
+                Err(e) => {
+                    problems.push(format!("retention: {e}"));
+                    None
+                }
+            }
+        });
+        if problems.is_empty() {
+            Ok(TablePolicy {
+                target_file_size,
+                retention,
+            })
+        } else {
+            Err(problems)
+        }
+    }
 }
 
 impl JobSpec {

@@ -19,7 +19,7 @@ use crate::JobsError;
 use crate::pipeline::{is_pipeline_file, parse_pipeline, validate_pipeline};
 use crate::plan::{Problem, Reference, Rereads, describe, plan_steps_past_problems};
 use crate::registry::JobRegistry;
-use crate::spec::{FormatSpec, JobSpec, SourceSpec, Tolerance, WriteModeSpec};
+use crate::spec::{FormatSpec, JobSpec, MaintenanceSpec, SourceSpec, Tolerance, WriteModeSpec};
 
 /// The largest job file read: the shipped ones are a few kilobytes.
 const MAX_JOB_FILE_BYTES: usize = 1024 * 1024;
@@ -363,6 +363,13 @@ fn target_problems(job: &JobSpec, output: Option<&SchemaRef>) -> Vec<Problem> {
         Err(e) => problems.push(Problem::new("target.zone", e)),
     }
     problems.extend(name_problem("target.table", &target.table));
+    if let Some(Err(wrong)) = target.maintenance.as_ref().map(MaintenanceSpec::policy) {
+        problems.extend(
+            wrong
+                .into_iter()
+                .map(|p| Problem::new("target.maintenance", p)),
+        );
+    }
     match target.mode {
         WriteModeSpec::Merge => {
             if target.format != TableFormat::Delta {

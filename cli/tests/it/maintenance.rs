@@ -103,3 +103,37 @@ fn walk_files(folder: &std::path::Path) -> usize {
             .sum()
     })
 }
+
+#[test]
+fn a_table_keeps_the_retention_its_job_declares() {
+    let lake = TestLake::with_fixture();
+    let jobs = lake.with_edited_job("product_enrichment", |text| {
+        text.replace(
+            "target:\n",
+            "target:\n  maintenance: { retention: 30d, target_file_size: 64MB }\n",
+        )
+    });
+    let jobs = jobs.display().to_string();
+    for date in ["2025-01-15", "2025-01-16"] {
+        lake.json(&["--jobs", &jobs, "run", "product_enrichment", "--date", date]);
+    }
+    let done = lake.json(&["--jobs", &jobs, "maintain", "--retention", "0s", "--force"]);
+    let products = done["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "processed.products")
+        .unwrap();
+    assert_eq!(products["files_vacuumed"], 0, "30 days, not 0: {done}");
+    assert!(!files_on_disk_and_live(&lake.path().join("processed/products")).0);
+
+    let short = lake.with_edited_job("product_enrichment", |text| {
+        text.replace("target:\n", "target:\n  maintenance: { retention: 1d }\n")
+    });
+    let output = lake.lakejob(&["validate", &short.display().to_string()]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("target.maintenance: retention: 1d is under 7 days")
+    );
+}
