@@ -12,8 +12,8 @@ use lakejob_engine::{
     Catalog, CatalogSync, EngineError, ExitClass, Lake, SessionOptions, SystemClock, TableName,
 };
 use lakejob_jobs::{
-    DropTable, InitJob, JobRegistry, JobRun, JobsError, PipelineRun, Release, RestoreTable,
-    RunOptions, Runnable, check_table, named_query, render_asl, source_files, validate_pipeline,
+    InitJob, JobRegistry, JobRun, JobsError, PipelineRun, Recovery, RunOptions, Runnable,
+    check_table, named_query, render_asl, source_files, validate_pipeline,
 };
 use lakejob_sample_data::{DirectorySink, GenerateOptions};
 
@@ -106,9 +106,9 @@ impl Context {
     pub(crate) async fn drop_table(&self, args: DropArgs) -> Result<Finished, CliError> {
         let name = table_name(&args.table)?;
         let (lake, catalog) = self.open().await?;
-        let metrics = DropTable::new(&lake, &SystemClock)
+        let metrics = Recovery::new(&lake, &SystemClock)
             .with_dry_run(args.dry_run)
-            .execute(&name, catalog.as_ref())
+            .drop_table(&name, catalog.as_ref())
             .await?;
         self.printer.dropped(&metrics);
         Ok(Finished::succeeded())
@@ -117,9 +117,9 @@ impl Context {
     pub(crate) async fn restore(&self, args: RestoreArgs) -> Result<Finished, CliError> {
         let name = table_name(&args.table)?;
         let (lake, catalog) = self.open().await?;
-        let summary = RestoreTable::new(&lake, &SystemClock)
+        let summary = Recovery::new(&lake, &SystemClock)
             .with_dry_run(args.dry_run)
-            .execute(&name, args.version, catalog.as_ref())
+            .restore(&name, args.version, catalog.as_ref())
             .await?;
         self.printer.restored(&summary);
         Ok(Finished::succeeded())
@@ -149,9 +149,9 @@ impl Context {
 
     pub(crate) async fn release(&self, args: ReleaseArgs) -> Result<Finished, CliError> {
         let (lake, catalog) = self.open().await?;
-        let metrics = Release::new(&lake, &SystemClock)
+        let metrics = Recovery::new(&lake, &SystemClock)
             .with_dry_run(args.dry_run)
-            .execute(&args.files, catalog.as_ref())
+            .release(&args.files, catalog.as_ref())
             .await?;
         self.printer.released(&metrics);
         Ok(Finished::succeeded())

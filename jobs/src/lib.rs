@@ -27,9 +27,7 @@ pub use pipeline::{
 };
 pub use plan::{Problem, Rereads, StepsError, plan_steps};
 pub use quality_log::quality_results_table;
-pub use recovery::{
-    DropMetrics, DropTable, Release, ReleaseMetrics, ReleasedFile, RestoreSummary, RestoreTable,
-};
+pub use recovery::{DropMetrics, Recovery, ReleaseMetrics, ReleasedFile, RestoreSummary};
 pub use registry::{
     JobEntry, JobRegistry, NAMED_QUERIES, PipelineEntry, Runnable, SHIPPED_JOBS, job_files_in,
     named_query,

@@ -14,12 +14,9 @@ use serde::Serialize;
 
 use crate::JobsError;
 
-/// Releases files from the ledger: a file rejected at ingest is forgotten, so the next
-/// `ingest` checks it again; a file a job skipped as unreadable loses that job's mark, so the
-/// job's next run reads it again. A file whose rows a job published is left as it is: `run
-/// --reprocess` reads it again and replaces those rows.
+/// The ways out, in a lake: each can be tried as a dry run, and each change is recorded.
 #[derive(Debug)]
-pub struct Release<'a> {
+pub struct Recovery<'a> {
     lake: &'a Lake,
     clock: &'a dyn Clock,
     dry_run: bool,
@@ -49,8 +46,8 @@ pub struct ReleasedFile {
     pub kept: Vec<String>,
 }
 
-impl<'a> Release<'a> {
-    /// A release in `lake`.
+impl<'a> Recovery<'a> {
+    /// The recovery operations of `lake`.
     pub fn new(lake: &'a Lake, clock: &'a dyn Clock) -> Self {
         Self {
             lake,
@@ -59,16 +56,20 @@ impl<'a> Release<'a> {
         }
     }
 
-    /// Reports what would be released without changing anything.
+    /// Reports what would be done without changing anything.
     pub fn with_dry_run(mut self, dry_run: bool) -> Self {
         self.dry_run = dry_run;
         self
     }
 
-    /// Releases each file, named by its MD5, its path in the lake or the path it was ingested
-    /// from. A name the ledger does not know is an error, and nothing is changed.
-    pub async fn execute(
-        self,
+    /// Releases files from the ledger: a file rejected at ingest is forgotten, so the next
+    /// `ingest` checks it again; a file a job skipped as unreadable loses that job's mark, so
+    /// the job's next run reads it again. A file whose rows a job published is left as it is:
+    /// `run --reprocess` reads it again and replaces those rows. Files are named by MD5, path
+    /// in the lake or the path they were ingested from; a name the ledger does not know is an
+    /// error, and nothing is changed.
+    pub async fn release(
+        &self,
         files: &[String],
         catalog: &dyn Catalog,
     ) -> Result<ReleaseMetrics, JobsError> {
@@ -91,17 +92,19 @@ impl<'a> Release<'a> {
             files: Vec::new(),
         };
         for record in found {
-            metrics.files.push(self.release(&ledger, record).await?);
+            metrics
+                .files
+                .push(self.release_file(&ledger, record).await?);
         }
         if !self.dry_run {
-            self.record(&metrics).await?;
+            record(self.lake, "release", metrics.at, &metrics).await?;
             let ctx = new_session(&Default::default()).map_err(engine)?;
             ledger.publish(&ctx, catalog).await.map_err(engine)?;
         }
         Ok(metrics)
     }
 
-    async fn release(
+    async fn release_file(
         &self,
         ledger: &FileLedger,
         record: &FileRecord,
@@ -144,10 +147,6 @@ impl<'a> Release<'a> {
         }
         Ok(file)
     }
-
-    async fn record(&self, metrics: &ReleaseMetrics) -> Result<(), JobsError> {
-        record(self.lake, "release", metrics.at, metrics).await
-    }
 }
 
 /// Keeps what an operation did under `_lakejob/operations/`, named by its time and kind.
@@ -164,16 +163,6 @@ async fn record(
     );
     let json = serde_json::to_vec_pretty(metrics).map_err(|e| JobsError::Summary(e.to_string()))?;
     lake.write(&path, json.into()).await.map_err(engine)
-}
-
-/// Drops a table: its files and its catalog entry. The raw files it was built from stay in
-/// the lake and in the ledger, so `lakejob run <job> --reprocess` builds it again. lakejob's
-/// own tables (`lakejob.*`) are not dropped.
-#[derive(Debug)]
-pub struct DropTable<'a> {
-    lake: &'a Lake,
-    clock: &'a dyn Clock,
-    dry_run: bool,
 }
 
 /// What a drop did (or, in a dry run, would do).
@@ -195,25 +184,13 @@ pub struct DropMetrics {
     pub catalog_entry: bool,
 }
 
-impl<'a> DropTable<'a> {
-    /// A drop in `lake`.
-    pub fn new(lake: &'a Lake, clock: &'a dyn Clock) -> Self {
-        Self {
-            lake,
-            clock,
-            dry_run: false,
-        }
-    }
-
-    /// Reports what would be dropped without changing anything.
-    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
-        self.dry_run = dry_run;
-        self
-    }
-
-    /// Drops `table`; a table with neither files nor a catalog entry is an error.
-    pub async fn execute(
-        self,
+impl Recovery<'_> {
+    /// Drops a table: its files and its catalog entry. The raw files it was built from stay
+    /// in the lake and in the ledger, so `lakejob run <job> --reprocess` builds it again.
+    /// lakejob's own tables (`lakejob.*`) are not dropped; a table with neither files nor a
+    /// catalog entry is an error.
+    pub async fn drop_table(
+        &self,
         table: &TableName,
         catalog: &dyn Catalog,
     ) -> Result<DropMetrics, JobsError> {
@@ -262,15 +239,6 @@ impl<'a> DropTable<'a> {
     }
 }
 
-/// Restores a Delta table to an earlier version, as a new commit, and brings the catalog's
-/// partitions to what that version holds.
-#[derive(Debug)]
-pub struct RestoreTable<'a> {
-    lake: &'a Lake,
-    clock: &'a dyn Clock,
-    dry_run: bool,
-}
-
 /// What a restore did (or would do), and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RestoreSummary {
@@ -283,25 +251,11 @@ pub struct RestoreSummary {
     pub restore: RestoreMetrics,
 }
 
-impl<'a> RestoreTable<'a> {
-    /// A restore in `lake`.
-    pub fn new(lake: &'a Lake, clock: &'a dyn Clock) -> Self {
-        Self {
-            lake,
-            clock,
-            dry_run: false,
-        }
-    }
-
-    /// Reports what would change without changing anything.
-    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
-        self.dry_run = dry_run;
-        self
-    }
-
-    /// Restores `table` (a Delta table in the catalog) to `version`.
-    pub async fn execute(
-        self,
+impl Recovery<'_> {
+    /// Restores a Delta table in the catalog to an earlier version, as a new commit, and
+    /// brings the catalog's partitions to what that version holds.
+    pub async fn restore(
+        &self,
         table: &TableName,
         version: u64,
         catalog: &dyn Catalog,

@@ -441,6 +441,9 @@ async fn update_when_problem(schema: SchemaRef, condition: &str) -> Option<Probl
         .map(|e| Problem::new("target.update_when", describe(&e)))
 }
 
+/// The relation validation gives a job's (empty) output, for its quality rules to plan over.
+const VALIDATED_OUTPUT: &str = "__validate_output";
+
 /// Plans each rule over an empty table of the output's schema, one at a time, so every
 /// broken rule is reported.
 async fn quality_problems(
@@ -455,8 +458,7 @@ async fn quality_problems(
             format!("{} is not between 0 and 1", spec.min_score),
         ));
     }
-    if let Err(e) = ctx.register_batch("__validate_output", RecordBatch::new_empty(schema.clone()))
-    {
+    if let Err(e) = ctx.register_batch(VALIDATED_OUTPUT, RecordBatch::new_empty(schema.clone())) {
         problems.push(Problem::new("quality", e.strip_backtrace().to_string()));
         return problems;
     }
@@ -481,12 +483,11 @@ async fn quality_problems(
             min_score: 0.0,
             rules: vec![rule.clone()],
         };
-        let evaluation = lakejob_quality::Evaluation::new(ctx, "__validate_output", &single);
+        let evaluation = lakejob_quality::Evaluation::new(ctx, VALIDATED_OUTPUT, &single);
         if let Err(e) = evaluation.execute().await {
-            problems.push(Problem::new(
-                format!("quality.rules[{index}]"),
-                e.to_string(),
-            ));
+            // The output's columns by the names the job gives them, not the relation's.
+            let message = e.to_string().replace(&format!("{VALIDATED_OUTPUT}."), "");
+            problems.push(Problem::new(format!("quality.rules[{index}]"), message));
         }
     }
     problems

@@ -645,3 +645,19 @@ fn columns_that_may_not_be_null_are_described_so() {
             .into_owned();
     assert!(text.contains("not null"), "{text}");
 }
+
+#[test]
+fn a_rule_on_a_missing_column_is_reported_in_the_job_s_names() {
+    let lake = TestLake::with_fixture();
+    let jobs = lake.with_edited_job("reviews_etl", |text| {
+        text.replace("column: rating, between", "column: ratingz, between")
+    });
+    let output = lake.lakejob(&["validate", &jobs.display().to_string()]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("No field named ratingz") && said.contains("'rating'"),
+        "{said}"
+    );
+    assert!(!said.contains("__validate_output"), "{said}");
+}
