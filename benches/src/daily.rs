@@ -10,7 +10,7 @@ use std::path::Path;
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
-use crate::{Options, measure};
+use crate::{Options, measure, measure_accepting};
 
 /// The first date of the generated lake.
 const START: &str = "2025-01-01";
@@ -26,6 +26,9 @@ pub struct Day {
     pub files: u64,
     /// Files under `_lakejob/` after the day.
     pub state_files: u64,
+    /// Whether a quality gate held a job's output back that day (exit 3): the day is still
+    /// measured, as a scheduler would run the next one.
+    pub quality_failed: bool,
 }
 
 /// What ageing the lake showed.
@@ -68,7 +71,11 @@ pub fn age(options: &Options, scale: f64, days: u64) -> Result<Ageing, String> {
             .ok_or("a date past the calendar")?
             .to_string();
         let run = ["pipeline", "run", "daily", "--date", date.as_str()];
-        let usage = measure(&options.lakejob, &args(&base, &run, &options.job_args))?;
+        let usage = measure_accepting(
+            &options.lakejob,
+            &args(&base, &run, &options.job_args),
+            &[0, 3],
+        )?;
         measured.push(Day {
             day: day + 1,
             date,
@@ -76,6 +83,7 @@ pub fn age(options: &Options, scale: f64, days: u64) -> Result<Ageing, String> {
             peak_rss_mb: usage.peak_rss_kb as f64 / 1024.0,
             files: count_files(&lake),
             state_files: count_files(&lake.join("_lakejob")),
+            quality_failed: usage.code == Some(3),
         });
         eprintln!(
             "day {}: {:.2} s, {} files",
@@ -143,8 +151,13 @@ pub fn markdown(ageing: &Ageing) -> String {
         "| day | date | wall s | peak RSS MB | files | _lakejob files |\n|---|---|---|---|---|---|\n",
     );
     for day in &ageing.days {
+        let gate = if day.quality_failed {
+            " (a gate held output back)"
+        } else {
+            ""
+        };
         table.push_str(&format!(
-            "| {} | {} | {:.2} | {:.0} | {} | {} |\n",
+            "| {} | {}{gate} | {:.2} | {:.0} | {} | {} |\n",
             day.day, day.date, day.wall_s, day.peak_rss_mb, day.files, day.state_files
         ));
     }

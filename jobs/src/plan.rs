@@ -56,7 +56,11 @@ pub(crate) fn column(name: &str) -> Expr {
 }
 
 pub(crate) fn describe(error: &DataFusionError) -> String {
-    error.strip_backtrace().to_string()
+    // A derived column's relation has no name; DataFusion spells it `"?table?"`.
+    error
+        .strip_backtrace()
+        .to_string()
+        .replace("\"?table?\".", "")
 }
 
 /// What reading a step's input again costs, which decides how a dedupe is planned.

@@ -660,4 +660,14 @@ fn a_rule_on_a_missing_column_is_reported_in_the_job_s_names() {
         "{said}"
     );
     assert!(!said.contains("__validate_output"), "{said}");
+
+    let jobs = lake.with_edited_job("reviews_etl", |text| {
+        text.replace("character_length(body)", "character_length(bodyz)")
+    });
+    let output = lake.lakejob(&["validate", &jobs.display().to_string()]);
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("No field named bodyz") && !said.contains("?table?"),
+        "{said}"
+    );
 }
