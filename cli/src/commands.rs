@@ -324,7 +324,7 @@ impl Context {
             (None, Some(name)) => named_query(&name)?.to_string(),
             (None, None) => return Err(CliError::Usage("give SQL or --named <query>".into())),
         };
-        let reads = match args.engine {
+        let (session, reads) = match args.engine {
             QueryEngine::Athena => {
                 let config = lakejob_aws::load_config().await;
                 let result = AthenaQuery::new(&config, sql)
@@ -337,12 +337,8 @@ impl Context {
                 self.printer.batches(&[result.batch])?;
                 return Ok(Finished::succeeded());
             }
-            QueryEngine::Ballista => DeltaReads::Portable,
-            QueryEngine::Local => DeltaReads::Native,
-        };
-        let session = match args.engine {
-            QueryEngine::Ballista => self.on(Engine::Ballista)?,
-            _ => self.session.clone(),
+            QueryEngine::Ballista => (self.on(Engine::Ballista)?, DeltaReads::Portable),
+            QueryEngine::Local => (self.session.clone(), DeltaReads::Native),
         };
         let (_, catalog) = self.open().await?;
         let ctx = lakejob_engine::plan_session(&session).await?;

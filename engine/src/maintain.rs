@@ -211,11 +211,8 @@ impl<'a> Maintain<'a> {
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         if self.dry_run {
             done.files_compacted = small_files_sharing_a_partition(&files) as u64;
-            let (_, vacuumed) = table
-                .vacuum()
-                .with_retention_period(retention)
-                .with_enforce_retention_duration(!self.force)
-                .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
+            let (_, vacuumed) = self
+                .vacuum(table, retention)
                 .with_dry_run(true)
                 .await
                 .map_err(delta)?;
@@ -231,13 +228,7 @@ impl<'a> Maintain<'a> {
             .map_err(delta)?;
         done.files_compacted = optimized.num_files_removed;
         done.files_written = optimized.num_files_added;
-        let (table, vacuumed) = table
-            .vacuum()
-            .with_retention_period(retention)
-            .with_enforce_retention_duration(!self.force)
-            .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
-            .await
-            .map_err(delta)?;
+        let (table, vacuumed) = self.vacuum(table, retention).await.map_err(delta)?;
         done.files_vacuumed = vacuumed.files_deleted.len();
         deltalake::checkpoints::create_checkpoint(&table, None)
             .await
@@ -245,6 +236,20 @@ impl<'a> Maintain<'a> {
         done.checkpoint = table.version();
         tracing::info!(table = %label, compacted = done.files_compacted, written = done.files_written, vacuumed = done.files_vacuumed, "table maintained");
         Ok(done)
+    }
+
+    /// A full vacuum (files no version references, a crashed run's included) of what is
+    /// older than `retention`; under the table's own minimum only with `force`.
+    fn vacuum(
+        &self,
+        table: deltalake::DeltaTable,
+        retention: chrono::Duration,
+    ) -> deltalake::operations::vacuum::VacuumBuilder {
+        table
+            .vacuum()
+            .with_retention_period(retention)
+            .with_enforce_retention_duration(!self.force)
+            .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
     }
 
     /// Removes run records, reports and operation records older than the record retention.
