@@ -98,7 +98,8 @@ struct Global {
     /// How results are printed.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
-    /// Memory a job may hold before spilling to disk, e.g. 2GB.
+    /// Memory the process may hold, e.g. 2GB: sorts, groupings and joins spill to disk beyond
+    /// three quarters of it; the last quarter is for the files being read and written.
     #[arg(long, global = true, env = "LAKEJOB_MEMORY_LIMIT", value_parser = parse_byte_size)]
     memory_limit: Option<u64>,
     /// How long a failed storage request (S3 5xx, throttling, a lost connection) is retried,

@@ -33,6 +33,8 @@ const MAX_UNSORTED_RUNS: usize = 16;
 /// The rows of one table partition.
 #[derive(Debug)]
 pub(crate) struct TablePartition {
+    /// The partition's values, in column order, as DataFusion holds them.
+    pub key: Vec<ScalarValue>,
     /// The partition's values, by partition column, as Delta records them.
     pub values: IndexMap<String, Scalar>,
     /// Its rows, partition columns included.
@@ -84,8 +86,9 @@ pub(crate) fn split_by_partition(
                         })
                 })
                 .collect::<Result<IndexMap<_, _>>>()?;
-            index_of.insert(key, partitions.len());
+            index_of.insert(key.clone(), partitions.len());
             partitions.push(TablePartition {
+                key,
                 values,
                 batches: vec![slice],
             });
@@ -142,11 +145,11 @@ fn partition_arrays(
         .collect()
 }
 
-/// Streams the rows into the table's data files (`store` is rooted at the table), one writer
-/// per output partition of the plan, each on its own task so the encoding runs on every core.
-/// A batch is split by partition value as it arrives (slices, no copy) and each writer keeps
-/// one row group per table partition in memory. Returns the files' Add actions, with
-/// delta-rs' statistics.
+/// Streams the rows into the table's data files (`store` is rooted at the table), each
+/// output partition of the plan on its own task so the encoding runs on every core. A batch
+/// is split by partition value as it arrives (slices, no copy) and written to its table
+/// partition's open file, at most [`OPEN_PARTITIONS_PER_STREAM`] open per task. Returns the
+/// files' Add actions, with delta-rs' statistics.
 pub(crate) async fn write_data_files(
     store: ObjectStoreRef,
     config: WriterConfig,
@@ -160,9 +163,14 @@ pub(crate) async fn write_data_files(
         .map_err(EngineError::datafusion(format!("writing {table}")))?;
     let mut writers = tokio::task::JoinSet::new();
     for stream in streams {
-        let writer = DeltaWriter::new(Arc::clone(&store), config.clone());
+        let files = OpenFiles {
+            store: Arc::clone(&store),
+            config: config.clone(),
+            open: IndexMap::new(),
+            adds: Vec::new(),
+        };
         writers.spawn(write_stream(
-            writer,
+            files,
             stream,
             columns.to_vec(),
             table.to_string(),
@@ -175,10 +183,11 @@ pub(crate) async fn write_data_files(
     Ok(adds)
 }
 
-/// Writes one stream's rows with `writer`; an error aborts its uploads rather than leave
-/// their parts behind.
+/// Writes one stream's rows, a writer per table partition, at most
+/// [`OPEN_PARTITIONS_PER_STREAM`] open; an error aborts their uploads rather than leave their
+/// parts behind.
 async fn write_stream(
-    mut writer: DeltaWriter,
+    mut files: OpenFiles,
     mut stream: SendableRecordBatchStream,
     columns: Vec<String>,
     table: String,
@@ -187,18 +196,19 @@ async fn write_stream(
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(EngineError::datafusion(format!("writing {table}")))?;
             if columns.is_empty() {
-                writer
-                    .write(&batch)
-                    .await
-                    .map_err(EngineError::delta(&table))?;
+                files.write(Vec::new(), None, batch, &table).await?;
                 continue;
             }
             for partition in split_by_partition(vec![batch], &columns, &table)? {
                 for slice in partition.batches {
-                    writer
-                        .write_partition(slice, &partition.values)
-                        .await
-                        .map_err(EngineError::delta(&table))?;
+                    files
+                        .write(
+                            partition.key.clone(),
+                            Some(&partition.values),
+                            slice,
+                            &table,
+                        )
+                        .await?;
                 }
             }
         }
@@ -206,11 +216,70 @@ async fn write_stream(
     }
     .await;
     match written {
-        Ok(()) => writer.close().await.map_err(EngineError::delta(&table)),
+        Ok(()) => files.close_all(&table).await,
         Err(error) => {
-            let _ = writer.abort().await;
+            for (_, writer) in files.open {
+                let _ = writer.abort().await;
+            }
             Err(error)
         }
+    }
+}
+
+/// Table partitions a stream keeps a file open for. Each open file holds its row group being
+/// encoded and its upload buffer (about 5 MB) until it is closed, so a write into 30 day
+/// partitions, each open to the end, held a gigabyte; rows mostly arrive clustered by
+/// partition, so the file least recently written to is done and closing it costs nothing.
+/// Rows in no order of their partitions make more, smaller files, which `lakejob maintain`
+/// compacts.
+const OPEN_PARTITIONS_PER_STREAM: usize = 4;
+
+/// The files a stream has open, by partition values, least recently written first.
+struct OpenFiles {
+    /// The table's store and file settings, for each new file.
+    store: ObjectStoreRef,
+    config: WriterConfig,
+    open: IndexMap<Vec<ScalarValue>, DeltaWriter>,
+    adds: Vec<Add>,
+}
+
+impl OpenFiles {
+    /// Writes `rows` into the partition's open file, opening one (and closing the least
+    /// recently written one, when too many are open) if needed.
+    async fn write(
+        &mut self,
+        key: Vec<ScalarValue>,
+        values: Option<&IndexMap<String, Scalar>>,
+        rows: RecordBatch,
+        table: &str,
+    ) -> Result<()> {
+        let mut writer = match self.open.shift_remove(&key) {
+            Some(writer) => writer,
+            None => {
+                if self.open.len() >= OPEN_PARTITIONS_PER_STREAM
+                    && let Some((_, done)) = self.open.shift_remove_index(0)
+                {
+                    self.adds
+                        .extend(done.close().await.map_err(EngineError::delta(table))?);
+                }
+                DeltaWriter::new(Arc::clone(&self.store), self.config.clone())
+            }
+        };
+        let written = match values {
+            Some(values) => writer.write_partition(rows, values).await,
+            None => writer.write(&rows).await,
+        };
+        self.open.insert(key, writer);
+        written.map_err(EngineError::delta(table))
+    }
+
+    /// Closes every open file; the Add actions of every file written.
+    async fn close_all(mut self, table: &str) -> Result<Vec<Add>> {
+        for (_, writer) in self.open {
+            self.adds
+                .extend(writer.close().await.map_err(EngineError::delta(table))?);
+        }
+        Ok(self.adds)
     }
 }
 
