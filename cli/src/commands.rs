@@ -180,6 +180,7 @@ impl Context {
         let options = RunOptions {
             date: args.date,
             reprocess: args.reprocess,
+            full_refresh: args.full_refresh,
             session: self.on(args.engine)?,
         };
         let runnable = registry.runnable(&args.job)?;
@@ -238,6 +239,7 @@ impl Context {
         &self,
         pipeline: &str,
         date: Option<NaiveDate>,
+        full_refresh: bool,
         engine: Engine,
     ) -> Result<Finished, CliError> {
         let registry = self.registry()?;
@@ -246,6 +248,7 @@ impl Context {
         let options = RunOptions {
             date,
             reprocess: false,
+            full_refresh,
             session: self.on(engine)?,
         };
         let summary = PipelineRun::new(&lake, catalog.as_ref(), &SystemClock, &registry, spec)

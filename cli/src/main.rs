@@ -250,6 +250,9 @@ struct RunArgs {
     /// Read files the job has already processed too (the write is idempotent).
     #[arg(long)]
     reprocess: bool,
+    /// An incremental query job recomputes every day, not only its latest ones.
+    #[arg(long)]
+    full_refresh: bool,
     /// Where the job's plan runs.
     #[arg(long, value_enum, env = "LAKEJOB_ENGINE", default_value_t = Engine::Local)]
     engine: Engine,
@@ -464,6 +467,9 @@ enum PipelineCommand {
         /// Source jobs read only this date's raw files; all new files when absent.
         #[arg(long)]
         date: Option<NaiveDate>,
+        /// Incremental query jobs recompute every day, not only their latest ones.
+        #[arg(long)]
+        full_refresh: bool,
         /// Where the jobs' plans run.
         #[arg(long, value_enum, env = "LAKEJOB_ENGINE", default_value_t = Engine::Local)]
         engine: Engine,
@@ -705,9 +711,13 @@ async fn run(cli: Cli) -> Result<Finished, CliError> {
                 PipelineCommand::Run {
                     pipeline,
                     date,
+                    full_refresh,
                     engine,
                 },
-        } => ctx.run_pipeline(&pipeline, date, engine).await,
+        } => {
+            ctx.run_pipeline(&pipeline, date, full_refresh, engine)
+                .await
+        }
         Command::Pipeline {
             command:
                 PipelineCommand::Render {

@@ -158,6 +158,9 @@ impl Printer {
         for run in &summary.finished_runs {
             println!("  finished run {run} first: it had stopped between its commits");
         }
+        if let Some(day) = summary.recomputed_from {
+            println!("  incremental: recomputed the days from {day} on (--full-refresh for all)");
+        }
         println!(
             "  files: {} read, {} skipped",
             summary.files_ingested, summary.files_skipped

@@ -39,8 +39,8 @@ pub use runner::{
     SkippedFile,
 };
 pub use spec::{
-    DedupeStep, DeriveColumn, FormatSpec, JobSpec, JoinStep, MaintenanceSpec, ReferenceSpec,
-    SourceSpec, Step, TargetSpec, WriteModeSpec,
+    DedupeStep, DeriveColumn, FormatSpec, IncrementalInput, IncrementalSpec, JobSpec, JoinStep,
+    MaintenanceSpec, ReferenceSpec, SourceSpec, Step, TargetSpec, WriteModeSpec,
 };
 pub use validate::{job_file_texts, parse_job, source_files, validate_files, validate_job};
 

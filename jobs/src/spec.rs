@@ -35,6 +35,49 @@ pub struct JobSpec {
     /// Quality rules over the rows about to be written, and the gate.
     #[serde(default)]
     pub quality: QualitySpec,
+    /// For a query job: recompute only the latest days of the target instead of all of it.
+    #[serde(default)]
+    pub incremental: Option<IncrementalSpec>,
+}
+
+/// How a query job recomputes only its latest days. A run replaces the target's days from
+/// `lookback_days` before the first day the target does not hold yet (or before `--date`,
+/// when that is earlier) onwards, reading each dated input only from `history_days` before
+/// that first day. A first run, a run whose target is empty and `--full-refresh` recompute
+/// everything. Rows that arrive more than `lookback_days` late for their day are counted by
+/// the next `--full-refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementalSpec {
+    /// The target's date column (type DATE) that says which day a row belongs to; the target
+    /// must be partitioned by it, so a run replaces whole days.
+    pub date: String,
+    /// How many days before the first new one are recomputed too: as late as rows may
+    /// arrive for their day, and as long as a row of the target may keep changing (a session
+    /// that runs past midnight).
+    #[serde(default = "default_lookback_days")]
+    pub lookback_days: u32,
+    /// The inputs the query filters by date; the other tables it reads are read whole.
+    pub inputs: Vec<IncrementalInput>,
+}
+
+/// An input of an incremental query job, read from a date on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementalInput {
+    /// The table as the query names it, e.g. `processed.clickstream_events`.
+    pub table: String,
+    /// Its date column (type DATE).
+    pub date: String,
+    /// How many days before the first recomputed day a row of it may still count there
+    /// (1 for sessions: the event before a session's first one decides where it starts).
+    #[serde(default)]
+    pub history_days: u32,
+}
+
+/// One day late, the sample data's late events.
+fn default_lookback_days() -> u32 {
+    1
 }
 
 /// A raw source: files under `raw/<name>/date=YYYY-MM-DD/`, read with a declared schema.

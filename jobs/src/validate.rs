@@ -19,7 +19,9 @@ use crate::JobsError;
 use crate::pipeline::{is_pipeline_file, parse_pipeline, validate_pipeline};
 use crate::plan::{Problem, Reference, Rereads, describe, plan_steps_past_problems};
 use crate::registry::JobRegistry;
-use crate::spec::{FormatSpec, JobSpec, MaintenanceSpec, SourceSpec, Tolerance, WriteModeSpec};
+use crate::spec::{
+    FormatSpec, IncrementalSpec, JobSpec, MaintenanceSpec, SourceSpec, Tolerance, WriteModeSpec,
+};
 
 /// The largest job file read: the shipped ones are a few kilobytes.
 const MAX_JOB_FILE_BYTES: usize = 1024 * 1024;
@@ -204,6 +206,9 @@ pub async fn validate_job(job: &JobSpec) -> Vec<Problem> {
     let ctx = SessionContext::new();
     let mut problems = Vec::new();
     problems.extend(name_problem("name", &job.name));
+    if let Some(incremental) = &job.incremental {
+        problems.extend(incremental_problems(job, incremental));
+    }
     let source = match (&job.source, &job.query) {
         (Some(source), None) => source_problems(&ctx, source, &mut problems),
         (None, Some(query)) => {
@@ -349,6 +354,61 @@ fn stand_in_source(source: &SourceSpec) -> SourceSpec {
     }
     stand_in.reject_when.clear();
     stand_in
+}
+
+/// Problems of an `incremental` block: it needs a query job writing a Delta table, whole,
+/// partitioned by the date whose days it replaces, and inputs its query reads.
+fn incremental_problems(job: &JobSpec, incremental: &IncrementalSpec) -> Vec<Problem> {
+    let target = &job.target;
+    let mut problems = Vec::new();
+    let Some(query) = &job.query else {
+        return vec![Problem::new(
+            "incremental",
+            "only a query job is incremental; a source job reads only the raw files it has not read",
+        )];
+    };
+    if target.format != TableFormat::Delta || target.mode != WriteModeSpec::Overwrite {
+        problems.push(Problem::new(
+            "incremental",
+            "an incremental job writes format delta with mode overwrite (what --full-refresh does); its runs replace days",
+        ));
+    }
+    if !target.partition_by.contains(&incremental.date) {
+        problems.push(Problem::new(
+            "incremental.date",
+            format!(
+                "the target must be partitioned by {0} (partition_by: [{0}]), so a run replaces whole days",
+                incremental.date
+            ),
+        ));
+    }
+    if incremental.inputs.is_empty() {
+        problems.push(Problem::new(
+            "incremental.inputs",
+            "name the tables the query reads by date, or the job recomputes everything anyway",
+        ));
+    }
+    let query = query.to_lowercase();
+    for (index, input) in incremental.inputs.iter().enumerate() {
+        let named = input
+            .table
+            .split_once('.')
+            .is_some_and(|(database, table)| {
+                !database.is_empty() && !table.is_empty() && !table.contains('.')
+            });
+        if !named {
+            problems.push(Problem::new(
+                format!("incremental.inputs[{index}].table"),
+                format!("'{}' is not a table as the query names it (database.table, e.g. processed.clickstream_events)", input.table),
+            ));
+        } else if !query.contains(&input.table.to_lowercase()) {
+            problems.push(Problem::new(
+                format!("incremental.inputs[{index}].table"),
+                format!("the query does not read {}", input.table),
+            ));
+        }
+    }
+    problems
 }
 
 fn target_problems(job: &JobSpec, output: Option<&SchemaRef>) -> Vec<Problem> {

@@ -12,6 +12,7 @@ mod config_errors;
 mod crash;
 mod deploy;
 mod golden;
+mod incremental;
 mod ingest;
 mod maintenance;
 #[cfg(target_os = "linux")]

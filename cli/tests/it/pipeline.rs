@@ -211,10 +211,7 @@ const NAMED_QUERIES: [&str; 5] = [
 fn a_stage_whose_job_errors_on_bad_input_is_failed_with_the_reason_and_exit_2() {
     let lake = TestLake::with_fixture();
     let jobs = lake.with_edited_job("funnel_daily", |t| {
-        t.replace(
-            "FROM processed.clickstream_events",
-            "FROM processed.nowhere",
-        )
+        t.replace("processed.clickstream_events", "processed.nowhere")
     });
     let (code, summary) = daily_with_jobs(&lake, &jobs);
     assert_eq!(code, Some(2), "a retry would fail the same way: {summary}");

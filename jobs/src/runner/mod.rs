@@ -6,6 +6,7 @@
 
 mod accounting;
 mod gate;
+mod incremental;
 mod input;
 mod publish;
 mod query;
@@ -48,6 +49,8 @@ pub struct RunOptions {
     /// Source jobs read files they have processed before too (writes are idempotent on
     /// their keys).
     pub reprocess: bool,
+    /// Incremental query jobs recompute every day, not only their latest ones.
+    pub full_refresh: bool,
     /// Memory limit and parallelism.
     pub session: SessionOptions,
 }
@@ -354,6 +357,7 @@ impl<'a> JobRun<'a> {
             started_at,
             duration_ms: 0,
             finished_runs: Vec::new(),
+            recomputed_from: None,
             error: None,
         }
     }

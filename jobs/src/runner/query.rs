@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use lakejob_engine::WriteMode;
 use lakejob_engine::datafusion::prelude::SessionContext;
 use lakejob_engine::query::DeltaReads;
 
@@ -21,7 +22,8 @@ pub(super) struct QueryInput<'q> {
 
 impl<'a> JobRun<'a> {
     /// A job over catalog tables: the query's rows go through the steps, the quality gate
-    /// and into the target. Reading the whole inputs again makes re-runs idempotent.
+    /// and into the target. Reading the whole inputs again (or, for an incremental job, the
+    /// days its window needs) makes re-runs idempotent.
     pub(super) async fn execute_query(
         &self,
         ctx: &SessionContext,
@@ -42,6 +44,10 @@ impl<'a> JobRun<'a> {
         lakejob_engine::query::register_catalog_tables(plan_ctx, self.catalog, reads)
             .await
             .map_err(self.engine())?;
+        let window = self.incremental_window(plan_ctx).await?;
+        if let (Some(spec), Some(window)) = (&job.incremental, window) {
+            self.narrow_inputs(plan_ctx, spec, window).await?;
+        }
         let references = self.load_references(ctx, cluster).await?;
         let input = match lakejob_quality::plan_job_sql(plan_ctx, query).await {
             Ok(frame) => frame,
@@ -55,6 +61,14 @@ impl<'a> JobRun<'a> {
             None => Rereads::Cheap,
         };
         let output = self.plan_steps(input, &references, rereads).await?;
+        let (output, replaced) = match (&job.incremental, window) {
+            (Some(spec), Some(window)) => {
+                let (rows, predicate) = self.window_rows(output, spec, window)?;
+                summary.recomputed_from = Some(window.first_day);
+                (rows, Some(predicate))
+            }
+            _ => (output, None),
+        };
         let staged = self.stage(ctx, output, staging).await?;
         (summary.rows_in, summary.rows_out) = (staged.rows, staged.rows);
         let reference_time = end_of_date(self.options.date).unwrap_or(summary.started_at);
@@ -65,8 +79,13 @@ impl<'a> JobRun<'a> {
         summary.quality = report.into();
         self.record_quality(ctx, &summary).await;
         if gate_passed {
-            let written = self
-                .target_write(ctx)
+            let write = match replaced {
+                Some(predicate) => self
+                    .target_write(ctx)
+                    .with_mode(WriteMode::ReplaceWhere(predicate)),
+                None => self.target_write(ctx),
+            };
+            let written = write
                 .execute(staged.frame, self.catalog)
                 .await
                 .map_err(self.engine())?;

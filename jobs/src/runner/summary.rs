@@ -116,6 +116,10 @@ pub struct RunSummary {
     /// first (each has its own run record).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub finished_runs: Vec<String>,
+    /// The first day an incremental query job recomputed (every later day too); absent
+    /// when it recomputed all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recomputed_from: Option<NaiveDate>,
     /// Why a failed run failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<RunError>,
