@@ -331,7 +331,8 @@ struct MaintainArgs {
     /// needs --force.
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     retention: std::time::Duration,
-    /// How long run records, reports and operation records stay.
+    /// How long run records, reports and operation records stay, and the Delta log entries
+    /// before a table's checkpoint (the versions `lakejob restore` can go back to).
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     keep_records: std::time::Duration,
     /// The size compaction writes files up to, e.g. 128MB.

@@ -337,7 +337,10 @@ impl Printer {
                 table.files_vacuumed,
                 table
                     .checkpoint
-                    .map(|v| format!("; checkpoint at version {v}"))
+                    .map(|v| format!(
+                        "; checkpoint at version {v}, {} older log entries removed",
+                        table.log_entries_expired
+                    ))
                     .unwrap_or_default()
             );
         }

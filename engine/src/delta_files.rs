@@ -287,8 +287,57 @@ impl OpenFiles {
 mod tests {
     use datafusion::arrow::array::{Int32Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::prelude::{SessionConfig, SessionContext};
+    use delta_kernel::table_properties::TableProperties;
+    use deltalake::table::config::TablePropertiesExt;
 
     use super::*;
+
+    #[tokio::test]
+    async fn rows_in_no_order_of_their_partitions_are_all_written_with_few_files_open() {
+        let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store: ObjectStoreRef = Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(folder.path())
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        // Ten partitions, each batch visiting all of them: more than a stream keeps open.
+        let days: Vec<i32> = (0..10).collect();
+        let name_list: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+        let names: Vec<&str> = name_list.iter().map(String::as_str).collect();
+        let batches: Vec<RecordBatch> = (0..6).map(|_| batch(&days, &names)).collect();
+        let schema = batches[0].schema();
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+        let rows = ctx.read_batches(batches).unwrap_or_else(|e| panic!("{e}"));
+        let config = WriterConfig::new(
+            Arc::clone(&schema),
+            vec!["day".to_string()],
+            None,
+            None,
+            None,
+            TableProperties::default().num_indexed_cols(),
+            None,
+        );
+        let adds = write_data_files(store, config, &["day".to_string()], rows, "t")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut rows_per_day: HashMap<String, i64> = HashMap::new();
+        for add in &adds {
+            let day = add.partition_values["day"].clone().unwrap_or_default();
+            let stats = add.get_stats().ok().flatten().map_or(0, |s| s.num_records);
+            *rows_per_day.entry(day).or_default() += stats;
+            assert!(folder.path().join(&add.path).exists(), "{}", add.path);
+        }
+        assert_eq!(rows_per_day.len(), 10);
+        assert!(
+            rows_per_day.values().all(|rows| *rows == 6),
+            "{rows_per_day:?}"
+        );
+        assert!(
+            adds.len() > 10,
+            "partitions closed to stay under the open files: {}",
+            adds.len()
+        );
+    }
 
     fn batch(days: &[i32], names: &[&str]) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![

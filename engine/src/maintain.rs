@@ -1,9 +1,9 @@
 //! `lakejob maintain`: keeps a lake's cost flat as it ages. For each Delta table it compacts
 //! small files (delta-rs optimize, partition by partition, up to a target file size), vacuums
 //! data files no version within the retention needs (files a crashed run left unreferenced
-//! included), and writes a checkpoint so reading the log starts there; then it expires run
-//! records, quality reports and operation records older than their retention. A dry run only
-//! reports.
+//! included), and writes a checkpoint so reading the log starts there, removing the log
+//! entries before it older than the record retention; then it expires run records, quality
+//! reports and operation records older than their retention. A dry run only reports.
 //!
 //! Concurrent runs stay safe: a run writes its data files into a table's folder before its
 //! commit names them, and vacuum only removes files older than the retention (7 days by
@@ -84,6 +84,8 @@ pub struct TableMaintenance {
     pub files_vacuumed: usize,
     /// The version a checkpoint was written for.
     pub checkpoint: Option<u64>,
+    /// Log entries before the checkpoint older than the record retention, removed.
+    pub log_entries_expired: usize,
 }
 
 impl<'a> Maintain<'a> {
@@ -234,6 +236,20 @@ impl<'a> Maintain<'a> {
             .await
             .map_err(delta)?;
         done.checkpoint = table.version();
+        // The log before the checkpoint is history kept for time travel (`lakejob restore`)
+        // as long as run records: 30 days, Delta's own default log retention.
+        let cutoff = self.clock.now()
+            - chrono::Duration::from_std(self.record_retention).unwrap_or(chrono::Duration::MAX);
+        if let Some(version) = table.version() {
+            done.log_entries_expired = deltalake::checkpoints::cleanup_expired_logs_for(
+                version,
+                table.log_store().as_ref(),
+                cutoff.timestamp_millis(),
+                None,
+            )
+            .await
+            .map_err(delta)?;
+        }
         tracing::info!(table = %label, compacted = done.files_compacted, written = done.files_written, vacuumed = done.files_vacuumed, "table maintained");
         Ok(done)
     }

@@ -79,6 +79,15 @@ fn maintain_compacts_vacuums_and_checkpoints_without_changing_a_row() {
                 .ends_with(".checkpoint.parquet")
         });
         assert!(checkpointed, "{table}: a checkpoint");
+        let commits = std::fs::read_dir(&log)
+            .unwrap()
+            .flatten()
+            .filter(|f| f.file_name().to_string_lossy().ends_with(".json"))
+            .count();
+        assert_eq!(
+            commits, 1,
+            "{table}: the log before the checkpoint is past --keep-records: {done}"
+        );
     }
     let runs = lake.path().join("_lakejob/runs");
     let left = walk_files(&runs);
