@@ -3,22 +3,22 @@
 
 use crate::support::{TestLake, lake_state};
 
-/// The clickstream jobs over 168 MB of raw events, each under a 64 MB limit: the sessions'
-/// sorts spill, and every table equals the one unlimited runs write, row for row. (At 48 MB
-/// the sort's merge of its spilled runs, which cannot spill, sometimes ran out: see
-/// `EngineError::MemoryLimit`.)
+/// The clickstream jobs over 252 MB of raw events, each under an 88 MB limit (a 66 MB pool):
+/// the sessions' sorts spill, and every table equals the one unlimited runs write, row for
+/// row. (With a 48 MB pool the sort's merge of its spilled runs, which cannot spill,
+/// sometimes ran out: see `EngineError::MemoryLimit`.)
 #[test]
 fn jobs_over_an_input_several_times_their_memory_limit_spill_to_the_same_tables() {
     let (limited, unlimited) = (TestLake::new(), TestLake::new());
     for lake in [&limited, &unlimited] {
-        lake.json(&["sample", "generate", "--scale", "0.4", "--days", "2"]);
+        lake.json(&["sample", "generate", "--scale", "0.6", "--days", "2"]);
     }
     let clickstream: u64 = std::fs::read_dir(limited.path().join("raw/clickstream"))
         .unwrap()
         .flat_map(|day| std::fs::read_dir(day.unwrap().path()).unwrap())
         .map(|file| file.unwrap().metadata().unwrap().len())
         .sum();
-    assert!(clickstream > (5 * 64 / 2) << 20, "{clickstream} bytes");
+    assert!(clickstream > (5 * 88 / 2) << 20, "{clickstream} bytes");
 
     let mut spilled = false;
     for job in ["clickstream_events", "sessions", "traffic_windows"] {
@@ -27,7 +27,7 @@ fn jobs_over_an_input_several_times_their_memory_limit_spill_to_the_same_tables(
             "--output",
             "json",
             "--memory-limit",
-            "64MB",
+            "88MB",
             "run",
             job,
         ]);
