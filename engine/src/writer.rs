@@ -328,9 +328,11 @@ impl<'a> TableWrite<'a> {
         Ok(())
     }
 
-    /// The commit's properties: the write's transaction identifier, if it has one.
+    /// The commit's properties: the write's transaction identifier, if it has one. Expired
+    /// log entries are left to `lakejob maintain`: cleaning after a commit lists the whole
+    /// log, a cost every run would pay again.
     fn commit_properties(&self) -> CommitProperties {
-        let properties = CommitProperties::default();
+        let properties = CommitProperties::default().with_cleanup_expired_logs(Some(false));
         match &self.transaction {
             Some(id) => properties.with_application_transaction(Transaction::new(id, 0)),
             None => properties,
@@ -410,11 +412,13 @@ impl<'a> TableWrite<'a> {
         Ok(table)
     }
 
-    /// Whether the table's location has a Delta log, i.e. the table exists.
+    /// Whether the table's location has a Delta log, i.e. the table exists. A checkpoint's
+    /// pointer answers with one request; listing the log (a table never checkpointed) reads a
+    /// page of its entries, on a local disk a `stat` of each.
     async fn has_delta_log(&self) -> Result<bool> {
-        self.lake
-            .has_objects(&format!("{}/_delta_log", self.relative_path()))
-            .await
+        let log = format!("{}/_delta_log", self.relative_path());
+        Ok(self.lake.exists(&format!("{log}/_last_checkpoint")).await?
+            || self.lake.has_objects(&log).await?)
     }
 
     async fn commit_delta(
