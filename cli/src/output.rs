@@ -351,6 +351,15 @@ impl Printer {
             "{expired} {} old run records, reports and operation records",
             metrics.records_expired
         );
+        println!(
+            "ledger: {} {} documents into its snapshot",
+            if metrics.dry_run {
+                "would fold"
+            } else {
+                "folded"
+            },
+            metrics.ledger_documents_compacted
+        );
     }
 
     pub fn pipeline_summary(&self, summary: &PipelineSummary) {

@@ -3,7 +3,8 @@
 //! data files no version within the retention needs (files a crashed run left unreferenced
 //! included), and writes a checkpoint so reading the log starts there, removing the log
 //! entries before it older than the record retention; then it expires run records, quality
-//! reports and operation records older than their retention. A dry run only reports.
+//! reports and operation records older than their retention, and folds the file ledger's
+//! documents into its snapshot. A dry run only reports.
 //!
 //! Concurrent runs stay safe: a run writes its data files into a table's folder before its
 //! commit names them, and vacuum only removes files older than the retention (7 days by
@@ -21,6 +22,7 @@ use crate::catalog::{Catalog, TableFormat, TableName};
 use crate::clock::Clock;
 use crate::error::{EngineError, Result};
 use crate::lake::{Lake, STATE_DIR};
+use crate::ledger::FileLedger;
 
 /// Deleted files stay this long unless `force` allows less: a run commits within it.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
@@ -67,6 +69,8 @@ pub struct MaintainMetrics {
     pub parquet_tables_skipped: Vec<String>,
     /// Run records, reports and operation records removed for their age.
     pub records_expired: usize,
+    /// Ledger documents folded into the ledger's snapshot (and removed).
+    pub ledger_documents_compacted: usize,
 }
 
 /// What maintenance did to one Delta table.
@@ -147,7 +151,7 @@ impl<'a> Maintain<'a> {
         self
     }
 
-    /// Maintains each table, then expires old records.
+    /// Maintains each table, then expires old records and compacts the file ledger.
     pub async fn execute(self) -> Result<MaintainMetrics> {
         if self.retention < DEFAULT_RETENTION && !self.force {
             return Err(EngineError::Declaration {
@@ -182,6 +186,9 @@ impl<'a> Maintain<'a> {
             }
         }
         metrics.records_expired = self.expire_records().await?;
+        metrics.ledger_documents_compacted = FileLedger::new(self.lake.clone())
+            .compact(self.dry_run)
+            .await?;
         Ok(metrics)
     }
 

@@ -35,6 +35,12 @@ fn maintain_compacts_vacuums_and_checkpoints_without_changing_a_row() {
     ];
     let rows = |table: &str| lake.query(&format!("SELECT * FROM {table} ORDER BY 1"));
     let before: Vec<_> = tables.iter().map(|(t, _)| rows(t)).collect();
+    let ledger = || {
+        lake.query(
+            "SELECT md5, lake_path, status, processed_by FROM lakejob.file_ledger ORDER BY md5",
+        )
+    };
+    let ledger_before = ledger();
     let stale = |folder: &str| !files_on_disk_and_live(&lake.path().join(folder)).0;
     assert!(
         stale("processed/products"),
@@ -92,6 +98,21 @@ fn maintain_compacts_vacuums_and_checkpoints_without_changing_a_row() {
     let runs = lake.path().join("_lakejob/runs");
     let left = walk_files(&runs);
     assert_eq!(left, 0, "run records past their retention are gone");
+    // The ledger's documents are folded into one snapshot, which answers as they did.
+    assert!(
+        done["ledger_documents_compacted"].as_u64().unwrap() > 0,
+        "{done}"
+    );
+    let loose = walk_files(&lake.path().join("_lakejob/ledger/files"))
+        + walk_files(&lake.path().join("_lakejob/ledger/processed"));
+    assert_eq!(loose, 0, "every ledger document folded: {done}");
+    let skipped = lake.json(&["run", "transaction_etl"]);
+    assert_eq!(skipped["files_ingested"], 0, "already processed: {skipped}");
+    assert_eq!(
+        ledger(),
+        ledger_before,
+        "the ledger table, rebuilt from the snapshot"
+    );
     // The lake still runs: the next run of a maintained table works.
     let again = lake.json(&["run", "transaction_etl", "--reprocess"]);
     assert_eq!(again["status"], "succeeded", "{again}");

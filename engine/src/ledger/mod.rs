@@ -1,15 +1,17 @@
 //! The file ledger: which raw files the lake holds, by content (MD5), and which jobs have
 //! processed them.
 //!
-//! The truth is one small JSON document per content under `_lakejob/ledger/files/<md5>.json`,
+//! A content is first recorded in one small JSON document, `_lakejob/ledger/files/<md5>.json`,
 //! created with a conditional put (create-if-absent), so two processes landing the same bytes
-//! at once agree on exactly one winner; and one document per (job, content) under
-//! `_lakejob/ledger/processed/<job>/<md5>.json`, written after the job's data commit. The Delta
-//! table `lakejob.file_ledger` is a projection of those documents for SQL (local or Athena),
-//! rebuilt from them after each ingest and run, so a crash before the rebuild loses nothing.
+//! at once agree on exactly one winner; a job's processing of it in one document under
+//! `_lakejob/ledger/processed/<job>/<md5>.json`, written after the job's data commit.
+//! `lakejob maintain` folds those documents into a snapshot (see [`compacted`]), so what a
+//! run reads is one object plus the documents of the days since. The Delta table
+//! `lakejob.file_ledger` is a projection of the whole for SQL (local or Athena), rebuilt after
+//! each ingest and run, so a crash before the rebuild loses nothing.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -30,6 +32,9 @@ use crate::error::{EngineError, Result};
 use crate::lake::{Lake, STATE_DIR, object_path};
 use crate::types::UTC;
 use crate::writer::{TableWrite, WriteMetrics, WriteMode};
+
+mod compacted;
+use compacted::Snapshot;
 
 /// Tries at publishing the ledger table when concurrent runs race for the commit.
 const PUBLISH_ATTEMPTS: u32 = 5;
@@ -132,12 +137,17 @@ pub async fn md5_of(store: &dyn ObjectStore, path: &ObjectPath) -> Result<(Strin
 #[derive(Debug, Clone)]
 pub struct FileLedger {
     lake: Lake,
+    /// The newest snapshot this process read.
+    snapshot_cache: Arc<Mutex<Option<Arc<Snapshot>>>>,
 }
 
 impl FileLedger {
     /// The ledger of `lake`.
     pub fn new(lake: Lake) -> Self {
-        Self { lake }
+        Self {
+            lake,
+            snapshot_cache: Arc::default(),
+        }
     }
 
     /// The catalog name of the ledger's table.
@@ -157,7 +167,9 @@ impl FileLedger {
         format!("{STATE_DIR}/ledger/processed/{job}")
     }
 
-    /// Records a content unless the ledger has it already; atomic across processes.
+    /// Records a content unless the ledger has it already; atomic across processes. The
+    /// document is created only if absent; one created where a compaction had just removed
+    /// the content's own is withdrawn, the snapshot's record winning.
     pub async fn claim(&self, record: &FileRecord) -> Result<Claim> {
         let path = Self::record_path(&record.md5);
         let json =
@@ -168,83 +180,81 @@ impl FileLedger {
             .put_opts(&object_path(&path), PutPayload::from(json), options)
             .await
         {
-            Ok(_) => Ok(Claim::New),
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                Ok(Claim::Existing(self.read_record(&path).await?))
-            }
+            Ok(_) => match self.snapshot().await?.state.records.get(&record.md5) {
+                Some(existing) => {
+                    self.lake.delete(&path).await?;
+                    Ok(Claim::Existing(existing.clone()))
+                }
+                None => Ok(Claim::New),
+            },
+            Err(object_store::Error::AlreadyExists { .. }) => match self.record(&record.md5).await?
+            {
+                Some(existing) => Ok(Claim::Existing(existing)),
+                None => Err(EngineError::Lake {
+                    location: self.lake.location().to_string(),
+                    reason: format!(
+                        "the ledger's record of md5 {} was removed while it was claimed (a `lakejob release` at the same moment?); run again",
+                        record.md5
+                    ),
+                }),
+            },
             Err(e) => Err(EngineError::storage(path)(e)),
         }
-    }
-
-    async fn read_record(&self, path: &str) -> Result<FileRecord> {
-        let bytes = self.lake.read(path).await?;
-        serde_json::from_slice(&bytes).map_err(|e| EngineError::Lake {
-            location: self.lake.location().to_string(),
-            reason: format!("ledger document {path} is not valid: {e}"),
-        })
     }
 
     /// The record of one content, if any.
     pub async fn record(&self, md5: &str) -> Result<Option<FileRecord>> {
         let path = Self::record_path(md5);
-        match self.read_record(&path).await {
-            Ok(record) => Ok(Some(record)),
+        match self.lake.read(&path).await {
+            Ok(bytes) => Ok(Some(self.parse(&path, &bytes)?)),
             Err(EngineError::Storage {
                 source: object_store::Error::NotFound { .. },
                 ..
-            }) => Ok(None),
+            }) => Ok(self.snapshot().await?.state.records.get(md5).cloned()),
             Err(e) => Err(e),
         }
     }
 
     /// Every record, sorted by lake path.
     pub async fn records(&self) -> Result<Vec<FileRecord>> {
-        let paths: Vec<String> = self
-            .lake
-            .list(&Self::files_prefix())
-            .await?
-            .into_iter()
-            .map(|o| o.location.to_string())
-            .filter(|p| p.ends_with(".json"))
-            .collect();
-        let mut records: Vec<FileRecord> = futures::stream::iter(paths)
-            .map(|path| async move { self.read_record(&path).await })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
+        let loose = self.loose_records().await?;
+        let mut records = self.snapshot().await?.state.records.clone();
+        for document in loose {
+            records
+                .entry(document.value.md5.clone())
+                .or_insert(document.value);
+        }
+        let mut records: Vec<FileRecord> = records.into_values().collect();
         records.sort_by(|a, b| a.lake_path.cmp(&b.lake_path));
         Ok(records)
     }
 
     /// What `job` has processed, by MD5.
     pub async fn processed_by(&self, job: &str) -> Result<HashMap<String, ProcessedMark>> {
-        let prefix = Self::processed_prefix(job);
-        let paths: Vec<String> = self
-            .lake
-            .list(&prefix)
-            .await?
-            .into_iter()
-            .map(|o| o.location.to_string())
-            .collect();
-        futures::stream::iter(paths)
-            .map(|path| async move {
-                let md5 = path
-                    .rsplit('/')
-                    .next()
-                    .and_then(|name| name.strip_suffix(".json"))
-                    .unwrap_or_default()
-                    .to_string();
-                let bytes = self.lake.read(&path).await?;
-                let mark: ProcessedMark =
-                    serde_json::from_slice(&bytes).map_err(|e| EngineError::Lake {
-                        location: self.lake.location().to_string(),
-                        reason: format!("ledger document {path} is not valid: {e}"),
-                    })?;
-                Ok::<_, EngineError>((md5, mark))
-            })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await
+        let loose = self.loose_marks(Some(job)).await?;
+        let snapshot = self.snapshot().await?;
+        let mut marks: HashMap<String, ProcessedMark> = snapshot
+            .state
+            .processed
+            .get(job)
+            .map(|marks| marks.clone().into_iter().collect())
+            .unwrap_or_default();
+        for document in loose {
+            let (_, md5, mark) = document.value;
+            marks.insert(md5, mark);
+        }
+        Ok(marks)
+    }
+
+    /// Every job's marks, by job, then MD5.
+    async fn all_marks(&self) -> Result<BTreeMap<String, BTreeMap<String, ProcessedMark>>> {
+        let loose = self.loose_marks(None).await?;
+        let mut marks = self.snapshot().await?.state.processed.clone();
+        for document in loose {
+            let (job, md5, mark) = document.value;
+            marks.entry(job).or_default().insert(md5, mark);
+        }
+        Ok(marks)
     }
 
     /// Records that `job` processed these contents (after its data commit).
@@ -271,47 +281,33 @@ impl FileLedger {
 
     /// Every job's mark on one content, by job.
     pub async fn marks_of(&self, md5: &str) -> Result<Vec<(String, ProcessedMark)>> {
-        let mut marks = Vec::new();
-        for job in self.jobs().await? {
-            let path = format!("{}/{md5}.json", Self::processed_prefix(&job));
-            if !self.lake.exists(&path).await? {
-                continue;
-            }
-            let bytes = self.lake.read(&path).await?;
-            let mark = serde_json::from_slice(&bytes).map_err(|e| EngineError::Lake {
-                location: self.lake.location().to_string(),
-                reason: format!("ledger document {path} is not valid: {e}"),
-            })?;
-            marks.push((job, mark));
-        }
-        Ok(marks)
+        Ok(self
+            .all_marks()
+            .await?
+            .into_iter()
+            .filter_map(|(job, mut marks)| Some((job, marks.remove(md5)?)))
+            .collect())
     }
 
     /// Forgets that `job` processed a content, so its next run reads it again.
     pub async fn unmark(&self, job: &str, md5: &str) -> Result<()> {
         self.lake
             .delete(&format!("{}/{md5}.json", Self::processed_prefix(job)))
-            .await
+            .await?;
+        self.edit_snapshot(|state| {
+            state
+                .processed
+                .get_mut(job)
+                .is_some_and(|marks| marks.remove(md5).is_some())
+        })
+        .await
     }
 
     /// Forgets a content, so the next ingest (or run finding it in `raw/`) takes it as new.
     pub async fn forget(&self, md5: &str) -> Result<()> {
-        self.lake.delete(&Self::record_path(md5)).await
-    }
-
-    /// Every job that has processed something, sorted.
-    async fn jobs(&self) -> Result<Vec<String>> {
-        let prefix = format!("{STATE_DIR}/ledger/processed");
-        let mut jobs: Vec<String> = self
-            .lake
-            .list_relative(&prefix)
-            .await?
-            .iter()
-            .filter_map(|rest| rest.split_once('/').map(|(job, _)| job.to_string()))
-            .collect();
-        jobs.sort();
-        jobs.dedup();
-        Ok(jobs)
+        self.lake.delete(&Self::record_path(md5)).await?;
+        self.edit_snapshot(|state| state.records.remove(md5).is_some())
+            .await
     }
 
     /// Rewrites the `lakejob.file_ledger` table from the ledger documents and registers it.
@@ -343,8 +339,8 @@ impl FileLedger {
     ) -> Result<WriteMetrics> {
         let records = self.records().await?;
         let mut processed: HashMap<String, Vec<String>> = HashMap::new();
-        for job in self.jobs().await? {
-            for md5 in self.processed_by(&job).await?.into_keys() {
+        for (job, marks) in self.all_marks().await? {
+            for md5 in marks.into_keys() {
                 processed.entry(md5).or_default().push(job.clone());
             }
         }
@@ -465,6 +461,116 @@ mod tests {
             Some(&mark)
         );
         assert!(ledger.processed_by("reviews_etl").await?.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn compaction_folds_the_documents_and_changes_no_answer() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| EngineError::Task(e.to_string()))?;
+        let lake = Lake::open(&dir.path().to_string_lossy())?;
+        let ledger = FileLedger::new(lake.clone());
+        let mark = |run: &str| ProcessedMark {
+            job: "transaction_etl".into(),
+            run_id: run.into(),
+            processed_at: DateTime::<Utc>::UNIX_EPOCH,
+            skipped_reason: None,
+        };
+        for (md5, name) in [("aa", "a.csv"), ("bb", "b.csv")] {
+            ledger.claim(&record(md5, name)).await?;
+            ledger
+                .mark_processed("transaction_etl", [(md5.to_string(), mark("r1"))])
+                .await?;
+        }
+        let before = (
+            ledger.records().await?,
+            ledger.processed_by("transaction_etl").await?,
+        );
+        assert_eq!(ledger.compact(true).await?, 4, "a dry run counts");
+        assert_eq!(lake.list(&FileLedger::files_prefix()).await?.len(), 2);
+        assert_eq!(ledger.compact(false).await?, 4);
+        let loose = lake.list(&format!("{STATE_DIR}/ledger/files")).await?.len()
+            + lake
+                .list(&format!("{STATE_DIR}/ledger/processed"))
+                .await?
+                .len();
+        assert_eq!(loose, 0, "folded documents are removed");
+        // A fresh ledger (another process) reads the same from the snapshot.
+        let fresh = FileLedger::new(lake.clone());
+        assert_eq!(
+            (
+                fresh.records().await?,
+                fresh.processed_by("transaction_etl").await?
+            ),
+            before
+        );
+        // A copy of a folded content is a duplicate, and leaves no document behind.
+        assert_eq!(
+            fresh.claim(&record("aa", "copy.csv")).await?,
+            Claim::Existing(record("aa", "a.csv"))
+        );
+        assert!(lake.list(&FileLedger::files_prefix()).await?.is_empty());
+        assert_eq!(fresh.record("bb").await?, Some(record("bb", "b.csv")));
+        // A newer mark wins over the snapshot's; release forgets folded entries.
+        fresh
+            .mark_processed("transaction_etl", [("bb".to_string(), mark("r2"))])
+            .await?;
+        assert_eq!(
+            fresh.marks_of("bb").await?,
+            vec![("transaction_etl".into(), mark("r2"))]
+        );
+        fresh.unmark("transaction_etl", "aa").await?;
+        fresh.forget("aa").await?;
+        assert!(
+            !ledger
+                .processed_by("transaction_etl")
+                .await?
+                .contains_key("aa")
+        );
+        assert_eq!(ledger.record("aa").await?, None);
+        assert_eq!(ledger.claim(&record("aa", "again.csv")).await?, Claim::New);
+        assert_eq!(ledger.compact(false).await?, 2);
+        assert_eq!(
+            lake.list(&format!("{STATE_DIR}/ledger/compacted"))
+                .await?
+                .len(),
+            1,
+            "older snapshots are removed"
+        );
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_content_claimed_again_while_compacted_stays_claimed_once() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| EngineError::Task(e.to_string()))?;
+        let lake = Lake::open(&dir.path().to_string_lossy())?;
+        let ledger = FileLedger::new(lake.clone());
+        let contents: Vec<String> = (0..40).map(|i| format!("{i:032x}")).collect();
+        for md5 in &contents {
+            ledger.claim(&record(md5, &format!("{md5}.csv"))).await?;
+        }
+        let compacting = tokio::spawn({
+            let ledger = FileLedger::new(lake.clone());
+            async move { ledger.compact(false).await }
+        });
+        let mut claims = Vec::new();
+        for md5 in &contents {
+            let ledger = FileLedger::new(lake.clone());
+            let copy = record(md5, "copy.csv");
+            claims.push(tokio::spawn(async move { ledger.claim(&copy).await }));
+        }
+        for (md5, claim) in contents.iter().zip(claims) {
+            let claim = claim
+                .await
+                .map_err(|e| EngineError::Task(e.to_string()))??;
+            assert_eq!(claim, Claim::Existing(record(md5, &format!("{md5}.csv"))));
+        }
+        compacting
+            .await
+            .map_err(|e| EngineError::Task(e.to_string()))??;
+        ledger.compact(false).await?;
+        let records = ledger.records().await?;
+        assert_eq!(records.len(), contents.len());
+        assert!(records.iter().all(|r| !r.lake_path.ends_with("copy.csv")));
         Ok(())
     }
 
