@@ -1,5 +1,6 @@
-//! Incremental query jobs: day by day, recomputing only the last days, the clickstream tables
-//! come out as one full recompute makes them, late events and sessions over midnight included.
+//! Incremental query jobs: day by day over 30 days, recomputing only the last days, the
+//! clickstream tables come out as one full recompute makes them, late events and sessions over
+//! midnight included.
 
 use serde_json::Value;
 
@@ -25,9 +26,9 @@ const TABLES: [&str; 3] = [
 #[test]
 fn incremental_days_equal_one_full_recompute_table_for_table() {
     let lake = TestLake::new();
-    lake.json(&["sample", "generate", "--scale", "0.005", "--days", "6"]);
-    for day in 1..=6 {
-        let date = format!("2025-01-0{day}");
+    lake.json(&["sample", "generate", "--scale", "0.005", "--days", "30"]);
+    for day in 1..=30 {
+        let date = format!("2025-01-{day:02}");
         let stage = lake.json(&["run", "clickstream_aggregation", "--date", &date]);
         assert_eq!(stage["status"], "succeeded", "{stage}");
         let sessions = &stage["stages"][0]["jobs"][1];
@@ -36,7 +37,7 @@ fn incremental_days_equal_one_full_recompute_table_for_table() {
         let expected = match day {
             1 => Value::Null,
             2 => "2024-12-31".into(),
-            _ => format!("2025-01-0{}", day - 2).into(),
+            _ => format!("2025-01-{:02}", day - 2).into(),
         };
         assert_eq!(sessions["recomputed_from"], expected, "{sessions}");
     }
