@@ -390,14 +390,23 @@ fn a_run_with_a_task_token_reports_its_summary_or_its_exit_class_to_step_functio
 #[test]
 fn athena_queries_are_started_polled_and_paged_through() {
     // moto answers every query with the next queued result set; the SQL itself is tested locally.
+    // Queuing it is retried: moto answered 500 once when this was the first call to reach its
+    // Athena backend while other tests loaded theirs.
     run_python(&format!(
-        "import json, urllib.request\n\
+        "import json, time, urllib.error, urllib.request\n\
          rows = [['product_id', 'units'], ['P000001', '3'], ['P000002', None]]\n\
          result = {{'results': [{{'rows': [{{'Data': [{{'VarCharValue': v}} if v is not None else {{}} for v in row]}} for row in rows],\n\
                    'column_info': [{{'Name': 'product_id', 'Type': 'varchar'}}, {{'Name': 'units', 'Type': 'bigint'}}]}}]}}\n\
          request = urllib.request.Request({:?} + '/moto-api/static/athena/query-results', data=json.dumps(result).encode(),\n\
                    headers={{'Content-Type': 'application/json'}}, method='POST')\n\
-         print(urllib.request.urlopen(request).status)",
+         for attempt in range(5):\n    \
+             try:\n        \
+                 print(urllib.request.urlopen(request).status)\n        \
+                 break\n    \
+             except urllib.error.HTTPError as error:\n        \
+                 if error.code != 500 or attempt == 4:\n            \
+                     raise\n        \
+                 time.sleep(0.5)",
         endpoint()
     ));
     let lake = TestLake::new();
