@@ -201,8 +201,9 @@ enum Command {
     /// and bring the catalog's partitions to match. Recorded under `_lakejob/operations/`.
     Restore(RestoreArgs),
     /// Keep the lake's cost flat as it ages: compact each Delta table's small files, vacuum
-    /// files no version within the retention needs, write a checkpoint, and expire run
-    /// records, reports and operation records. Parquet tables are left as they are.
+    /// files no version within the retention needs, write a checkpoint, expire run records,
+    /// reports and operation records, and fold the file ledger's documents into its
+    /// snapshot. Parquet tables are left as they are.
     Maintain(MaintainArgs),
     /// The catalog.
     Catalog {
