@@ -8,11 +8,12 @@ It forwards every request to moto and
   because moto accepts them without keeping them;
 - injects storage faults when asked: a 503 SlowDown instead of every N-th response, a delay
   before every response, or the whole server gone (the process exits, so connections are
-  refused) once it has answered N requests, or a request matching a pattern; and can list
-  every request it forwarded.
+  refused) once it has forwarded a request matching a pattern; and can list every request it
+  forwarded.
 
-Usage: aws_proxy.py UPSTREAM [LOG] [--fail-every N] [--delay SECONDS] [--stop-after N]
-[--stop-after-matching REGEX] [--requests FILE]; prints the port it listens on, then serves until killed.
+Usage: aws_proxy.py UPSTREAM [LOG] [--fail-every N] [--delay SECONDS]
+[--stop-after-matching REGEX] [--requests FILE]; prints the port it listens on, then serves until
+killed.
 """
 
 import argparse
@@ -30,13 +31,12 @@ parser.add_argument("upstream")
 parser.add_argument("log", nargs="?")
 parser.add_argument("--fail-every", type=int, default=0, help="answer 503 SlowDown to every N-th request")
 parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each response")
-parser.add_argument("--stop-after", type=int, default=0, help="exit once N requests were forwarded")
 parser.add_argument("--stop-after-matching", help="exit once a forwarded request's 'METHOD path' matches this regular expression")
 parser.add_argument("--requests", help="append 'METHOD path' of every forwarded request to this file")
 ARGS = parser.parse_args()
 UPSTREAM, LOG = ARGS.upstream, ARGS.log
 UPSTREAM_HOST = urllib.parse.urlsplit(UPSTREAM)
-SEEN = {"requests": 0, "forwarded": 0}
+SEEN = {"requests": 0}
 COUNTING = threading.Lock()
 SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
@@ -83,12 +83,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         finally:
             upstream.close()
         with COUNTING:
-            SEEN["forwarded"] += 1
             if ARGS.requests:
                 with open(ARGS.requests, "a") as requests:
                     requests.write(f"{self.command} {self.path}\n")
-            stopping = (ARGS.stop_after and SEEN["forwarded"] >= ARGS.stop_after) or (
-                ARGS.stop_after_matching and re.search(ARGS.stop_after_matching, f"{self.command} {self.path}")
+            stopping = ARGS.stop_after_matching and re.search(
+                ARGS.stop_after_matching, f"{self.command} {self.path}"
             )
         self.reply(status, headers, payload)
         if stopping:

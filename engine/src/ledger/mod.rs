@@ -231,25 +231,28 @@ impl FileLedger {
 
     /// What `job` has processed, by MD5.
     pub async fn processed_by(&self, job: &str) -> Result<HashMap<String, ProcessedMark>> {
-        let loose = self.loose_marks(Some(job)).await?;
-        let snapshot = self.snapshot().await?;
-        let mut marks: HashMap<String, ProcessedMark> = snapshot
-            .state
-            .processed
-            .get(job)
-            .map(|marks| marks.clone().into_iter().collect())
-            .unwrap_or_default();
-        for document in loose {
-            let (_, md5, mark) = document.value;
-            marks.insert(md5, mark);
-        }
-        Ok(marks)
+        let mut marks = self.marks(Some(job)).await?;
+        Ok(marks.remove(job).unwrap_or_default().into_iter().collect())
     }
 
-    /// Every job's marks, by job, then MD5.
-    async fn all_marks(&self) -> Result<BTreeMap<String, BTreeMap<String, ProcessedMark>>> {
-        let loose = self.loose_marks(None).await?;
-        let mut marks = self.snapshot().await?.state.processed.clone();
+    /// The marks of one job, or of every job: by job, then MD5. A mark written since the last
+    /// compaction (a reprocessing run's) wins over the snapshot's.
+    async fn marks(
+        &self,
+        job: Option<&str>,
+    ) -> Result<BTreeMap<String, BTreeMap<String, ProcessedMark>>> {
+        let loose = self.loose_marks(job).await?;
+        let snapshot = self.snapshot().await?;
+        let mut marks = match job {
+            Some(job) => snapshot
+                .state
+                .processed
+                .get_key_value(job)
+                .map(|(job, marks)| (job.clone(), marks.clone()))
+                .into_iter()
+                .collect(),
+            None => snapshot.state.processed.clone(),
+        };
         for document in loose {
             let (job, md5, mark) = document.value;
             marks.entry(job).or_default().insert(md5, mark);
@@ -282,7 +285,7 @@ impl FileLedger {
     /// Every job's mark on one content, by job.
     pub async fn marks_of(&self, md5: &str) -> Result<Vec<(String, ProcessedMark)>> {
         Ok(self
-            .all_marks()
+            .marks(None)
             .await?
             .into_iter()
             .filter_map(|(job, mut marks)| Some((job, marks.remove(md5)?)))
@@ -339,7 +342,7 @@ impl FileLedger {
     ) -> Result<WriteMetrics> {
         let records = self.records().await?;
         let mut processed: HashMap<String, Vec<String>> = HashMap::new();
-        for (job, marks) in self.all_marks().await? {
+        for (job, marks) in self.marks(None).await? {
             for md5 in marks.into_keys() {
                 processed.entry(md5).or_default().push(job.clone());
             }
