@@ -14,7 +14,8 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::{SortColumn, lexsort_to_indices, partition, take_record_batch};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::ScalarValue;
-use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
+use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream_partitioned};
 use datafusion::prelude::DataFrame;
 use delta_kernel::expressions::Scalar;
 use deltalake::datafile::writer::{DeltaWriter, WriterConfig};
@@ -149,23 +150,28 @@ fn partition_arrays(
 /// output partition of the plan on its own task so the encoding runs on every core. A batch
 /// is split by partition value as it arrives (slices, no copy) and written to its table
 /// partition's open file, at most [`OPEN_PARTITIONS_PER_STREAM`] open per task. Returns the
-/// files' Add actions, with delta-rs' statistics.
+/// files' Add actions, with delta-rs' statistics. `settings` chooses how a stream's files are
+/// encoded from its first batch (the writer judges its columns' cardinality by it).
 pub(crate) async fn write_data_files(
     store: ObjectStoreRef,
-    config: WriterConfig,
+    settings: FileSettings,
     columns: &[String],
     rows: DataFrame,
     table: &str,
 ) -> Result<Vec<Add>> {
-    let streams = rows
-        .execute_stream_partitioned()
+    let task = Arc::new(rows.task_ctx());
+    let plan = rows
+        .create_physical_plan()
         .await
+        .map_err(EngineError::datafusion(format!("writing {table}")))?;
+    let streams = execute_stream_partitioned(Arc::clone(&plan), task)
         .map_err(EngineError::datafusion(format!("writing {table}")))?;
     let mut writers = tokio::task::JoinSet::new();
     for stream in streams {
         let files = OpenFiles {
             store: Arc::clone(&store),
-            config: config.clone(),
+            settings: Arc::clone(&settings),
+            config: None,
             open: IndexMap::new(),
             adds: Vec::new(),
         };
@@ -180,6 +186,8 @@ pub(crate) async fn write_data_files(
     while let Some(written) = writers.join_next().await {
         adds.extend(written.map_err(|e| EngineError::Task(e.to_string()))??);
     }
+    // With RUST_LOG=lakejob_engine=debug (`-vv`), what each operator did and how long it took.
+    tracing::debug!(doing = %format!("writing {table}"), plan = %DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true), "plan executed");
     Ok(adds)
 }
 
@@ -193,8 +201,23 @@ async fn write_stream(
     table: String,
 ) -> Result<Vec<Add>> {
     let written: Result<()> = async {
+        let mut first_schema = None;
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(EngineError::datafusion(format!("writing {table}")))?;
+            let mut batch = batch.map_err(EngineError::datafusion(format!("writing {table}")))?;
+            // A plan's batches may differ from each other in what they say may be null; a
+            // file takes the first batch's schema.
+            match &first_schema {
+                None => {
+                    files.config = Some((files.settings)(&batch));
+                    first_schema = Some(batch.schema());
+                }
+                Some(schema) if *schema != batch.schema() => {
+                    batch = batch
+                        .with_schema(Arc::clone(schema))
+                        .map_err(|e| EngineError::Task(format!("writing {table}: {e}")))?;
+                }
+                Some(_) => {}
+            }
             if columns.is_empty() {
                 files.write(Vec::new(), None, batch, &table).await?;
                 continue;
@@ -234,11 +257,16 @@ async fn write_stream(
 /// compacts.
 const OPEN_PARTITIONS_PER_STREAM: usize = 4;
 
+/// How a stream's data files are encoded, chosen from its first batch.
+pub(crate) type FileSettings = Arc<dyn Fn(&RecordBatch) -> WriterConfig + Send + Sync>;
+
 /// The files a stream has open, by partition values, least recently written first.
 struct OpenFiles {
     /// The table's store and file settings, for each new file.
     store: ObjectStoreRef,
-    config: WriterConfig,
+    settings: FileSettings,
+    /// The settings chosen from the stream's first batch.
+    config: Option<WriterConfig>,
     open: IndexMap<Vec<ScalarValue>, DeltaWriter>,
     adds: Vec<Add>,
 }
@@ -262,7 +290,11 @@ impl OpenFiles {
                     self.adds
                         .extend(done.close().await.map_err(EngineError::delta(table))?);
                 }
-                DeltaWriter::new(Arc::clone(&self.store), self.config.clone())
+                let config = match &self.config {
+                    Some(config) => config.clone(),
+                    None => (self.settings)(&rows),
+                };
+                DeltaWriter::new(Arc::clone(&self.store), config)
             }
         };
         let written = match values {
@@ -317,7 +349,8 @@ mod tests {
             TableProperties::default().num_indexed_cols(),
             None,
         );
-        let adds = write_data_files(store, config, &["day".to_string()], rows, "t")
+        let settings: FileSettings = Arc::new(move |_: &RecordBatch| config.clone());
+        let adds = write_data_files(store, settings, &["day".to_string()], rows, "t")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let mut rows_per_day: HashMap<String, i64> = HashMap::new();

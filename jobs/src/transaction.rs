@@ -135,6 +135,9 @@ pub(crate) async fn remove_abandoned_staging(
     for (run_id, changed) in newest {
         if changed < cutoff {
             tracing::info!(job, run_id = %run_id, "removing the staged files of a run killed while staging");
+            crate::runner::remove_unpublished(lake, &staging_folder(job, &run_id))
+                .await
+                .map_err(engine(job))?;
             lake.delete_folder(&staging_folder(job, &run_id))
                 .await
                 .map_err(engine(job))?;

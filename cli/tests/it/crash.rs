@@ -144,6 +144,21 @@ fn a_daily_pipeline_killed_at_twenty_moments_is_finished_by_the_next_run() {
     });
 }
 
+/// How many Parquet data files a table's folder holds, in any partition folder.
+fn data_files(folder: &std::path::Path) -> usize {
+    std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| match entry.path() {
+                    path if path.is_dir() => data_files(&path),
+                    path => usize::from(path.extension().is_some_and(|e| e == "parquet")),
+                })
+                .sum()
+        })
+        .unwrap_or_default()
+}
+
 /// `transaction_etl` with its target written another way, as a job folder for `--jobs`.
 fn transaction_etl_writing(lake: &TestLake, mode: &str, format: &str) -> String {
     lake.with_edited_job("transaction_etl", |text| {
@@ -161,12 +176,14 @@ fn a_run_killed_between_its_commits_is_finished_without_a_second_copy_in_every_w
     for (mode, format) in [
         ("append", "delta"),
         ("overwrite_partitions", "delta"),
+        ("overwrite", "delta"),
         ("append", "parquet"),
     ] {
         let clean = TestLake::with_fixture();
         let jobs = transaction_etl_writing(&clean, mode, format);
         clean.json(&["run", "transaction_etl", "--jobs", &jobs]);
         let expected = state(&clean);
+        let expected_files = data_files(&clean.path().join("processed/transactions"));
         assert!(!expected[0].is_empty() && !expected[1].is_empty());
         for point in COMMIT_POINTS {
             let lake = TestLake::with_fixture();
@@ -196,6 +213,11 @@ fn a_run_killed_between_its_commits_is_finished_without_a_second_copy_in_every_w
             assert!(
                 staged.is_empty(),
                 "{context}: staging left behind: {staged:?}"
+            );
+            assert_eq!(
+                data_files(&lake.path().join("processed/transactions")),
+                expected_files,
+                "{context}: files staged in the table and never committed are removed"
             );
         }
     }

@@ -16,12 +16,14 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
 use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
 use lakejob_engine::distributed::collect_outcomes;
 use lakejob_engine::ledger::FileLedger;
-use lakejob_engine::staging::{StagedRows, stage_rows};
+use lakejob_engine::staging::stage_rows;
+use lakejob_engine::writer::{Staged, StagedRecord};
 use lakejob_engine::{
-    Catalog, Clock, EngineError, Lake, SessionOptions, new_session, plan_session,
+    Catalog, Clock, EngineError, Lake, SessionOptions, TableWrite, new_session, plan_session,
 };
 use serde::Serialize;
 
@@ -195,7 +197,15 @@ impl<'a> JobRun<'a> {
         resume: Option<RunManifest>,
     ) -> Result<RunSummary, JobsError> {
         let staging = staging_folder(&self.job.name, run_id);
+        // A run finishing an interrupted one stages again: what the interrupted one staged
+        // and never committed goes first.
+        remove_unpublished(self.lake, &staging)
+            .await
+            .map_err(self.engine())?;
         let outcome = self.run_staged(run_id, resume, &staging).await;
+        if let Err(e) = remove_unpublished(self.lake, &staging).await {
+            tracing::warn!(job = %self.job.name, error = %e, "files staged in the target and never committed were left in its folder; `lakejob maintain` removes them");
+        }
         if let Err(e) = self.lake.delete_folder(&staging).await {
             tracing::warn!(job = %self.job.name, folder = %staging, error = %e, "the run's staged files were left in the lake");
         }
@@ -273,14 +283,16 @@ impl<'a> JobRun<'a> {
             staging,
         };
         let (scan, output) = self.read_and_transform(ctx, cluster, input).await?;
-        let staged = self.stage(ctx, output, staging).await?;
+        let staged = self
+            .stage(ctx, &self.target_write(ctx), output, staging)
+            .await?;
         let reads = collect_outcomes(self.lake, &scan)
             .await
             .map_err(self.engine())?;
         let replaced = self.replaced_transactions(run_id, &mut selection)?;
         let mut summary = self.summary(run_id, started_at);
         let resumed = resume.is_some();
-        let accounted = self.account(&mut summary, reads, &files, selection, staged.rows)?;
+        let accounted = self.account(&mut summary, reads, &files, selection, staged.rows())?;
         if !resumed {
             self.within_tolerance(source.tolerance, &summary, &accounted, files.len())?;
         }
@@ -294,7 +306,7 @@ impl<'a> JobRun<'a> {
             // Nothing new to read publishes nothing, so there is nothing for the rules to gate.
             tracing::info!(job = %job.name, "nothing new to read; no table was touched");
         } else if !self
-            .gate(ctx, &mut summary, &staged.frame, started_at, resumed)
+            .gate(ctx, &mut summary, staged.frame(), started_at, resumed)
             .await?
         {
             summary.status = RunStatus::QualityFailed;
@@ -308,7 +320,7 @@ impl<'a> JobRun<'a> {
                 .map_err(self.engine())?;
         } else {
             let output = Output {
-                rows: staged.frame,
+                rows: staged,
                 rejects: accounted.rejects,
             };
             let publication = Publication {
@@ -378,38 +390,61 @@ impl<'a> JobRun<'a> {
             })
     }
 
-    /// Runs the output's plan, streaming its rows into `<staging>/output`, and reads them
-    /// back from there: the gate and the commits read the staged files, never rows held in
-    /// memory.
+    /// Runs the output's plan, streaming its rows into the target's own data files when the
+    /// write allows (recorded in `<staging>/table-files.json`, so that files never committed
+    /// are removed however the run ends), else into `<staging>/output`; the gate and the
+    /// commits read the staged files, never rows held in memory.
     async fn stage(
         &self,
         ctx: &SessionContext,
+        write: &TableWrite<'_>,
         output: DataFrame,
         staging: &str,
-    ) -> Result<StagedRows, JobsError> {
+    ) -> Result<Staged, JobsError> {
         let doing = match &self.options.session.cluster {
             Some(cluster) => format!("running the steps on the cluster at {}", cluster.address()),
             None => "running the steps".to_string(),
         };
-        stage_rows(self.lake, ctx, output, &format!("{staging}/output"), &doing)
+        let schema: SchemaRef = std::sync::Arc::new(output.schema().as_arrow().clone());
+        let in_table = write
+            .stages_in_table(&schema)
             .await
-            .map_err(|source| {
-                let steps = match &source {
-                    EngineError::DataFusion { .. } if source.is_bad_input() => {
-                        crate::plan::steps_that_may_fail(self.job, &source.to_string())
-                    }
-                    _ => Vec::new(),
-                };
-                if steps.is_empty() {
-                    self.engine()(source)
-                } else {
-                    JobsError::StepData {
-                        job: self.job.name.clone(),
-                        steps,
-                        source: Box::new(source),
-                    }
-                }
-            })
+            .map_err(self.engine())?;
+        let staged = if in_table {
+            write.stage(output).await.map(Staged::Table)
+        } else {
+            stage_rows(self.lake, ctx, output, &format!("{staging}/output"), &doing)
+                .await
+                .map(Staged::Folder)
+        };
+        let staged = staged.map_err(|source| self.steps_failed(source))?;
+        if let Some(record) = staged.record() {
+            self.lake
+                .write(&staged_record_path(staging), json_bytes(record)?)
+                .await
+                .map_err(self.engine())?;
+        }
+        Ok(staged)
+    }
+
+    /// A failure of the steps' plan: a value a step could not take names the steps that may
+    /// have met it.
+    fn steps_failed(&self, source: EngineError) -> JobsError {
+        let steps = match &source {
+            EngineError::DataFusion { .. } if source.is_bad_input() => {
+                crate::plan::steps_that_may_fail(self.job, &source.to_string())
+            }
+            _ => Vec::new(),
+        };
+        if steps.is_empty() {
+            self.engine()(source)
+        } else {
+            JobsError::StepData {
+                job: self.job.name.clone(),
+                steps,
+                source: Box::new(source),
+            }
+        }
     }
 
     fn target(&self) -> String {
@@ -434,6 +469,23 @@ impl<'a> JobRun<'a> {
             .await
             .map_err(self.engine())
     }
+}
+
+/// Where a run records the files it staged in its target.
+pub(crate) fn staged_record_path(staging: &str) -> String {
+    format!("{staging}/table-files.json")
+}
+
+/// Removes the files a run (finished, failed or killed) staged in its target that no commit
+/// took, as its staging folder records them.
+pub(crate) async fn remove_unpublished(lake: &Lake, staging: &str) -> Result<usize, EngineError> {
+    let path = staged_record_path(staging);
+    if !lake.exists(&path).await? {
+        return Ok(0);
+    }
+    let record: StagedRecord = serde_json::from_slice(&lake.read(&path).await?)
+        .map_err(|e| EngineError::Task(format!("{path}: {e}")))?;
+    record.remove_unpublished(lake).await
 }
 
 /// The end of a data date (midnight after it, UTC): the time freshness rules measure from.

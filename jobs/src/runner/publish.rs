@@ -1,16 +1,15 @@
 //! The publish phase: the target and the quarantine checked, then committed once each with
 //! the run's identity, and the ledger marked last (see [`crate::transaction`]).
 
-use std::sync::Arc;
-
 use chrono::NaiveDate;
 use lakejob_engine::datafusion::arrow::array::RecordBatch;
 use lakejob_engine::datafusion::arrow::datatypes::SchemaRef;
 use lakejob_engine::datafusion::logical_expr::{col, lit};
-use lakejob_engine::datafusion::prelude::{DataFrame, SessionContext};
+use lakejob_engine::datafusion::prelude::SessionContext;
 use lakejob_engine::failpoint::failpoint;
 use lakejob_engine::ledger::{FileLedger, ProcessedMark};
 use lakejob_engine::reader::{SOURCE_FILE, SourceReader};
+use lakejob_engine::writer::Staged;
 use lakejob_engine::{TableFormat, TableName, TableWrite, WriteMode};
 
 use super::accounting::quarantine_schema;
@@ -75,7 +74,7 @@ impl<'a> JobRun<'a> {
         let quarantine = self
             .quarantine_write(ctx, &summary.dates, &manifest.files)
             .with_transaction(&transaction);
-        let schema: SchemaRef = Arc::new(output.rows.schema().as_arrow().clone());
+        let schema: SchemaRef = output.rows.schema();
         target.check(&schema).await.map_err(self.engine())?;
         quarantine
             .check(&quarantine_schema)
@@ -84,7 +83,7 @@ impl<'a> JobRun<'a> {
         begin(self.lake, manifest).await?;
         failpoint("before_target_commit");
         let written = target
-            .execute(output.rows, self.catalog)
+            .execute_staged(output.rows, self.catalog)
             .await
             .map_err(self.engine())?;
         summary.tables.push(written);
@@ -191,7 +190,7 @@ impl<'a> JobRun<'a> {
 
 /// What a run publishes: the steps' rows (staged) and the rejected rows.
 pub(super) struct Output {
-    pub(super) rows: DataFrame,
+    pub(super) rows: Staged,
     pub(super) rejects: Vec<RecordBatch>,
 }
 

@@ -69,24 +69,24 @@ impl<'a> JobRun<'a> {
             }
             _ => (output, None),
         };
-        let staged = self.stage(ctx, output, staging).await?;
-        (summary.rows_in, summary.rows_out) = (staged.rows, staged.rows);
+        let write = match replaced {
+            Some(predicate) => self
+                .target_write(ctx)
+                .with_mode(WriteMode::ReplaceWhere(predicate)),
+            None => self.target_write(ctx),
+        };
+        let staged = self.stage(ctx, &write, output, staging).await?;
+        (summary.rows_in, summary.rows_out) = (staged.rows(), staged.rows());
         let reference_time = end_of_date(self.options.date).unwrap_or(summary.started_at);
         let report = self
-            .check_quality(ctx, &staged.frame, reference_time)
+            .check_quality(ctx, staged.frame(), reference_time)
             .await?;
         let gate_passed = report.passed;
         summary.quality = report.into();
         self.record_quality(ctx, &summary).await;
         if gate_passed {
-            let write = match replaced {
-                Some(predicate) => self
-                    .target_write(ctx)
-                    .with_mode(WriteMode::ReplaceWhere(predicate)),
-                None => self.target_write(ctx),
-            };
             let written = write
-                .execute(staged.frame, self.catalog)
+                .execute_staged(staged, self.catalog)
                 .await
                 .map_err(self.engine())?;
             summary.tables.push(written);

@@ -38,10 +38,14 @@ use serde::Serialize;
 use crate::catalog::{
     Catalog, NULL_PARTITION_VALUE, PartitionValues, TableDefinition, TableFormat, TableName,
 };
-use crate::delta_files::write_data_files;
+use crate::delta_files::{FileSettings, write_data_files};
 use crate::error::{EngineError, Result};
 use crate::failpoint::failpoint;
 use crate::lake::{Lake, STATE_DIR, object_path};
+
+mod staged;
+
+pub use staged::{Staged, StagedFiles, StagedRecord};
 
 /// Rows per row group of a table's data files: a writer holds one row group's encoded pages
 /// per open file, so this bounds a write's memory whatever its size.
@@ -225,7 +229,6 @@ impl<'a> TableWrite<'a> {
         let rows = with_utc_microsecond_timestamps(rows)?;
         let schema: SchemaRef = Arc::new(rows.schema().as_arrow().clone());
         self.check_declaration(&schema)?;
-        let partitions = distinct_partitions(&rows, &self.partition_columns).await?;
         let rows_written = rows
             .clone()
             .count()
@@ -234,28 +237,44 @@ impl<'a> TableWrite<'a> {
                 "counting the rows to write to {}",
                 self.name
             )))? as u64;
-        let mut metrics = WriteMetrics {
-            table: self.name.to_string(),
-            format: self.format.to_string(),
-            rows_written,
-            rows_inserted: rows_written,
-            partitions: partitions.iter().map(|p| partition_text(p)).collect(),
-            ..WriteMetrics::default()
-        };
-        let location = self.lake.url_of(&self.relative_path())?;
+        let partitions = distinct_partitions(&rows, &self.partition_columns).await?;
+        let mut metrics = self.metrics(rows_written, &partitions);
         match self.format {
             TableFormat::Delta => {
-                self.write_delta(&schema, rows, &partitions, &mut metrics)
+                self.write_delta(&schema, rows, None, &partitions, &mut metrics)
                     .await?
             }
             TableFormat::Parquet => self.write_parquet(rows, &mut metrics).await?,
         }
+        self.register(&schema, metrics, catalog).await
+    }
+
+    /// Metrics of a write of `rows` rows into `partitions`, before it is done.
+    fn metrics(&self, rows: u64, partitions: &[Vec<ScalarValue>]) -> WriteMetrics {
+        WriteMetrics {
+            table: self.name.to_string(),
+            format: self.format.to_string(),
+            rows_written: rows,
+            rows_inserted: rows,
+            partitions: partitions.iter().map(|p| partition_text(p)).collect(),
+            ..WriteMetrics::default()
+        }
+    }
+
+    /// Registers the table written and its partitions in the catalog.
+    async fn register(
+        &self,
+        schema: &SchemaRef,
+        metrics: WriteMetrics,
+        catalog: &dyn Catalog,
+    ) -> Result<WriteMetrics> {
         failpoint("table_committed");
+        let location = self.lake.url_of(&self.relative_path())?;
         let mut definition = TableDefinition::from_schema(
             self.name.clone(),
             location.to_string(),
             self.format,
-            &schema,
+            schema,
             self.partition_columns.clone(),
             self.description.clone(),
         );
@@ -354,10 +373,13 @@ impl<'a> TableWrite<'a> {
         Ok(version.is_some())
     }
 
+    /// Writes `rows` in the write's mode, or commits them as they were `staged` when the mode
+    /// allows (see [`Self::stage`]).
     async fn write_delta(
         &self,
         schema: &SchemaRef,
         rows: DataFrame,
+        staged: Option<&StagedFiles>,
         partitions: &[Vec<ScalarValue>],
         metrics: &mut WriteMetrics,
     ) -> Result<()> {
@@ -377,7 +399,7 @@ impl<'a> TableWrite<'a> {
             // so their conflicts are reported, never retried blindly.
             let retryable = table.version().is_none() || self.mode == WriteMode::Append;
             match self
-                .commit_delta(table, schema, rows.clone(), partitions, metrics)
+                .commit_delta(table, schema, (rows.clone(), staged), partitions, metrics)
                 .await
             {
                 Err(EngineError::Delta { source, .. })
@@ -425,7 +447,7 @@ impl<'a> TableWrite<'a> {
         &self,
         table: DeltaTable,
         schema: &SchemaRef,
-        rows: DataFrame,
+        (rows, staged): (DataFrame, Option<&StagedFiles>),
         partitions: &[Vec<ScalarValue>],
         metrics: &mut WriteMetrics,
     ) -> Result<()> {
@@ -436,6 +458,15 @@ impl<'a> TableWrite<'a> {
         } else {
             Vec::new()
         };
+        if let Some(staged) = staged
+            && let Some(version) = self
+                .commit_staged(&table, schema, staged, partitions, &added)
+                .await?
+        {
+            metrics.version = i64::try_from(version).ok();
+            metrics.columns_added = added;
+            return Ok(());
+        }
         let evolve = !added.is_empty();
         let session = Arc::new(self.ctx.state());
         let properties = self.writer_properties(&rows).await?;
@@ -526,19 +557,9 @@ impl<'a> TableWrite<'a> {
         !self.partition_columns.is_empty() && Arc::ptr_eq(&normalize_for_delta(schema), schema)
     }
 
-    /// How the data files of this write are encoded: delta-rs' defaults for file size and
-    /// statistics, with the write's Parquet settings.
+    /// How the data files of this write are encoded (see [`file_config`]).
     fn writer_config(&self, schema: &SchemaRef, properties: WriterProperties) -> WriterConfig {
-        let defaults = TableProperties::default();
-        WriterConfig::new(
-            Arc::clone(schema),
-            self.partition_columns.clone(),
-            Some(properties),
-            Some(defaults.target_file_size()),
-            None,
-            defaults.num_indexed_cols(),
-            None,
-        )
+        file_config(schema, &self.partition_columns, properties)
     }
 
     /// Streams the rows into data files under `table`, not yet in its log; returns their
@@ -551,9 +572,10 @@ impl<'a> TableWrite<'a> {
         properties: WriterProperties,
     ) -> Result<Vec<Add>> {
         let config = self.writer_config(schema, properties);
+        let settings: FileSettings = Arc::new(move |_: &RecordBatch| config.clone());
         write_data_files(
             table.object_store(),
-            config,
+            settings,
             &self.partition_columns,
             rows,
             &self.name.to_string(),
@@ -571,10 +593,29 @@ impl<'a> TableWrite<'a> {
         properties: WriterProperties,
         added: &[String],
     ) -> Result<u64> {
-        let name = self.name.to_string();
         let removes = self.files_added_by_replaced(table).await?;
         let adds = self.write_files(table, schema, rows, properties).await?;
-        tracing::info!(table = %name, removed = removes.len(), added = adds.len(), "rows of the earlier processing of the same input are replaced");
+        tracing::info!(table = %self.name, removed = removes.len(), added = adds.len(), "rows of the earlier processing of the same input are replaced");
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(self.partition_columns.clone()),
+            predicate: None,
+        };
+        self.commit_files(table, schema, (adds, removes), added, operation)
+            .await
+    }
+
+    /// Commits data files already written (`adds`) with the removal of `removes`, in one
+    /// commit; the table's schema evolves by the `added` columns. Returns the version.
+    async fn commit_files(
+        &self,
+        table: &DeltaTable,
+        schema: &SchemaRef,
+        (adds, removes): (Vec<Add>, Vec<Remove>),
+        added: &[String],
+        operation: DeltaOperation,
+    ) -> Result<u64> {
+        let name = self.name.to_string();
         let snapshot = table.snapshot().map_err(EngineError::delta(&name))?;
         let mut actions: Vec<Action> = adds
             .into_iter()
@@ -592,11 +633,6 @@ impl<'a> TableWrite<'a> {
                 .map_err(|e| EngineError::delta(&name)(e.into()))?;
             actions.push(Action::Metadata(metadata));
         }
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(self.partition_columns.clone()),
-            predicate: None,
-        };
         let committed = CommitBuilder::from(self.commit_properties())
             .with_actions(actions)
             .build(Some(snapshot), table.log_store(), operation)
@@ -649,9 +685,8 @@ impl<'a> TableWrite<'a> {
             .map_err(EngineError::delta(&name))
     }
 
-    /// Writes the rows' data files, then creates the table with them in
-    /// one commit (version 0). A creation that finds the table made meanwhile reports a lost
-    /// race, which `write_delta` retries on the existing table.
+    /// Writes the rows' data files, then creates the table with them (see
+    /// [`Self::create_with`]).
     async fn create_from_files(
         &self,
         table: DeltaTable,
@@ -659,8 +694,20 @@ impl<'a> TableWrite<'a> {
         rows: DataFrame,
         properties: WriterProperties,
     ) -> Result<DeltaTable> {
-        let name = self.name.to_string();
         let adds = self.write_files(&table, schema, rows, properties).await?;
+        self.create_with(table, schema, adds).await
+    }
+
+    /// Creates the table with data files already written, in one commit (version 0). A
+    /// creation that finds the table made meanwhile reports a lost race, which `write_delta`
+    /// retries on the existing table.
+    async fn create_with(
+        &self,
+        table: DeltaTable,
+        schema: &SchemaRef,
+        adds: Vec<Add>,
+    ) -> Result<DeltaTable> {
+        let name = self.name.to_string();
         let columns: StructType = Arc::clone(schema)
             .try_into_kernel()
             .map_err(|e| EngineError::delta(&name)(e.into()))?;
@@ -781,15 +828,9 @@ impl<'a> TableWrite<'a> {
             .map_err(EngineError::delta(&name))
     }
 
-    /// Parquet settings of the data files: snappy, as delta-rs writes by default, and no
-    /// dictionary for a merge key or a column whose values are nearly all distinct: building
-    /// a dictionary only to abandon it was a twentieth of a clickstream load, and a
-    /// dictionary of distinct values saves nothing.
+    /// Parquet settings of the data files, judged on a sample of the rows (see
+    /// [`file_properties`]).
     async fn writer_properties(&self, rows: &DataFrame) -> Result<WriterProperties> {
-        let key: &[String] = match &self.mode {
-            WriteMode::Merge { key, .. } => key,
-            _ => &[],
-        };
         let sampling = || EngineError::datafusion("sampling the rows to write");
         let sample = rows
             .clone()
@@ -798,19 +839,15 @@ impl<'a> TableWrite<'a> {
             .collect()
             .await
             .map_err(sampling())?;
-        let near_unique = near_unique_columns(&sample).map_err(sampling())?;
-        Ok(key
-            .iter()
-            .chain(&near_unique)
-            .fold(
-                WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS)),
-                |builder, column| {
-                    builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false)
-                },
-            )
-            .build())
+        Ok(file_properties(self.merge_key(), &sample))
+    }
+
+    /// The merge's key columns (none for other modes).
+    fn merge_key(&self) -> &[String] {
+        match &self.mode {
+            WriteMode::Merge { key, .. } => key,
+            _ => &[],
+        }
     }
 
     /// `(p1 = v1 AND p2 = v2) OR ...` over the given (distinct) partitions; `None` when there
@@ -1037,6 +1074,45 @@ fn with_utc_microsecond_timestamps(rows: DataFrame) -> Result<DataFrame> {
 /// Rows sampled to judge a column's cardinality: enough to tell keys and timestamps from
 /// repeating values, few enough to cost nothing next to the write.
 const CARDINALITY_SAMPLE_ROWS: usize = 8192;
+
+/// Parquet settings of data files holding rows like `sample`: snappy, as delta-rs writes by
+/// default, and no dictionary for a merge `key` or a column whose values are nearly all
+/// distinct: building a dictionary only to abandon it was a twentieth of a clickstream load,
+/// and a dictionary of distinct values saves nothing. A sample that cannot be judged keeps
+/// every dictionary.
+fn file_properties(key: &[String], sample: &[RecordBatch]) -> WriterProperties {
+    let near_unique = near_unique_columns(sample).unwrap_or_default();
+    key.iter()
+        .chain(&near_unique)
+        .fold(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS)),
+            |builder, column| {
+                builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false)
+            },
+        )
+        .build()
+}
+
+/// How the data files of a table are encoded: delta-rs' defaults for file size and
+/// statistics, with the given Parquet settings.
+fn file_config(
+    schema: &SchemaRef,
+    partition_columns: &[String],
+    properties: WriterProperties,
+) -> WriterConfig {
+    let defaults = TableProperties::default();
+    WriterConfig::new(
+        Arc::clone(schema),
+        partition_columns.to_vec(),
+        Some(properties),
+        Some(defaults.target_file_size()),
+        None,
+        defaults.num_indexed_cols(),
+        None,
+    )
+}
 
 /// Fewer values than this in a sample tell nothing of a column's cardinality.
 const MIN_JUDGED_VALUES: usize = 1000;
