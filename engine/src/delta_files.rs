@@ -24,8 +24,10 @@ use deltalake::kernel::scalars::ScalarExt;
 use deltalake::logstore::ObjectStoreRef;
 use futures::StreamExt;
 use indexmap::IndexMap;
+use object_store::ObjectStoreExt;
 
 use crate::error::{EngineError, Result};
+use crate::lake::object_path;
 
 /// A batch whose partition values change more often than this is sorted by them and then cut:
 /// slicing a shuffled batch would hand the writers thousands of tiny slices.
@@ -183,8 +185,23 @@ pub(crate) async fn write_data_files(
         ));
     }
     let mut adds = Vec::new();
+    let mut failed = None;
     while let Some(written) = writers.join_next().await {
-        adds.extend(written.map_err(|e| EngineError::Task(e.to_string()))??);
+        match written.map_err(|e| EngineError::Task(e.to_string())) {
+            Ok(Ok(written)) => adds.extend(written),
+            Ok(Err(error)) | Err(error) => {
+                failed.get_or_insert(error);
+            }
+        }
+    }
+    if let Some(error) = failed {
+        // The other streams' files, and those a failed stream had closed, are nobody's.
+        for add in adds {
+            if let Err(e) = store.delete(&object_path(&add.path)).await {
+                tracing::warn!(table, file = %add.path, error = %e, "a data file of a failed write was left behind");
+            }
+        }
+        return Err(error);
     }
     // With RUST_LOG=lakejob_engine=debug (`-vv`), what each operator did and how long it took.
     tracing::debug!(doing = %format!("writing {table}"), plan = %DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true), "plan executed");
@@ -243,6 +260,9 @@ async fn write_stream(
         Err(error) => {
             for (_, writer) in files.open {
                 let _ = writer.abort().await;
+            }
+            for add in files.adds {
+                let _ = files.store.delete(&object_path(&add.path)).await;
             }
             Err(error)
         }

@@ -160,6 +160,15 @@ impl TableWrite<'_> {
         })
     }
 
+    /// The record of files staged in this write's table, none yet: kept before staging, it
+    /// lets a failed staging remove the folders it made.
+    pub fn staging_record(&self) -> StagedRecord {
+        StagedRecord {
+            table: self.relative_path(),
+            files: Vec::new(),
+        }
+    }
+
     /// Runs the rows' plan, streaming them into data files in the table's folder that its
     /// log does not name (see [`Self::stages_in_table`]); [`Self::execute_staged`] commits
     /// them. Each output partition of the plan writes its own files, judged for dictionary
@@ -190,8 +199,8 @@ impl TableWrite<'_> {
             .map(|add| add.get_stats().ok().flatten().map_or(0, |s| s.num_records))
             .sum::<i64>();
         let record = StagedRecord {
-            table: self.relative_path(),
             files: adds.iter().map(|add| add.path.clone()).collect(),
+            ..self.staging_record()
         };
         let frame = self.staged_frame(&schema, &adds)?;
         Ok(StagedFiles {

@@ -70,9 +70,14 @@ impl<'a> JobRun<'a> {
             files,
             staging,
         } = input;
+        // Largest first: the scan deals files out to its partitions in turn, so each gets a
+        // like share of the bytes (in path order, a day's file and the small file of the
+        // day before's late events alternate, and one partition parsed every large file).
+        let mut by_size: Vec<&RawFile> = files.iter().collect();
+        by_size.sort_by_key(|file| std::cmp::Reverse(file.size));
         let scan = RawScan {
             lake: self.lake.root_url().clone(),
-            files: files.iter().map(|f| f.path.clone()).collect(),
+            files: by_size.iter().map(|f| f.path.clone()).collect(),
             columns: source.columns.clone(),
             rules: source.reject_when.clone(),
             format: source.format.source_format(),

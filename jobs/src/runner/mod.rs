@@ -411,6 +411,13 @@ impl<'a> JobRun<'a> {
             .await
             .map_err(self.engine())?;
         let staged = if in_table {
+            self.lake
+                .write(
+                    &staged_record_path(staging),
+                    json_bytes(&write.staging_record())?,
+                )
+                .await
+                .map_err(self.engine())?;
             write.stage(output).await.map(Staged::Table)
         } else {
             stage_rows(self.lake, ctx, output, &format!("{staging}/output"), &doing)
