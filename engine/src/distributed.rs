@@ -15,8 +15,9 @@ use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::common::{DataFusionError, ScalarValue, Statistics};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
@@ -431,6 +432,9 @@ pub struct DeltaFile {
     pub size: u64,
     /// Its partition values, in the order of [`DeltaFiles::partition_columns`].
     pub partition_values: Vec<Option<String>>,
+    /// Its rows, when its statistics say: the planner sizes joins by them.
+    #[serde(default)]
+    pub rows: Option<u64>,
 }
 
 /// A Delta table's current files, read from its log when the plan was made: the table as of
@@ -487,6 +491,7 @@ impl DeltaFilesTable {
                         .iter()
                         .map(|column| values.get(column).cloned().flatten())
                         .collect(),
+                    rows: file.num_records().and_then(|n| u64::try_from(n).ok()),
                 }
             })
             .collect();
@@ -513,6 +518,35 @@ impl DeltaFilesTable {
     /// What it reads.
     pub fn files(&self) -> &DeltaFiles {
         &self.files
+    }
+}
+
+impl DeltaFilesTable {
+    /// The rows and bytes of the files, as the planner sizes the scan by (a join builds its
+    /// hash table from its smaller side): exact rows when every file's statistics say.
+    fn statistics_of_files(
+        &self,
+        file_schema: &Schema,
+        partition_fields: &[FieldRef],
+    ) -> Statistics {
+        let rows: Option<u64> = self.files.files.iter().map(|file| file.rows).sum();
+        let bytes: u64 = self.files.files.iter().map(|file| file.size).sum();
+        let mut statistics = Statistics::new_unknown(&Schema::new(
+            file_schema
+                .fields()
+                .iter()
+                .chain(partition_fields)
+                .cloned()
+                .collect::<Vec<_>>(),
+        ));
+        statistics.num_rows = match rows.and_then(|n| usize::try_from(n).ok()) {
+            Some(rows) => Precision::Exact(rows),
+            None => Precision::Absent,
+        };
+        statistics.total_byte_size = usize::try_from(bytes)
+            .map(Precision::Inexact)
+            .unwrap_or(Precision::Absent);
+        statistics
     }
 }
 
@@ -598,6 +632,7 @@ impl TableProvider for DeltaFilesTable {
         groups.retain(|group| !group.is_empty());
 
         let file_schema = Arc::new(Schema::new(data_fields));
+        let statistics = self.statistics_of_files(&file_schema, &partition_fields);
         let source = Arc::new(ParquetSource::new(
             TableSchema::builder(file_schema)
                 .with_table_partition_cols(partition_fields)
@@ -605,6 +640,7 @@ impl TableProvider for DeltaFilesTable {
         ));
         let config = FileScanConfigBuilder::new(store_url(&self.files.root)?, source)
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_statistics(statistics)
             .with_projection_indices(Some(scan_projection))?
             .with_limit(limit)
             .build();

@@ -1403,6 +1403,96 @@ mod tests {
         }
     }
 
+    /// A run's output staged as the table's own files: the planner knows their rows (a join
+    /// builds on its smaller side), a stage never committed is removed with the folders it
+    /// made, and a committed one is the table's files as they are.
+    #[tokio::test]
+    async fn staged_files_are_sized_for_the_planner_committed_as_they_are_or_removed() -> Result<()>
+    {
+        use datafusion::common::stats::Precision;
+        use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
+        let dir = tempfile::tempdir().map_err(|e| EngineError::Task(e.to_string()))?;
+        let lake = Lake::open(&dir.path().to_string_lossy())?;
+        let ctx = crate::session::new_session(&crate::session::SessionOptions::default())?;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("p", DataType::Int64, false),
+        ]));
+        let rows = |from: i64| {
+            let n: Vec<i64> = (from..from + 100).collect();
+            let p: Vec<i64> = n.iter().map(|n| n % 3).collect();
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(Int64Array::from(n)), Arc::new(Int64Array::from(p))],
+            )
+            .map_err(|e| EngineError::datafusion("test rows")(e.into()))
+            .and_then(|batch| {
+                ctx.read_batch(batch)
+                    .map_err(EngineError::datafusion("test rows"))
+            })
+        };
+        let write = || {
+            TableWrite::new(
+                &lake,
+                &ctx,
+                TableName::new("processed", "t"),
+                TableFormat::Delta,
+            )
+            .with_partition_columns(vec!["p".into()])
+            .with_mode(WriteMode::OverwritePartitions)
+        };
+        assert!(write().stages_in_table(&schema).await?);
+        let staged = write().stage(rows(0)?).await?;
+        assert_eq!(staged.rows, 100);
+        let plan = staged
+            .frame
+            .clone()
+            .create_physical_plan()
+            .await
+            .map_err(EngineError::datafusion("planning"))?;
+        // As the planner's join selection asks.
+        let statistics = StatisticsContext::new()
+            .compute(plan.as_ref(), &StatisticsArgs::new())
+            .map_err(EngineError::datafusion("statistics"))?;
+        assert_eq!(
+            statistics.num_rows,
+            Precision::Exact(100),
+            "joins are sized by it"
+        );
+        let staged = Staged::Table(staged);
+        let record = staged
+            .record()
+            .cloned()
+            .ok_or_else(|| EngineError::Task("no record".into()))?;
+        assert_eq!(record.remove_unpublished(&lake).await?, record.files.len());
+        assert!(!dir.path().join("processed").exists(), "nothing is left");
+        // The second write replaces the partitions the first wrote; records of committed
+        // files remove nothing.
+        for from in [0, 1000] {
+            let staged = Staged::Table(write().stage(rows(from)?).await?);
+            let record = staged.record().cloned();
+            write().execute_staged(staged, &NoCatalog).await?;
+            if let Some(record) = record {
+                assert_eq!(record.remove_unpublished(&lake).await?, 0);
+            }
+        }
+        let table = deltalake::open_table(lake.url_of("processed/t")?)
+            .await
+            .map_err(EngineError::delta("processed.t"))?;
+        let live: usize = table
+            .snapshot()
+            .map_err(EngineError::delta("processed.t"))?
+            .log_data()
+            .iter()
+            .filter_map(|file| file.num_records())
+            .sum();
+        assert_eq!(
+            live, 100,
+            "the second write replaced the first's partitions"
+        );
+        Ok(())
+    }
+
     /// Jobs of a pipeline append to shared tables (`lakejob.quality_results`) at once, the
     /// first of them creating it: the write itself settles who creates it, not the caller.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -225,6 +225,11 @@ impl TableWrite<'_> {
             files: adds
                 .iter()
                 .map(|add| DeltaFile {
+                    rows: add
+                        .get_stats()
+                        .ok()
+                        .flatten()
+                        .and_then(|stats| u64::try_from(stats.num_records).ok()),
                     path: add.path.clone(),
                     size: u64::try_from(add.size).unwrap_or_default(),
                     partition_values: self
