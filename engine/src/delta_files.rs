@@ -14,7 +14,6 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::{SortColumn, lexsort_to_indices, partition, take_record_batch};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::ScalarValue;
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream_partitioned};
 use datafusion::prelude::DataFrame;
@@ -167,19 +166,16 @@ pub(crate) async fn write_data_files(
         .create_physical_plan()
         .await
         .map_err(EngineError::datafusion(format!("writing {table}")))?;
-    let pool = Arc::clone(task.memory_pool());
     let streams = execute_stream_partitioned(Arc::clone(&plan), task)
         .map_err(EngineError::datafusion(format!("writing {table}")))?;
     let mut writers = tokio::task::JoinSet::new();
-    for (index, stream) in streams.into_iter().enumerate() {
+    for stream in streams {
         let files = OpenFiles {
             store: Arc::clone(&store),
             settings: Arc::clone(&settings),
             config: None,
             open: IndexMap::new(),
             adds: Vec::new(),
-            reservation: MemoryConsumer::new(format!("DataFileWriter[{index}]")).register(&pool),
-            file_bytes: 0,
         };
         writers.spawn(write_stream(
             files,
@@ -230,7 +226,6 @@ async fn write_stream(
             match &first_schema {
                 None => {
                     files.config = Some((files.settings)(&batch));
-                    files.file_bytes = open_file_bytes(&batch);
                     first_schema = Some(batch.schema());
                 }
                 Some(schema) if *schema != batch.schema() => {
@@ -282,16 +277,6 @@ async fn write_stream(
 /// compacts.
 const OPEN_PARTITIONS_PER_STREAM: usize = 4;
 
-/// The upload buffer an open file holds besides its row group.
-const UPLOAD_BUFFER_BYTES: usize = 5 * 1024 * 1024;
-
-/// What an open file of rows like `sample` holds, as reserved from the session's memory pool:
-/// its row group being encoded (half the rows' size in memory, encoded) and its upload buffer.
-fn open_file_bytes(sample: &RecordBatch) -> usize {
-    let per_row = sample.get_array_memory_size() / sample.num_rows().max(1);
-    per_row.saturating_mul(crate::writer::ROW_GROUP_ROWS) / 2 + UPLOAD_BUFFER_BYTES
-}
-
 /// How a stream's data files are encoded, chosen from its first batch.
 pub(crate) type FileSettings = Arc<dyn Fn(&RecordBatch) -> WriterConfig + Send + Sync>;
 
@@ -304,12 +289,6 @@ struct OpenFiles {
     config: Option<WriterConfig>,
     open: IndexMap<Vec<ScalarValue>, DeltaWriter>,
     adds: Vec<Add>,
-    /// The open files' memory, reserved from the session's pool so that the plan's spilling
-    /// operators leave room for it: a file opens only when the pool has room, or when none
-    /// is open.
-    reservation: MemoryReservation,
-    /// What one open file is reckoned to hold.
-    file_bytes: usize,
 }
 
 impl OpenFiles {
@@ -325,15 +304,11 @@ impl OpenFiles {
         let mut writer = match self.open.shift_remove(&key) {
             Some(writer) => writer,
             None => {
-                if self.open.len() >= OPEN_PARTITIONS_PER_STREAM {
-                    self.close_oldest(table).await?;
-                }
-                while self.reservation.try_grow(self.file_bytes).is_err() {
-                    if self.open.is_empty() {
-                        self.reservation.grow(self.file_bytes);
-                        break;
-                    }
-                    self.close_oldest(table).await?;
+                if self.open.len() >= OPEN_PARTITIONS_PER_STREAM
+                    && let Some((_, done)) = self.open.shift_remove_index(0)
+                {
+                    self.adds
+                        .extend(done.close().await.map_err(EngineError::delta(table))?);
                 }
                 let config = match &self.config {
                     Some(config) => config.clone(),
@@ -350,23 +325,12 @@ impl OpenFiles {
         written.map_err(EngineError::delta(table))
     }
 
-    /// Closes the file written least recently, and gives back its memory.
-    async fn close_oldest(&mut self, table: &str) -> Result<()> {
-        if let Some((_, done)) = self.open.shift_remove_index(0) {
-            self.adds
-                .extend(done.close().await.map_err(EngineError::delta(table))?);
-            self.reservation.shrink(self.file_bytes);
-        }
-        Ok(())
-    }
-
     /// Closes every open file; the Add actions of every file written.
     async fn close_all(mut self, table: &str) -> Result<Vec<Add>> {
         for (_, writer) in self.open {
             self.adds
                 .extend(writer.close().await.map_err(EngineError::delta(table))?);
         }
-        self.reservation.free();
         Ok(self.adds)
     }
 }

@@ -49,7 +49,7 @@ pub use staged::{Staged, StagedFiles, StagedRecord};
 
 /// Rows per row group of a table's data files: a writer holds one row group's encoded pages
 /// per open file, so this bounds a write's memory whatever its size.
-pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
+const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Commits a write tries when it loses a race it can safely retry (creation, append).
 const COMMIT_ATTEMPTS: u32 = 5;
