@@ -434,13 +434,9 @@ impl<'a> TableWrite<'a> {
         Ok(table)
     }
 
-    /// Whether the table's location has a Delta log, i.e. the table exists. A checkpoint's
-    /// pointer answers with one request; listing the log (a table never checkpointed) reads a
-    /// page of its entries, on a local disk a `stat` of each.
+    /// Whether this write's table exists (see [`has_delta_log`]).
     async fn has_delta_log(&self) -> Result<bool> {
-        let log = format!("{}/_delta_log", self.relative_path());
-        Ok(self.lake.exists(&format!("{log}/_last_checkpoint")).await?
-            || self.lake.has_objects(&log).await?)
+        has_delta_log(self.lake, &self.relative_path()).await
     }
 
     async fn commit_delta(
@@ -1016,6 +1012,14 @@ impl<'a> TableWrite<'a> {
         }
         Ok(())
     }
+}
+
+/// Whether the table at `table` (relative to the lake root) has a Delta log, i.e. exists. A
+/// checkpoint's pointer answers with one request; listing the log (a table never
+/// checkpointed) reads a page of its entries, on a local disk a `stat` of each.
+async fn has_delta_log(lake: &Lake, table: &str) -> Result<bool> {
+    let log = format!("{table}/_delta_log");
+    Ok(lake.exists(&format!("{log}/_last_checkpoint")).await? || lake.has_objects(&log).await?)
 }
 
 /// Every timestamp as microseconds in UTC: Delta stores no finer unit, and a time zone keeps

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     TableWrite, WriteMetrics, WriteMode, distinct_partitions, file_config, file_properties,
-    utc_microsecond_schema, with_utc_microsecond_timestamps,
+    has_delta_log, utc_microsecond_schema, with_utc_microsecond_timestamps,
 };
 use crate::catalog::{Catalog, TableFormat};
 use crate::delta_files::{FileSettings, write_data_files};
@@ -85,8 +85,7 @@ impl StagedRecord {
 /// The data files of the table's current version (none before it exists), as its log names
 /// them.
 async fn live_files(lake: &Lake, table: &str) -> Result<HashSet<String>> {
-    let log = format!("{table}/_delta_log");
-    if !lake.exists(&format!("{log}/_last_checkpoint")).await? && !lake.has_objects(&log).await? {
+    if !has_delta_log(lake, table).await? {
         return Ok(HashSet::new());
     }
     let loaded = DeltaTable::try_from_url(lake.url_of(table)?)
